@@ -1,0 +1,25 @@
+/* Subcommand dispatch shared by every level of the weft command tree. */
+#ifndef WEFT_CMD_H
+#define WEFT_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "weft/base.h"
+
+typedef int (*cmd_fn)(int argc, char **argv);
+
+struct cmd_entry {
+    const char *name;
+    const char *summary;
+    cmd_fn run; /* argv[0] is the subcommand name */
+};
+
+/* True when argv holds -h or --help. */
+bool cmd_wants_help(int argc, char **argv);
+/* Runs the entry named argv[0]; prints usage for no argument, --help or an
+ * unknown name. Returns the process exit code. */
+int cmd_dispatch(const char *prog, const char *summary, const struct cmd_entry *cmds, size_t n,
+                 int argc, char **argv);
+
+#endif
