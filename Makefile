@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build setup setup-test test test-asan test-long bench format clean demo
+.PHONY: all build setup setup-test test test-asan test-long test-fuzz bench format clean demo
 
 all: build
 
@@ -38,6 +38,15 @@ test-asan: setup-test $(ASAN_BUILD)/CMakeCache.txt
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE 'long|bench'
+
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
+# libFuzzer targets built with clang, each fuzzed for FUZZ_SECONDS.
+test-fuzz: setup-test
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=ON \
+	  -DWEFT_FUZZ=ON -DWEFT_WERROR=ON $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cd $(FUZZ_BUILD) && WEFT_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -L fuzz
 
 bench: setup-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
