@@ -1,0 +1,144 @@
+/*
+ * Internal definitions shared by the files of src/ledger (block store and
+ * state). Not installed; <lmdb.h> appears only in src/ledger.
+ *
+ * Locking (all leaves, never held across a callback):
+ *  - txn_lock (rwlock): every LMDB transaction, read or write, runs under the
+ *    read side; growing the map (mdb_env_set_mapsize, which LMDB allows only
+ *    with no transaction active in the process) takes the write side. Use
+ *    ledger__read_begin()/ledger__read_end() for read transactions.
+ *  - mu + cond: guard height, the last header hashes, closing, refs and the
+ *    iterators' wake-ups. The committer updates them after the LMDB commit.
+ *  - Only the committer thread writes the block file (file_fd, file_no,
+ *    file_size); readers use pread on their own descriptors.
+ */
+#ifndef WEFT_LEDGER_INT_H
+#define WEFT_LEDGER_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "weft/ledger.h"
+
+struct ledger_state;   /* state_int.h (state helper) */
+struct ledger_updates; /* state_int.h (state helper) */
+
+/* Location of one block record in the block files. */
+struct ledger_blockloc {
+    uint32_t file;   /* blockfile_NNNNNN */
+    uint64_t offset; /* offset of the record header */
+    uint32_t length; /* block bytes (without the record header) */
+};
+
+struct weft_ledger {
+    char *chain_dir; /* <root>/ledgersData/chains/<channel> */
+    char *index_dir; /* chain_dir/index (the LMDB environment) */
+    struct weft_ledger_options opt;
+
+    MDB_env *env;
+    MDB_dbi dbi_blocks; /* u64be number -> struct ledger_blockloc (packed 16 B) */
+    MDB_dbi dbi_hashes; /* 32-byte header hash -> u64be number */
+    MDB_dbi dbi_txids;  /* txid -> u64be block, u32be tx, u8 code (first occurrence) */
+    MDB_dbi dbi_meta;   /* "savepoint" -> u64be; "indexed" -> u64be */
+    struct ledger_state *state;
+
+    pthread_rwlock_t txn_lock;
+    size_t map_size;
+
+    /* Block file being appended (committer only). */
+    int file_fd;
+    uint32_t file_no;
+    uint64_t file_size;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    uint64_t height;
+    uint8_t last_hash[WEFT_LEDGER_HASH_LEN];
+    uint8_t last_prev[WEFT_LEDGER_HASH_LEN];
+    size_t last_prev_len;
+    bool closing;
+    unsigned refs;
+};
+
+/* Read transaction on the ledger's environment (txn_lock read side held
+ * until ledger__read_end). */
+int ledger__read_begin(struct weft_ledger *l, MDB_txn **txn, struct weft_err *err);
+void ledger__read_end(struct weft_ledger *l, MDB_txn *txn);
+
+/* Maps an LMDB return code to a weft code with a message. */
+int ledger__mdb_err(struct weft_err *err, int rc, const char *what);
+
+/* ---- blockhash.c ---- */
+/* Header hash of a decoded block (header must be present). */
+int ledger__block_header_hash(const Common__Block *blk, uint8_t out[WEFT_LEDGER_HASH_LEN]);
+
+/* ---- blockfile.c ----
+ * Record: 24-byte header then the block bytes (docs/ledger.md):
+ *   u32le magic "WBLK" (0x4b4c4257), u32le length, u64le block number,
+ *   u32le crc32c(length..number bytes || block bytes), u32le reserved (0). */
+#define LEDGER_REC_MAGIC 0x4b4c4257u
+#define LEDGER_REC_HDR 24u
+#define LEDGER_MAX_BLOCK (256u * 1024u * 1024u)
+
+uint32_t ledger__crc32c(uint32_t crc, const uint8_t *p, size_t n);
+/* Builds a record header for a block. */
+void ledger__rec_header(uint8_t hdr[LEDGER_REC_HDR], uint64_t number, const uint8_t *block,
+                        size_t len);
+/* Parses one record at the start of buf (avail bytes available). Returns 0
+ * and fills *number, *len (block bytes start at buf + LEDGER_REC_HDR);
+ * WEFT_EPARSE when fewer bytes than the record needs are available (torn);
+ * WEFT_ECORRUPT on a bad magic, length or checksum. */
+int ledger__rec_parse(const uint8_t *buf, size_t avail, uint64_t *number, uint32_t *len);
+char *ledger__file_path(const char *chain_dir, uint32_t file_no);
+/* pread of a record's block bytes with checksum verification. */
+int ledger__file_read(const char *chain_dir, const struct ledger_blockloc *loc, uint8_t **bytes,
+                      struct weft_err *err);
+
+/* Scanning the block files in order, record by record. */
+struct ledger_scan {
+    const char *chain_dir;
+    uint32_t file_no;
+    uint64_t offset;  /* of the next record */
+    int fd;
+    uint64_t file_len;
+    /* last record returned */
+    uint64_t number;
+    uint8_t *block;
+    uint32_t len;
+    struct ledger_blockloc loc;
+};
+void ledger__scan_init(struct ledger_scan *s, const char *chain_dir, uint32_t file_no,
+                       uint64_t offset);
+/* 1 = a record was read (s->block valid until the next call), 0 = end of the
+ * last file, WEFT_EPARSE = torn tail (s->file_no / s->offset name it),
+ * WEFT_ECORRUPT = bad record (same), other negative = I/O error. */
+int ledger__scan_next(struct ledger_scan *s, struct weft_err *err);
+void ledger__scan_close(struct ledger_scan *s);
+/* Number of the highest existing blockfile (or -1 if none). */
+int64_t ledger__last_file(const char *chain_dir);
+/* Appends a record to the current file (rolling over first when needed),
+ * fsyncs it (unless no_sync) and returns its location. */
+int ledger__file_append(struct weft_ledger *l, uint64_t number, const uint8_t *block, size_t len,
+                        struct ledger_blockloc *loc, struct weft_err *err);
+int ledger__fsync_dir(const char *dir);
+
+/* ---- blockindex.c ---- */
+void ledger__u64be(uint8_t out[8], uint64_t v);
+uint64_t ledger__get_u64be(const uint8_t *p);
+/* Index entries for one block (number, hash, txids with codes). */
+int ledger__index_put(struct weft_ledger *l, MDB_txn *txn, uint64_t number,
+                      const uint8_t hash[WEFT_LEDGER_HASH_LEN], const struct ledger_blockloc *loc,
+                      const uint8_t *block, size_t len, const Common__Block *blk,
+                      struct weft_err *err);
+int ledger__index_get_loc(MDB_txn *txn, MDB_dbi dbi, uint64_t number,
+                          struct ledger_blockloc *loc);
+/* Extracts ChannelHeader.tx_id from a serialized Envelope without
+ * allocating. Returns 0 and a pointer into env (not NUL-terminated) or a
+ * negative code (no txid: *txid_len == 0 and 0 returned). */
+int ledger__envelope_txid(const uint8_t *env, size_t env_len, const uint8_t **txid,
+                          size_t *txid_len);
+int ledger__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
+int ledger__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
+
+#endif
