@@ -37,7 +37,8 @@ struct weft_ledger {
     struct weft_ledger_options opt;
 
     MDB_env *env;
-    MDB_dbi dbi_blocks; /* u64be number -> struct ledger_blockloc (packed 16 B) */
+    MDB_dbi dbi_blocks; /* u64be number -> u32be file, u64be offset, u32be length,
+                           32-byte header hash (48 B) */
     MDB_dbi dbi_hashes; /* 32-byte header hash -> u64be number */
     MDB_dbi dbi_txids;  /* txid -> u64be block, u32be tx, u8 code (first occurrence) */
     MDB_dbi dbi_meta;   /* "savepoint" -> u64be; "indexed" -> u64be */
@@ -58,6 +59,7 @@ struct weft_ledger {
     uint8_t last_prev[WEFT_LEDGER_HASH_LEN];
     size_t last_prev_len;
     bool closing;
+    bool broken; /* a failed commit could not be undone: refuse further commits */
     unsigned refs;
 };
 
@@ -66,7 +68,11 @@ struct weft_ledger {
 int ledger__read_begin(struct weft_ledger *l, MDB_txn **txn, struct weft_err *err);
 void ledger__read_end(struct weft_ledger *l, MDB_txn *txn);
 
-/* Maps an LMDB return code to a weft code with a message. */
+/* Maps an LMDB return code to a weft code with a message. MDB_MAP_FULL is
+ * passed through as itself (LEDGER_EMAPFULL) so that the committer, seeing it
+ * come back from any part of the commit transaction (state included), grows
+ * the map and retries the whole transaction. */
+#define LEDGER_EMAPFULL MDB_MAP_FULL
 int ledger__mdb_err(struct weft_err *err, int rc, const char *what);
 
 /* ---- blockhash.c ---- */
@@ -122,6 +128,10 @@ int64_t ledger__last_file(const char *chain_dir);
 int ledger__file_append(struct weft_ledger *l, uint64_t number, const uint8_t *block, size_t len,
                         struct ledger_blockloc *loc, struct weft_err *err);
 int ledger__fsync_dir(const char *dir);
+/* Makes file_no the append target (creating it, and fsyncing the folder,
+ * when create is true). */
+int ledger__file_open_current(struct weft_ledger *l, uint32_t file_no, bool create,
+                              struct weft_err *err);
 
 /* ---- blockindex.c ---- */
 void ledger__u64be(uint8_t out[8], uint64_t v);
@@ -131,8 +141,10 @@ int ledger__index_put(struct weft_ledger *l, MDB_txn *txn, uint64_t number,
                       const uint8_t hash[WEFT_LEDGER_HASH_LEN], const struct ledger_blockloc *loc,
                       const uint8_t *block, size_t len, const Common__Block *blk,
                       struct weft_err *err);
-int ledger__index_get_loc(MDB_txn *txn, MDB_dbi dbi, uint64_t number,
-                          struct ledger_blockloc *loc);
+/* Location and header hash (hash may be NULL) of block number; 0,
+ * WEFT_ENOTFOUND or WEFT_ECORRUPT. */
+int ledger__index_get_loc(MDB_txn *txn, MDB_dbi dbi, uint64_t number, struct ledger_blockloc *loc,
+                          uint8_t hash[WEFT_LEDGER_HASH_LEN]);
 /* Extracts ChannelHeader.tx_id from a serialized Envelope without
  * allocating. Returns 0 and a pointer into env (not NUL-terminated) or a
  * negative code (no txid: *txid_len == 0 and 0 returned). */
