@@ -15,6 +15,10 @@ EVP_PKEY *crypto__key_pkey(const struct weft_key *key);
 /* Wraps pkey (reference transferred on success) into a new weft_key. */
 int crypto__key_wrap(EVP_PKEY *pkey, struct weft_key **out, struct weft_err *err);
 
+/* SHA-256 of the key's public point (its SKI), used to fingerprint a bare
+ * key in the verification cache. */
+const uint8_t *crypto__key_fingerprint(const struct weft_key *key);
+
 /* Borrowed X509 of a certificate (valid as long as the certificate). */
 X509 *crypto__x509_get(const struct weft_x509 *cert);
 /* Builds a weft_x509 from an X509 (takes its own reference; x stays the
