@@ -847,7 +847,7 @@ static Discovery__Response *sample_discovery_response(void)
 
     mem.endpoint = S("peer0.org1.example.com:7051");
     mem.pki_id = pat(32, 30);
-    pt.inc_num = 1700000000000000000ull;
+    pt.inc_num = 1700000000000ull;
     pt.seq_num = 3;
     am.membership = &mem;
     am.timestamp = &pt;
