@@ -1,0 +1,355 @@
+/*
+ * weft rpc: gRPC servers and clients on the gRPC C core (libgrpc 1.51).
+ *
+ * Messages are opaque byte strings (the protobuf layer encodes them); methods
+ * are registered by their full path ("/gateway.Gateway/Endorse").
+ *
+ * Threads (ARCHITECTURE.md, Threads):
+ *  - a server owns one completion queue drained by opts.cq_threads threads;
+ *    those threads never block and never run user code except the short
+ *    cancellation callback (weft_rpc_call_on_cancel);
+ *  - every handler runs on a worker pool (struct weft_pool) and may block;
+ *    a streaming handler occupies one worker for the life of its call, so
+ *    size the pool for the number of concurrent streams you accept;
+ *  - client calls are blocking and run on the caller's thread (each call has
+ *    its own private completion queue: no background thread per client);
+ *    a client may be used from many threads at once.
+ *
+ * Errors: functions return 0 or a negative WEFT_E* code (weft/base.h); the
+ * gRPC status of a finished call is reported separately as enum
+ * weft_rpc_code (gRPC's own numbers), together with the status message.
+ *
+ * Logging: the library never prints. It logs debug/warn lines through the
+ * "rpc" logger and routes gRPC's own log lines into the "grpc" logger.
+ *
+ * Memory: every buffer handed to the caller is allocated with weft_malloc
+ * and released with weft_free (or the *_clear / *_free function named).
+ */
+#ifndef WEFT_RPC_H
+#define WEFT_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/base.h"
+
+/* ---- status codes and library lifetime ------------------------------------ */
+
+/* gRPC status codes, numerically identical to grpc_status_code. */
+enum weft_rpc_code {
+    WEFT_RPC_OK = 0,
+    WEFT_RPC_CANCELLED = 1,
+    WEFT_RPC_UNKNOWN = 2,
+    WEFT_RPC_INVALID_ARGUMENT = 3,
+    WEFT_RPC_DEADLINE_EXCEEDED = 4,
+    WEFT_RPC_NOT_FOUND = 5,
+    WEFT_RPC_ALREADY_EXISTS = 6,
+    WEFT_RPC_PERMISSION_DENIED = 7,
+    WEFT_RPC_RESOURCE_EXHAUSTED = 8,
+    WEFT_RPC_FAILED_PRECONDITION = 9,
+    WEFT_RPC_ABORTED = 10,
+    WEFT_RPC_OUT_OF_RANGE = 11,
+    WEFT_RPC_UNIMPLEMENTED = 12,
+    WEFT_RPC_INTERNAL = 13,
+    WEFT_RPC_UNAVAILABLE = 14,
+    WEFT_RPC_DATA_LOSS = 15,
+    WEFT_RPC_UNAUTHENTICATED = 16,
+};
+
+/* Upper-case name of a code ("DEADLINE_EXCEEDED"); "UNKNOWN_CODE" when out of
+ * range. Never NULL; static storage. */
+const char *weft_rpc_code_name(int code);
+
+/* Fabric's default message size limit in both directions: 100 MiB. */
+#define WEFT_RPC_DEFAULT_MAX_MSG ((size_t)104857600)
+
+/* Reference-counted gRPC start-up: the first call runs grpc_init() and routes
+ * gRPC's logs into weft's logger; each call must be paired with
+ * weft_rpc_shutdown(), the last of which runs grpc_shutdown_blocking().
+ * Servers and clients take their own reference, so calling these directly is
+ * only needed to start gRPC's threads early (e.g. before blocking signals in a
+ * daemon that uses sigwait, call pthread_sigmask first, then this).
+ * Thread-safe. Returns 0 (cannot fail today; kept fallible for the future). */
+int weft_rpc_init(void) WEFT_WARN_UNUSED;
+void weft_rpc_shutdown(void);
+
+/* ---- shared option types ----------------------------------------------------- */
+
+/* PEM material given inline (pem, NUL-terminated) or as a file path (file).
+ * pem wins when both are set; both NULL means "absent". Strings are only
+ * read during the *_new call that receives them. */
+struct weft_rpc_pem {
+    const char *pem;
+    const char *file;
+};
+
+/* HTTP/2 keepalive. Zero fields take the defaults named below (Fabric's:
+ * peer.keepalive.* / General.Keepalive.* for servers, peer.keepalive.client.*
+ * for clients). */
+struct weft_rpc_keepalive {
+    int64_t time_ms;     /* ping after this idle time; server 7200000, client 60000 */
+    int64_t timeout_ms;  /* close the connection if the ping is not answered; 20000 */
+    int64_t min_time_ms; /* server only: least interval it tolerates between a
+                            client's pings (else GOAWAY too_many_pings); 60000 */
+};
+
+/* ---- server ---------------------------------------------------------------------- */
+
+enum weft_rpc_tls_mode {
+    WEFT_RPC_TLS_OFF = 0,    /* plaintext HTTP/2 */
+    WEFT_RPC_TLS_SERVER = 1, /* server authenticates with cert/key; clients anonymous */
+    WEFT_RPC_TLS_MUTUAL = 2, /* clients must present a certificate that chains to client_ca */
+};
+
+#define WEFT_RPC_MAX_LISTEN 4
+
+struct weft_rpc_server_opts {
+    /* "host:port" addresses, up to WEFT_RPC_MAX_LISTEN; the first NULL ends
+     * the list. Port 0 picks a free port (see weft_rpc_server_port). At least
+     * one is required. */
+    const char *listen[WEFT_RPC_MAX_LISTEN];
+    enum weft_rpc_tls_mode tls;
+    struct weft_rpc_pem cert;      /* server certificate chain (TLS modes) */
+    struct weft_rpc_pem key;       /* server private key (TLS modes) */
+    struct weft_rpc_pem client_ca; /* roots for client certificates (MUTUAL) */
+    size_t max_recv_msg;           /* 0 = WEFT_RPC_DEFAULT_MAX_MSG; larger
+                                      requests fail with RESOURCE_EXHAUSTED */
+    size_t max_send_msg;           /* 0 = WEFT_RPC_DEFAULT_MAX_MSG */
+    struct weft_rpc_keepalive keepalive;
+    unsigned cq_threads;           /* completion-queue threads; 0 = online CPUs */
+    /* Worker pool for handlers, borrowed (must outlive the server). NULL: the
+     * server creates its own pool of `workers` threads (0 = 64). */
+    struct weft_pool *pool;
+    unsigned workers;
+    /* Per-stream bound on queued outgoing messages; weft_rpc_call_send blocks
+     * while it is reached. 0 = 32. */
+    unsigned send_queue_max;
+    bool health;                   /* serve grpc.health.v1.Health/Check */
+};
+
+struct weft_rpc_server;
+/* The server-side view of one call. Valid from the handler's start until it
+ * returns; must not be used afterwards. Functions on it may be called from
+ * the handler's thread and (send/finish/cancel checks) from other threads
+ * while the handler is still running. */
+struct weft_rpc_call;
+
+/* Unary handler, run on a pool worker. req/req_len: the request bytes, valid
+ * until the handler returns. resp: an empty buffer (limit = max_send_msg) to
+ * fill with the response bytes. Returns the gRPC status code; the response is
+ * sent only with WEFT_RPC_OK. A status message may be set with
+ * weft_rpc_call_set_message(). */
+typedef int (*weft_rpc_unary_fn)(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
+                                 size_t req_len, struct weft_buf *resp);
+
+/* Streaming handler, run on a pool worker. It talks to the client through
+ * weft_rpc_call_recv/send/finish. If it returns without calling
+ * weft_rpc_call_finish(), status OK is sent after the queued messages. */
+typedef void (*weft_rpc_stream_fn)(void *ctx, struct weft_rpc_call *call);
+
+enum weft_rpc_kind {
+    WEFT_RPC_SERVER_STREAMING = 1, /* one request (weft_rpc_call_request), many replies */
+    WEFT_RPC_CLIENT_STREAMING = 2, /* many requests (recv), one reply (send + finish) */
+    WEFT_RPC_BIDI_STREAMING = 3,   /* both directions at will */
+};
+
+/* Creates a server and binds its listeners (the sockets are bound on return,
+ * so weft_rpc_server_port answers at once); calls are accepted only after
+ * weft_rpc_server_start(). Takes a weft_rpc_init() reference.
+ * Errors (NULL returned, err set): WEFT_EINVAL (no listener, TLS material
+ * missing), WEFT_EIO (PEM file unreadable), WEFT_EUNAVAILABLE (bind failed),
+ * WEFT_ENOMEM. Any thread. */
+struct weft_rpc_server *weft_rpc_server_new(const struct weft_rpc_server_opts *opts,
+                                            struct weft_err *err);
+
+/* Registers a method before weft_rpc_server_start. method is copied. ctx is
+ * passed to every invocation and must outlive the server. Returns WEFT_EEXIST
+ * for a duplicate path, WEFT_ESTATE after start, WEFT_EINVAL for a path not
+ * starting with '/', WEFT_ENOMEM. Not thread-safe with itself. */
+int weft_rpc_server_add_unary(struct weft_rpc_server *srv, const char *method,
+                              weft_rpc_unary_fn fn, void *ctx) WEFT_WARN_UNUSED;
+int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
+                               enum weft_rpc_kind kind, weft_rpc_stream_fn fn,
+                               void *ctx) WEFT_WARN_UNUSED;
+
+/* Starts the completion-queue threads and begins accepting calls. Unknown
+ * methods are answered UNIMPLEMENTED. Returns WEFT_ESTATE if already started,
+ * -errno if a thread cannot be created. */
+int weft_rpc_server_start(struct weft_rpc_server *srv, struct weft_err *err) WEFT_WARN_UNUSED;
+
+/* The port listen[i] is bound to (useful with port 0); -1 if i is out of range. */
+int weft_rpc_server_port(const struct weft_rpc_server *srv, size_t i);
+
+/* Graceful stop: stops accepting calls, lets in-flight calls finish for up to
+ * grace_ms, then ends the remaining streams with UNAVAILABLE ("server shutting
+ * down") — their recv/send return WEFT_ESHUTDOWN and cancellation callbacks
+ * run — cancels whatever is left, waits for every handler to return, and
+ * stops the threads. Blocks; must not be called from a handler. Idempotent.
+ * A handler that ignores cancellation and never returns blocks it forever. */
+void weft_rpc_server_stop(struct weft_rpc_server *srv, int64_t grace_ms);
+
+/* Stops (with a 5 s grace if not stopped yet) and frees the server, then
+ * drops its weft_rpc_init() reference. NULL-safe. */
+void weft_rpc_server_free(struct weft_rpc_server *srv);
+
+/* Counters since creation (approximate while calls are running). */
+struct weft_rpc_server_stats {
+    uint64_t calls;         /* calls handed to handlers (registered methods) */
+    uint64_t cancelled;     /* of which ended cancelled by the client, deadline or stop */
+    uint64_t unimplemented; /* calls to unknown methods */
+    uint64_t live;          /* calls currently in progress */
+};
+void weft_rpc_server_stats(struct weft_rpc_server *srv, struct weft_rpc_server_stats *out);
+
+/* ---- server call ------------------------------------------------------------------- */
+
+/* Full method path of the call ("/pkg.Svc/Method"). */
+const char *weft_rpc_call_method(const struct weft_rpc_call *call);
+
+/* Server-streaming calls: the single request, valid until the handler
+ * returns (*len = 0 and NULL for other kinds). */
+const uint8_t *weft_rpc_call_request(const struct weft_rpc_call *call, size_t *len);
+
+/* Receives the next client message (client- and bidi-streaming calls).
+ * On success returns 0 and hands *msg (weft_free it; never NULL for a
+ * message, possibly of length 0) — or *msg = NULL once the client has
+ * half-closed. timeout_ms < 0 waits without limit (the call's deadline still
+ * applies). Errors: WEFT_ECANCELED (client cancelled, deadline passed,
+ * connection lost), WEFT_ESHUTDOWN (server stopping), WEFT_ETIMEDOUT,
+ * WEFT_ESTATE (wrong kind). Only one thread may receive at a time.
+ * Backpressure: the next message is read from the network only once the
+ * previous one was taken and the send queue is below its bound. */
+int weft_rpc_call_recv(struct weft_rpc_call *call, uint8_t **msg, size_t *len,
+                       int64_t timeout_ms) WEFT_WARN_UNUSED;
+
+/* Queues a message for the client (copied). Blocks while send_queue_max
+ * messages are queued, so a fast producer is slowed to the client's pace by
+ * HTTP/2 flow control. Returns 0 once queued; WEFT_ECANCELED,
+ * WEFT_ESHUTDOWN, WEFT_ESTATE (after finish, or on a unary call). Any
+ * thread, while the handler runs. */
+int weft_rpc_call_send(struct weft_rpc_call *call, const void *msg, size_t len) WEFT_WARN_UNUSED;
+/* Same, taking ownership of msg (allocated with weft_malloc) in every case,
+ * success or not: no copy for large messages such as blocks. */
+int weft_rpc_call_send_owned(struct weft_rpc_call *call, uint8_t *msg,
+                             size_t len) WEFT_WARN_UNUSED;
+
+/* Ends a streaming call with a status after all queued messages; message
+ * may be NULL. Does not block. Later sends fail with WEFT_ESTATE; a second
+ * finish is ignored and returns WEFT_ESTATE. Returns WEFT_ECANCELED if the
+ * call is already cancelled (nothing is sent then). */
+int weft_rpc_call_finish(struct weft_rpc_call *call, int code, const char *message);
+
+/* Unary calls: status message sent with a non-OK code (copied). */
+void weft_rpc_call_set_message(struct weft_rpc_call *call, const char *message);
+
+/* True once the call was cancelled (client cancel, deadline, connection
+ * loss, server stop). Any thread. */
+bool weft_rpc_call_is_cancelled(struct weft_rpc_call *call);
+
+/* Registers cb(arg), run once when the call is cancelled; immediately on the
+ * calling thread if it already is. Otherwise it runs on a completion-queue
+ * thread with the call's lock held: it must only signal (set a flag,
+ * broadcast a condition variable) and must not call weft_rpc_call_*. It is
+ * never run after the handler has returned. One callback per call;
+ * replacing is allowed, cb NULL removes it. */
+void weft_rpc_call_on_cancel(struct weft_rpc_call *call, void (*cb)(void *arg), void *arg);
+
+/* Deadline of the call on weft_clock_mono_ns()'s clock; UINT64_MAX if none. */
+uint64_t weft_rpc_call_deadline_ns(const struct weft_rpc_call *call);
+
+/* Caller's address as gRPC spells it ("ipv4:127.0.0.1:53122"); "" if
+ * unknown. Valid until the handler returns. */
+const char *weft_rpc_call_peer(struct weft_rpc_call *call);
+
+/* The caller's TLS leaf certificate in PEM (mutual TLS), or NULL if it sent
+ * none; *len (optional) gets its length. Cached per connection: cheap on
+ * every call. Valid until the handler returns. */
+const char *weft_rpc_call_tls_cert_pem(struct weft_rpc_call *call, size_t *len);
+
+/* SHA-256 of the DER of that certificate (Fabric's tls_cert_hash), cached
+ * per connection. WEFT_ENOTFOUND when there is no client certificate,
+ * WEFT_EPARSE if the PEM cannot be decoded. */
+int weft_rpc_call_tls_cert_hash(struct weft_rpc_call *call, uint8_t out[32]) WEFT_WARN_UNUSED;
+
+/* ---- client ---------------------------------------------------------------------- */
+
+struct weft_rpc_client_opts {
+    bool tls;                        /* TLS to the server (requires ca) */
+    struct weft_rpc_pem ca;          /* trusted roots for the server certificate */
+    struct weft_rpc_pem cert, key;   /* client certificate for mutual TLS (optional) */
+    const char *server_name_override; /* expected name in the server certificate */
+    size_t max_recv_msg;             /* 0 = WEFT_RPC_DEFAULT_MAX_MSG */
+    size_t max_send_msg;             /* 0 = WEFT_RPC_DEFAULT_MAX_MSG */
+    struct weft_rpc_keepalive keepalive; /* min_time_ms unused */
+    int64_t timeout_ms;              /* default deadline per call; 0 = none */
+    /* Calls wait for a connection (up to their deadline) instead of failing
+     * at once with UNAVAILABLE while the server is unreachable. */
+    bool wait_for_ready;
+    int64_t backoff_min_ms;          /* reconnect backoff; 0 = gRPC's (1 s) */
+    int64_t backoff_max_ms;          /* 0 = gRPC's (120 s) */
+};
+
+struct weft_rpc_client;
+struct weft_rpc_stream;
+
+/* Creates a client (a gRPC channel: it connects lazily and reconnects by
+ * itself with exponential backoff). target: "host:port" (copied). opts may be
+ * NULL (plaintext, defaults). Takes a weft_rpc_init() reference.
+ * Errors: WEFT_EINVAL, WEFT_EIO (PEM file), WEFT_ENOMEM. Any thread. */
+struct weft_rpc_client *weft_rpc_client_new(const char *target,
+                                            const struct weft_rpc_client_opts *opts,
+                                            struct weft_err *err);
+/* Frees the client. All its streams must be freed first. NULL-safe. */
+void weft_rpc_client_free(struct weft_rpc_client *c);
+
+/* Connects if idle and waits until the channel is READY: 0, or
+ * WEFT_ETIMEDOUT after timeout_ms. Any thread. */
+int weft_rpc_client_wait_ready(struct weft_rpc_client *c, int64_t timeout_ms) WEFT_WARN_UNUSED;
+
+/* Outcome of a client call. Initialise with {0}; release with
+ * weft_rpc_result_clear (which also makes it reusable). */
+struct weft_rpc_result {
+    int code;      /* enum weft_rpc_code */
+    char *message; /* status message, "" when none (never NULL after a call) */
+    uint8_t *data; /* unary response bytes (NULL unless code is OK) */
+    size_t len;
+};
+void weft_rpc_result_clear(struct weft_rpc_result *r);
+
+/* Blocking unary call. timeout_ms: 0 = the client's default, < 0 = none.
+ * Returns 0 when the status is OK, WEFT_ERPC for any other status (see
+ * out->code and out->message), WEFT_ENOMEM or WEFT_EINVAL when the call could
+ * not be started (out->code is then UNKNOWN or INTERNAL). Any thread. */
+int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const void *req,
+                          size_t req_len, int64_t timeout_ms,
+                          struct weft_rpc_result *out) WEFT_WARN_UNUSED;
+
+/* Opens a streaming call (any kind: server streaming is send + close_send +
+ * recv...). timeout_ms is the whole call's deadline as for unary. NULL on
+ * error (err set). */
+struct weft_rpc_stream *weft_rpc_client_stream(struct weft_rpc_client *c, const char *method,
+                                               int64_t timeout_ms, struct weft_err *err);
+/* Sends one message (copied) and waits until gRPC has taken it (flow
+ * control). WEFT_ECANCELED / WEFT_ERPC once the call has ended; WEFT_ESTATE
+ * after close_send. One sender at a time. */
+int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len) WEFT_WARN_UNUSED;
+/* Half-closes: no more messages from the client. */
+int weft_rpc_stream_close_send(struct weft_rpc_stream *s) WEFT_WARN_UNUSED;
+/* Receives the next message: 0 and *msg (weft_free it), or 0 and *msg NULL
+ * at the end of the stream (then read the status). WEFT_ETIMEDOUT after
+ * timeout_ms (< 0: no limit); the pending receive is kept for the next call.
+ * One receiver at a time (it may run concurrently with a sender). */
+int weft_rpc_stream_recv(struct weft_rpc_stream *s, uint8_t **msg, size_t *len,
+                         int64_t timeout_ms) WEFT_WARN_UNUSED;
+/* Cancels the call (the server sees CANCELLED). Any thread. */
+void weft_rpc_stream_cancel(struct weft_rpc_stream *s);
+/* Waits up to timeout_ms (< 0: no limit) for the final status: 0 and *code,
+ * *message (owned by the stream, valid until free), or WEFT_ETIMEDOUT. */
+int weft_rpc_stream_status(struct weft_rpc_stream *s, int64_t timeout_ms, int *code,
+                           const char **message) WEFT_WARN_UNUSED;
+/* Cancels the call if still open, waits for its operations and frees it.
+ * NULL-safe. No other thread may be using the stream. */
+void weft_rpc_stream_free(struct weft_rpc_stream *s);
+
+#endif

@@ -1,0 +1,522 @@
+/*
+ * rpc client: a gRPC channel with blocking unary and streaming calls.
+ *
+ * DESIGN
+ *  - No background thread: every call owns a private pluck completion queue
+ *    and the calling thread waits on it (as gRPC's own synchronous C++ API
+ *    does). A unary call is one batch and one pluck, so it costs no thread
+ *    hop; a stream's sender and receiver may pluck their own tags from two
+ *    threads at once.
+ *  - A stream's RECV_STATUS_ON_CLIENT batch is started at open together with
+ *    the initial metadata; it completes when the call ends and is plucked by
+ *    weft_rpc_stream_status() or by weft_rpc_stream_free().
+ *  - A receive that times out stays pending; the next receive waits for the
+ *    same batch, so no message is ever lost or reordered.
+ *  - The channel reconnects by itself with exponential backoff; with
+ *    wait_for_ready, calls wait for a connection up to their deadline.
+ */
+#include <string.h>
+
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "rpc_internal.h"
+
+WEFT_LOGGER(lg, "rpc");
+
+struct weft_rpc_client {
+    grpc_channel *ch;
+    int64_t timeout_ms;
+    bool wait_for_ready;
+};
+
+struct weft_rpc_stream {
+    struct weft_rpc_client *cl;
+    grpc_completion_queue *cq;
+    grpc_call *gc;
+    /* distinct addresses used as tags */
+    char tag_status, tag_send, tag_recv, tag_close;
+
+    pthread_mutex_t send_lock; /* guards the send side */
+    bool closed_send;
+
+    pthread_mutex_t recv_lock; /* guards the receive side */
+    bool recv_pending;
+    bool got_initial_md;
+    bool recv_eof;
+    grpc_byte_buffer *rbuf;
+    grpc_metadata_array init_md;
+
+    pthread_mutex_t status_lock; /* guards the status fields */
+    bool status_done;
+    grpc_status_code st;
+    grpc_slice details;
+    const char *error_string;
+    grpc_metadata_array trail_md;
+    char *message;
+};
+
+static int64_t or_default(int64_t v, int64_t d)
+{
+    return v > 0 ? v : d;
+}
+
+struct weft_rpc_client *weft_rpc_client_new(const char *target,
+                                            const struct weft_rpc_client_opts *opts,
+                                            struct weft_err *err)
+{
+    static const struct weft_rpc_client_opts defaults;
+    if (target == NULL || target[0] == '\0') {
+        weft_err_set(err, WEFT_EINVAL, "rpc client: no target");
+        return NULL;
+    }
+    if (opts == NULL) {
+        opts = &defaults;
+    }
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    grpc_channel_credentials *creds = NULL;
+    struct weft_rpc_client *c = NULL;
+    if (opts->tls) {
+        if (rpc_pem_load(&opts->ca, "CA roots", &ca, err) != 0 ||
+            rpc_pem_load(&opts->cert, "client certificate", &cert, err) != 0 ||
+            rpc_pem_load(&opts->key, "client key", &key, err) != 0) {
+            goto cleanup;
+        }
+        if (ca == NULL) {
+            weft_err_set(err, WEFT_EINVAL, "rpc client: TLS needs CA roots");
+            goto cleanup;
+        }
+        if ((cert == NULL) != (key == NULL)) {
+            weft_err_set(err, WEFT_EINVAL, "rpc client: client certificate and key go together");
+            goto cleanup;
+        }
+    }
+    if (weft_rpc_init() != 0) {
+        weft_err_set(err, WEFT_EUNAVAILABLE, "rpc client: gRPC init failed");
+        goto cleanup;
+    }
+    c = weft_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "rpc client: out of memory");
+        weft_rpc_shutdown();
+        goto cleanup;
+    }
+    c->timeout_ms = opts->timeout_ms;
+    c->wait_for_ready = opts->wait_for_ready;
+    if (opts->tls) {
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
+        creds = grpc_ssl_credentials_create_ex(ca, cert != NULL ? &pair : NULL, NULL, NULL);
+    } else {
+        creds = grpc_insecure_credentials_create();
+    }
+    size_t max_recv = opts->max_recv_msg ? opts->max_recv_msg : WEFT_RPC_DEFAULT_MAX_MSG;
+    size_t max_send = opts->max_send_msg ? opts->max_send_msg : WEFT_RPC_DEFAULT_MAX_MSG;
+    struct rpc_args args = {.n = 0};
+    rpc_args_int(&args, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int64_t)(max_recv > INT32_MAX ? INT32_MAX : max_recv));
+    rpc_args_int(&args, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, (int64_t)(max_send > INT32_MAX ? INT32_MAX : max_send));
+    rpc_args_int(&args, GRPC_ARG_KEEPALIVE_TIME_MS, or_default(opts->keepalive.time_ms, 60000));
+    rpc_args_int(&args, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, or_default(opts->keepalive.timeout_ms, 20000));
+    rpc_args_int(&args, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    rpc_args_int(&args, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    rpc_args_int(&args, GRPC_ARG_ENABLE_RETRIES, 0);
+    rpc_args_int(&args, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    if (opts->backoff_min_ms > 0) {
+        rpc_args_int(&args, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, opts->backoff_min_ms);
+        rpc_args_int(&args, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, opts->backoff_min_ms);
+    }
+    if (opts->backoff_max_ms > 0) {
+        rpc_args_int(&args, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, opts->backoff_max_ms);
+    }
+    if (opts->server_name_override != NULL) {
+        rpc_args_str(&args, GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, opts->server_name_override);
+    }
+    grpc_channel_args cargs = rpc_args_view(&args);
+    c->ch = grpc_channel_create(target, creds, &cargs);
+    grpc_channel_credentials_release(creds);
+    if (c->ch == NULL) {
+        weft_err_set(err, WEFT_EINVAL, "rpc client: cannot create channel to %s", target);
+        weft_free(c);
+        c = NULL;
+        weft_rpc_shutdown();
+    }
+cleanup:
+    weft_free(ca);
+    weft_free(cert);
+    if (key != NULL) {
+        weft_free_secret(key, strlen(key));
+    }
+    return c;
+}
+
+void weft_rpc_client_free(struct weft_rpc_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    grpc_channel_destroy(c->ch);
+    weft_free(c);
+    weft_rpc_shutdown();
+}
+
+int weft_rpc_client_wait_ready(struct weft_rpc_client *c, int64_t timeout_ms)
+{
+    uint64_t end = weft_clock_mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    int rc = WEFT_ETIMEDOUT;
+    for (;;) {
+        grpc_connectivity_state st = grpc_channel_check_connectivity_state(c->ch, 1);
+        if (st == GRPC_CHANNEL_READY) {
+            rc = 0;
+            break;
+        }
+        if (st == GRPC_CHANNEL_SHUTDOWN) {
+            rc = WEFT_EUNAVAILABLE;
+            break;
+        }
+        uint64_t now = weft_clock_mono_ns();
+        if (now >= end) {
+            break;
+        }
+        grpc_channel_watch_connectivity_state(c->ch, st,
+                                              rpc_deadline_ms((int64_t)((end - now) / 1000000u)),
+                                              cq, c);
+        (void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    }
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+    return rc;
+}
+
+void weft_rpc_result_clear(struct weft_rpc_result *r)
+{
+    weft_free(r->message);
+    weft_free(r->data);
+    memset(r, 0, sizeof(*r));
+}
+
+static gpr_timespec call_deadline(const struct weft_rpc_client *c, int64_t timeout_ms)
+{
+    if (timeout_ms == 0) {
+        timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : -1;
+    }
+    return rpc_deadline_ms(timeout_ms);
+}
+
+static uint32_t md_flags(const struct weft_rpc_client *c)
+{
+    return c->wait_for_ready
+               ? GRPC_INITIAL_METADATA_WAIT_FOR_READY | GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET
+               : 0;
+}
+
+/* Status message from the details slice, else from the core's error string. */
+static char *status_message(grpc_slice details, const char *error_string)
+{
+    size_t n = GRPC_SLICE_LENGTH(details);
+    if (n > 0) {
+        return weft_strndup((const char *)GRPC_SLICE_START_PTR(details), n);
+    }
+    (void)error_string;
+    return weft_strdup("");
+}
+
+static void cq_close(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+}
+
+int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const void *req,
+                          size_t req_len, int64_t timeout_ms, struct weft_rpc_result *out)
+{
+    weft_rpc_result_clear(out);
+    if (method == NULL || (req == NULL && req_len > 0)) {
+        out->code = WEFT_RPC_INTERNAL;
+        out->message = weft_strdup("invalid argument");
+        return WEFT_EINVAL;
+    }
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice path = grpc_slice_from_copied_string(method);
+    grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path,
+                                               NULL, call_deadline(c, timeout_ms), NULL);
+    grpc_slice_unref(path);
+    grpc_byte_buffer *bb = rpc_bb_new(req_len ? req : "", req_len);
+    grpc_byte_buffer *resp = NULL;
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_status_code st = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    const char *error_string = NULL;
+
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].flags = md_flags(c);
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &st;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    ops[5].data.recv_status_on_client.error_string = &error_string;
+    int rc = 0;
+    grpc_call_error e = grpc_call_start_batch(call, ops, 6, call, NULL);
+    if (e != GRPC_CALL_OK) {
+        WEFT_WARN(lg, "%s: start_batch: %s", method, grpc_call_error_to_string(e));
+        out->code = WEFT_RPC_INTERNAL;
+        out->message = weft_strdup(grpc_call_error_to_string(e));
+        rc = WEFT_ERPC;
+    } else {
+        (void)grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        out->code = (int)st;
+        out->message = status_message(details, error_string);
+        if (st == GRPC_STATUS_OK) {
+            if (resp != NULL) {
+                out->data = rpc_bb_copy(resp, &out->len);
+            } else {
+                out->data = weft_malloc(1);
+                out->len = 0;
+            }
+            if (out->data == NULL) {
+                rc = WEFT_ENOMEM;
+            }
+        } else {
+            rc = WEFT_ERPC;
+        }
+        if (out->message == NULL) {
+            rc = WEFT_ENOMEM;
+        }
+    }
+    grpc_byte_buffer_destroy(bb);
+    if (resp != NULL) {
+        grpc_byte_buffer_destroy(resp);
+    }
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_slice_unref(details);
+    gpr_free((void *)error_string);
+    grpc_call_unref(call);
+    cq_close(cq);
+    return rc;
+}
+
+/* ---- streams ------------------------------------------------------------------------ */
+
+struct weft_rpc_stream *weft_rpc_client_stream(struct weft_rpc_client *c, const char *method,
+                                               int64_t timeout_ms, struct weft_err *err)
+{
+    if (method == NULL) {
+        weft_err_set(err, WEFT_EINVAL, "rpc stream: no method");
+        return NULL;
+    }
+    struct weft_rpc_stream *s = weft_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "rpc stream: out of memory");
+        return NULL;
+    }
+    s->cl = c;
+    pthread_mutex_init(&s->send_lock, NULL);
+    pthread_mutex_init(&s->recv_lock, NULL);
+    pthread_mutex_init(&s->status_lock, NULL);
+    grpc_metadata_array_init(&s->init_md);
+    grpc_metadata_array_init(&s->trail_md);
+    s->details = grpc_empty_slice();
+    s->st = GRPC_STATUS_UNKNOWN;
+    s->cq = grpc_completion_queue_create_for_pluck(NULL);
+    /* the path slice must outlive the call: copy it */
+    grpc_slice path = grpc_slice_from_copied_string(method);
+    s->gc = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq, path, NULL,
+                                     call_deadline(c, timeout_ms), NULL);
+    grpc_slice_unref(path);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].flags = md_flags(c);
+    ops[1].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[1].data.recv_status_on_client.trailing_metadata = &s->trail_md;
+    ops[1].data.recv_status_on_client.status = &s->st;
+    ops[1].data.recv_status_on_client.status_details = &s->details;
+    ops[1].data.recv_status_on_client.error_string = &s->error_string;
+    grpc_call_error e = grpc_call_start_batch(s->gc, ops, 2, &s->tag_status, NULL);
+    if (e != GRPC_CALL_OK) {
+        weft_err_set(err, WEFT_ERPC, "rpc stream %s: %s", method, grpc_call_error_to_string(e));
+        s->status_done = true; /* nothing to pluck */
+        weft_rpc_stream_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len)
+{
+    pthread_mutex_lock(&s->send_lock);
+    int rc = 0;
+    if (s->closed_send) {
+        rc = WEFT_ESTATE;
+        goto out;
+    }
+    grpc_byte_buffer *bb = rpc_bb_new(len ? msg : "", len);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    if (grpc_call_start_batch(s->gc, &op, 1, &s->tag_send, NULL) != GRPC_CALL_OK) {
+        rc = WEFT_ERPC;
+    } else {
+        grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_send,
+                                                    gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (!ev.success) {
+            rc = WEFT_ECANCELED;
+        }
+    }
+    grpc_byte_buffer_destroy(bb);
+out:
+    pthread_mutex_unlock(&s->send_lock);
+    return rc;
+}
+
+int weft_rpc_stream_close_send(struct weft_rpc_stream *s)
+{
+    pthread_mutex_lock(&s->send_lock);
+    int rc = 0;
+    if (s->closed_send) {
+        goto out;
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    if (grpc_call_start_batch(s->gc, &op, 1, &s->tag_close, NULL) != GRPC_CALL_OK) {
+        rc = WEFT_ERPC;
+        goto out;
+    }
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_close,
+                                                gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    s->closed_send = true;
+    if (!ev.success) {
+        rc = WEFT_ECANCELED;
+    }
+out:
+    pthread_mutex_unlock(&s->send_lock);
+    return rc;
+}
+
+int weft_rpc_stream_recv(struct weft_rpc_stream *s, uint8_t **msg, size_t *len,
+                         int64_t timeout_ms)
+{
+    *msg = NULL;
+    *len = 0;
+    pthread_mutex_lock(&s->recv_lock);
+    int rc = 0;
+    if (s->recv_eof) {
+        goto out;
+    }
+    if (!s->recv_pending) {
+        grpc_op ops[2];
+        size_t n = 0;
+        memset(ops, 0, sizeof(ops));
+        if (!s->got_initial_md) {
+            ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+            ops[n++].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+        }
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &s->rbuf;
+        if (grpc_call_start_batch(s->gc, ops, n, &s->tag_recv, NULL) != GRPC_CALL_OK) {
+            rc = WEFT_ERPC;
+            goto out;
+        }
+        s->got_initial_md = true;
+        s->recv_pending = true;
+    }
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_recv, rpc_deadline_ms(timeout_ms),
+                                                NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        rc = WEFT_ETIMEDOUT;
+        goto out;
+    }
+    s->recv_pending = false;
+    if (ev.success && s->rbuf != NULL) {
+        *msg = rpc_bb_copy(s->rbuf, len);
+        grpc_byte_buffer_destroy(s->rbuf);
+        s->rbuf = NULL;
+        if (*msg == NULL) {
+            rc = WEFT_ENOMEM;
+        }
+    } else {
+        s->recv_eof = true;
+    }
+out:
+    pthread_mutex_unlock(&s->recv_lock);
+    return rc;
+}
+
+void weft_rpc_stream_cancel(struct weft_rpc_stream *s)
+{
+    grpc_call_cancel(s->gc, NULL);
+}
+
+int weft_rpc_stream_status(struct weft_rpc_stream *s, int64_t timeout_ms, int *code,
+                           const char **message)
+{
+    pthread_mutex_lock(&s->status_lock);
+    int rc = 0;
+    if (!s->status_done) {
+        grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_status,
+                                                    rpc_deadline_ms(timeout_ms), NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            rc = WEFT_ETIMEDOUT;
+            goto out;
+        }
+        s->status_done = true;
+    }
+    if (s->message == NULL) {
+        s->message = status_message(s->details, s->error_string);
+    }
+    *code = (int)s->st;
+    *message = s->message != NULL ? s->message : "";
+out:
+    pthread_mutex_unlock(&s->status_lock);
+    return rc;
+}
+
+void weft_rpc_stream_free(struct weft_rpc_stream *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->gc != NULL) {
+        if (!s->status_done) {
+            grpc_call_cancel(s->gc, NULL);
+            (void)grpc_completion_queue_pluck(s->cq, &s->tag_status,
+                                              gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        }
+        if (s->recv_pending) {
+            (void)grpc_completion_queue_pluck(s->cq, &s->tag_recv,
+                                              gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        }
+    }
+    if (s->rbuf != NULL) {
+        grpc_byte_buffer_destroy(s->rbuf);
+    }
+    grpc_metadata_array_destroy(&s->init_md);
+    grpc_metadata_array_destroy(&s->trail_md);
+    grpc_slice_unref(s->details);
+    gpr_free((void *)s->error_string);
+    weft_free(s->message);
+    if (s->gc != NULL) {
+        grpc_call_unref(s->gc);
+    }
+    cq_close(s->cq);
+    pthread_mutex_destroy(&s->send_lock);
+    pthread_mutex_destroy(&s->recv_lock);
+    pthread_mutex_destroy(&s->status_lock);
+    weft_free(s);
+}
