@@ -999,6 +999,59 @@ test('descriptor registry self-check and coverage of the JS schema', () => {
     assert.deepEqual(missing, []);
 });
 
+// Field-level schema comparison: for every weft message, the field numbers,
+// labels/packing and types must match the writers in Fabric's generated JS
+// (serializeBinaryToWriter), which encode exactly what the wire carries.
+function jsSchema(T) {
+    const src = T.serializeBinaryToWriter.toString();
+    const out = new Map();
+    const simple = (ref) => ref.split('.').slice(-2, -1)[0];
+    const w2t = (w) => w.replace(/^(Repeated|Packed)/, '').toLowerCase();
+    for (const m of src.matchAll(/writer\.write(\w+)\(\s*(\d+),\s*f(?:,\s*([\w$.]+)\.serializeBinaryToWriter)?/g)) {
+        const [, w, num, ref] = m;
+        let kind = w2t(w);
+        if (w.startsWith('Repeated')) kind = 'repeated ' + kind;
+        if (w.startsWith('Packed')) kind = 'packed ' + kind;
+        if (ref) kind += ':' + simple(ref + '.x');
+        out.set(Number(num), kind);
+    }
+    for (const m of src.matchAll(/f\.serializeBinary\((\d+), writer, jspb\.BinaryWriter\.prototype\.write(\w+), jspb\.BinaryWriter\.prototype\.write(\w+)(?:, ([\w$.]+)\.serializeBinaryToWriter)?/g)) {
+        const [, num, kw, vw, ref] = m;
+        out.set(Number(num), `map ${w2t(kw)} ${w2t(vw)}` + (ref ? ':' + simple(ref + '.x') : ''));
+    }
+    return out;
+}
+
+test('schema: every weft field matches Fabric\'s generated JS (number, label, type)', () => {
+    const r = run(['schema']);
+    assert.equal(r.status, 0);
+    const weft = new Map();
+    for (const line of r.stdout.toString().trim().split('\n')) {
+        const [msg, num, ...kind] = line.split(' ');
+        if (!weft.has(msg)) weft.set(msg, new Map());
+        // JS names message types without their package: compare simple names.
+        weft.get(msg).set(Number(num), kind.join(' ').replace(/:([\w.]+)$/, (_, t) => ':' + t.split('.').pop()));
+    }
+    let compared = 0;
+    const problems = [];
+    for (const [msg, fields] of weft) {
+        if (msg.startsWith('google.protobuf.')) continue;
+        const T = msg.split('.').reduce((o, k) => (o ? o[k] : undefined), P);
+        if (!T && /Entry$/.test(msg)) continue; // map entry types have no JS class
+        const js = jsSchema(type(msg));
+        for (const [num, kind] of fields) {
+            compared++;
+            if (js.get(num) !== kind) problems.push(`${msg} #${num}: weft '${kind}', JS '${js.get(num)}'`);
+        }
+        for (const num of js.keys()) {
+            // gossip.GossipMessage models only the members discovery needs (proto/README.md).
+            if (!fields.has(num) && msg !== 'gossip.GossipMessage') problems.push(`${msg} #${num}: missing in weft`);
+        }
+    }
+    assert.deepEqual(problems, []);
+    assert.ok(compared > 550, `only ${compared} fields compared`);
+});
+
 test('JS -> C: decode-encode returns identical bytes', async (t) => {
     for (const [name, build] of Object.entries({ ...shared, ...jsOnly })) {
         await t.test(name, () => {

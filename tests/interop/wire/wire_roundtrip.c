@@ -4,6 +4,8 @@
  *   wire_roundtrip decode-encode <Message>   stdin bytes -> unpack -> pack -> stdout
  *   wire_roundtrip make <Message>[:variant]  writes a fixed, fully populated sample
  *   wire_roundtrip make-list                 names accepted by make, one per line
+ *   wire_roundtrip list                      every registered message name
+ *   wire_roundtrip schema                    every field: number, label, type
  *   wire_roundtrip registry-check            self-check of weft_proto_registry.h
  *
  * Exit status 0 on success, 1 on malformed input or unknown names (with a
@@ -1103,6 +1105,58 @@ static int do_registry_check(void)
     return bad;
 }
 
+static const char *type_name(ProtobufCType t)
+{
+    static const char *const names[] = {"int32", "sint32", "sfixed32", "int64", "sint64", "sfixed64",
+                                        "uint32", "fixed32", "uint64", "fixed64", "float", "double",
+                                        "bool", "enum", "string", "bytes", "message"};
+    return (size_t)t < N(names) ? names[t] : "?";
+}
+
+/* protobuf-c keeps no map_entry option: a map field is a repeated field of a
+ * two-field "<Field>Entry" type nested in the message itself. */
+static int is_map_entry(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label != PROTOBUF_C_LABEL_REPEATED)
+        return 0;
+    const ProtobufCMessageDescriptor *e = f->descriptor;
+    size_t n = strlen(e->name), dn = strlen(d->name);
+    return n > dn + 6 && strncmp(e->name, d->name, dn) == 0 && e->name[dn] == '.' &&
+           strcmp(e->name + n - 5, "Entry") == 0 && e->n_fields == 2;
+}
+
+/* One line per field: "<message> <number> <kind>" where kind is
+ * "<type>[:<message type>]", prefixed "repeated " / "packed ", or
+ * "map <key type> <value type>[:<message type>]". Compared against the
+ * writers in Fabric's generated JS by wire.test.js. */
+static int do_schema(void)
+{
+    size_t n = 0;
+    const ProtobufCMessageDescriptor *const *all = weft_proto_all_messages(&n);
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCMessageDescriptor *d = all[i];
+        for (unsigned j = 0; j < d->n_fields; j++) {
+            const ProtobufCFieldDescriptor *f = &d->fields[j];
+            printf("%s %u ", d->name, f->id);
+            if (is_map_entry(d, f)) {
+                const ProtobufCMessageDescriptor *e = f->descriptor;
+                const ProtobufCFieldDescriptor *v = &e->fields[1];
+                printf("map %s %s", type_name(e->fields[0].type), type_name(v->type));
+                if (v->type == PROTOBUF_C_TYPE_MESSAGE)
+                    printf(":%s", ((const ProtobufCMessageDescriptor *)v->descriptor)->name);
+            } else {
+                if (f->label == PROTOBUF_C_LABEL_REPEATED)
+                    printf((f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) ? "packed " : "repeated ");
+                printf("%s", type_name(f->type));
+                if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+                    printf(":%s", ((const ProtobufCMessageDescriptor *)f->descriptor)->name);
+            }
+            printf("\n");
+        }
+    }
+    return 0;
+}
+
 static int do_list(void)
 {
     size_t n = 0;
@@ -1125,9 +1179,11 @@ int main(int argc, char **argv)
         rc = do_registry_check();
     else if (argc == 2 && strcmp(argv[1], "list") == 0)
         rc = do_list();
+    else if (argc == 2 && strcmp(argv[1], "schema") == 0)
+        rc = do_schema();
     else
         fprintf(stderr, "usage: wire_roundtrip decode-encode <Message> | make <Message>[:variant] | "
-                        "make-list | list | registry-check\n");
+                        "make-list | list | schema | registry-check\n");
     free_owned();
     if (fflush(stdout) != 0)
         rc = 1;
