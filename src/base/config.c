@@ -173,6 +173,7 @@ static int build_map(struct builder *b, yaml_node_t *yn, int depth,
                     return weft_err_set(b->err, WEFT_ECONFIG, "%s:%d: duplicate key \"%s\"", name,
                                         line_of(kn), key);
                 }
+                child->line = line_of(kn); /* messages point at the key */
                 child->key = weft_strdup(key);
                 if (child->key == NULL || (rc = node_add(map, child)) < 0) {
                     node_free(child);

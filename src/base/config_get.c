@@ -412,6 +412,7 @@ static int list_push(char ***list, size_t *n, const char *s, size_t len, bool re
         return WEFT_ENOMEM;
     }
     *list = grown;
+    grown[*n] = NULL; /* keep the list freeable if the copy below fails */
     char *item = weft_strndup(s, len);
     if (item != NULL && resolve) {
         char *joined = join_path(cfg, item);
