@@ -1009,8 +1009,11 @@ int weft_ledger_verify_dir(const char *chain_dir, uint64_t *height_out, struct w
     for (;;) {
         rc = ledger__scan_next(&s, err);
         if (rc <= 0) {
-            if (rc < 0) {
-                rc = weft_err_set(err, WEFT_ECORRUPT, "%s", err != NULL ? err->msg : "bad record");
+            if (rc < 0 && err != NULL) {
+                err->code = WEFT_ECORRUPT; /* message from the scan names file and offset */
+                rc = WEFT_ECORRUPT;
+            } else if (rc < 0) {
+                rc = WEFT_ECORRUPT;
             }
             break;
         }
