@@ -809,7 +809,7 @@ static void test_bad_options(void **state)
     srv = start_server_opts(&o5);
     char *pem_ca = wt_read_file(ca_crt, NULL);
     char target[64];
-    snprintf(target, sizeof(target), "localhost:%d", weft_rpc_server_port(srv, 0));
+    snprintf(target, sizeof(target), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
     struct weft_rpc_client_opts co2 = {.tls = true, .ca = {.pem = pem_ca},
                                        .server_name_override = "localhost"};
     struct weft_rpc_client *c = weft_rpc_client_new(target, &co2, &err);
