@@ -72,14 +72,14 @@ enum weft_config_type {
  * src/cmd/config_tables.c); the same table drives validation, defaults,
  * `--help`, `config dump` and docs/configuration.md. */
 struct weft_config_key {
-    const char *path;          /* Fabric's key path and spelling, e.g. "peer.tls.enabled" */
+    const char *path; /* Fabric's key path and spelling, e.g. "peer.tls.enabled" */
     enum weft_config_type type;
-    const char *default_value; /* in file syntax ("30s", "[a, b]"); NULL = no default */
-    const char *doc;           /* one line for users, no '|' or newline */
-    bool reloadable;           /* may change without a restart */
-    unsigned flags;            /* WEFT_CONFIG_F_* */
-    int64_t min, max;          /* inclusive bounds when max > min: INT/UINT/SIZE values,
-                                  DURATION in nanoseconds */
+    const char *default_value;  /* in file syntax ("30s", "[a, b]"); NULL = no default */
+    const char *doc;            /* one line for users, no '|' or newline */
+    bool reloadable;            /* may change without a restart */
+    unsigned flags;             /* WEFT_CONFIG_F_* */
+    int64_t min, max;           /* inclusive bounds when max > min: INT/UINT/SIZE values,
+                                   DURATION in nanoseconds */
     const char *const *choices; /* NULL-terminated allowed values (case-insensitive) or NULL */
     const char *env;            /* variable name when not derived from the path, or NULL */
 };
@@ -119,9 +119,8 @@ int weft_config_load(const char *path, const char *env_prefix, struct weft_confi
 
 /* Same, from a string (tests, configs embedded in other files). name is used
  * in messages and its directory for relative paths; NULL = "<string>". */
-int weft_config_load_string(const char *yaml, size_t len, const char *name,
-                            const char *env_prefix, struct weft_config **out,
-                            struct weft_err *err) WEFT_WARN_UNUSED;
+int weft_config_load_string(const char *yaml, size_t len, const char *name, const char *env_prefix,
+                            struct weft_config **out, struct weft_err *err) WEFT_WARN_UNUSED;
 
 /* Frees a config and everything borrowed from it. NULL-safe. */
 void weft_config_free(struct weft_config *cfg);

@@ -70,8 +70,7 @@ static int node_add(struct weft_config_node *parent, struct weft_config_node *ch
 {
     if (parent->n == parent->cap) {
         size_t cap = parent->cap == 0 ? 4 : parent->cap * 2;
-        struct weft_config_node **items =
-            weft_realloc(parent->items, cap * sizeof(*items));
+        struct weft_config_node **items = weft_realloc(parent->items, cap * sizeof(*items));
         if (items == NULL) {
             return WEFT_ENOMEM;
         }
@@ -140,8 +139,7 @@ static int merge_into(struct weft_config_node *map, struct weft_config_node *src
     return 0;
 }
 
-static int build_map(struct builder *b, yaml_node_t *yn, int depth,
-                     struct weft_config_node *map)
+static int build_map(struct builder *b, yaml_node_t *yn, int depth, struct weft_config_node *map)
 {
     const char *name = b->cfg->name;
     /* Explicit keys first, merges after, so explicit keys always win. */
@@ -197,8 +195,9 @@ static int build_map(struct builder *b, yaml_node_t *yn, int depth,
             }
             node_free(child);
             if (rc == WEFT_ECONFIG) {
-                return weft_err_set(b->err, rc, "%s:%d: \"<<\" needs a mapping or a list of mappings",
-                                    name, line_of(kn));
+                return weft_err_set(b->err, rc,
+                                    "%s:%d: \"<<\" needs a mapping or a list of mappings", name,
+                                    line_of(kn));
             }
             if (rc < 0) {
                 return weft_err_set(b->err, rc, "%s: out of memory", name);
@@ -498,8 +497,7 @@ out:
     return 0;
 }
 
-static int finish_load(struct weft_config *cfg, const char *text, size_t len,
-                       struct weft_err *err)
+static int finish_load(struct weft_config *cfg, const char *text, size_t len, struct weft_err *err)
 {
     int rc = 0;
     if (text == NULL) {
@@ -587,18 +585,13 @@ out:
     return rc;
 }
 
-int weft_config_load_string(const char *yaml, size_t len, const char *name,
-                            const char *env_prefix, struct weft_config **out,
-                            struct weft_err *err)
+int weft_config_load_string(const char *yaml, size_t len, const char *name, const char *env_prefix,
+                            struct weft_config **out, struct weft_err *err)
 {
     struct weft_config *cfg = NULL;
     int rc = config_new(name, name ? name : "<string>", env_prefix, &cfg, err);
     if (rc < 0) {
         return rc;
-    }
-    if (name == NULL) {
-        weft_free(cfg->file);
-        cfg->file = NULL;
     }
     if ((rc = finish_load(cfg, yaml ? yaml : "", yaml ? len : 0, err)) < 0) {
         weft_config_free(cfg);

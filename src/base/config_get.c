@@ -22,11 +22,16 @@
 WEFT_LOGGER(config_log, "config");
 
 static const char *const type_names[] = {
-    [WEFT_CONFIG_STRING] = "string",        [WEFT_CONFIG_BOOL] = "bool",
-    [WEFT_CONFIG_INT] = "int",              [WEFT_CONFIG_UINT] = "uint",
-    [WEFT_CONFIG_DURATION] = "duration",    [WEFT_CONFIG_SIZE] = "size",
-    [WEFT_CONFIG_STRING_LIST] = "string list", [WEFT_CONFIG_PATH] = "path",
-    [WEFT_CONFIG_PATH_LIST] = "path list",  [WEFT_CONFIG_TREE] = "tree",
+    [WEFT_CONFIG_STRING] = "string",
+    [WEFT_CONFIG_BOOL] = "bool",
+    [WEFT_CONFIG_INT] = "int",
+    [WEFT_CONFIG_UINT] = "uint",
+    [WEFT_CONFIG_DURATION] = "duration",
+    [WEFT_CONFIG_SIZE] = "size",
+    [WEFT_CONFIG_STRING_LIST] = "string list",
+    [WEFT_CONFIG_PATH] = "path",
+    [WEFT_CONFIG_PATH_LIST] = "path list",
+    [WEFT_CONFIG_TREE] = "tree",
 };
 
 const char *weft_config_type_name(enum weft_config_type type)
@@ -69,7 +74,7 @@ char *weft_config_key_env_name(const struct weft_config_key *key, const char *pr
 struct val {
     const struct weft_config_node *node;
     const char *text;
-    const char *env;   /* variable name when from the environment */
+    const char *env; /* variable name when from the environment */
     bool is_default;
 };
 
@@ -78,8 +83,8 @@ static const struct weft_config_key *bound_key(const struct weft_config *cfg, co
     return weft_config_key_find(cfg->table, cfg->ntable, path);
 }
 
-static int resolve(const struct weft_config *cfg, const struct weft_config_key *k,
-                   const char *path, struct val *v)
+static int resolve(const struct weft_config *cfg, const struct weft_config_key *k, const char *path,
+                   struct val *v)
 {
     memset(v, 0, sizeof(*v));
     const struct config__env *e = NULL;
@@ -262,8 +267,7 @@ static int check_choice(const struct weft_config *cfg, const struct val *v, cons
 }
 
 static int get_string(const struct weft_config *cfg, const struct weft_config_key *k,
-                      const char *path, const struct val *v, const char **out,
-                      struct weft_err *err)
+                      const char *path, const struct val *v, const char **out, struct weft_err *err)
 {
     const char *s = NULL;
     int rc = val_scalar(cfg, v, path, &s, err);
@@ -276,8 +280,8 @@ static int get_string(const struct weft_config *cfg, const struct weft_config_ke
     return rc;
 }
 
-static int get_bool(const struct weft_config *cfg, const char *path, const struct val *v,
-                    bool *out, struct weft_err *err)
+static int get_bool(const struct weft_config *cfg, const char *path, const struct val *v, bool *out,
+                    struct weft_err *err)
 {
     const char *s = NULL;
     int rc = val_scalar(cfg, v, path, &s, err);
@@ -290,8 +294,8 @@ static int get_bool(const struct weft_config *cfg, const char *path, const struc
     return 0;
 }
 
-static int get_i64(const struct weft_config *cfg, const struct weft_config_key *k,
-                   const char *path, const struct val *v, int64_t *out, struct weft_err *err)
+static int get_i64(const struct weft_config *cfg, const struct weft_config_key *k, const char *path,
+                   const struct val *v, int64_t *out, struct weft_err *err)
 {
     const char *s = NULL;
     int64_t x = 0;
@@ -308,8 +312,8 @@ static int get_i64(const struct weft_config *cfg, const struct weft_config_key *
     return rc;
 }
 
-static int get_u64(const struct weft_config *cfg, const struct weft_config_key *k,
-                   const char *path, const struct val *v, uint64_t *out, struct weft_err *err)
+static int get_u64(const struct weft_config *cfg, const struct weft_config_key *k, const char *path,
+                   const struct val *v, uint64_t *out, struct weft_err *err)
 {
     const char *s = NULL;
     uint64_t x = 0;
@@ -327,8 +331,7 @@ static int get_u64(const struct weft_config *cfg, const struct weft_config_key *
 }
 
 static int get_duration(const struct weft_config *cfg, const struct weft_config_key *k,
-                        const char *path, const struct val *v, int64_t *out,
-                        struct weft_err *err)
+                        const char *path, const struct val *v, int64_t *out, struct weft_err *err)
 {
     const char *s = NULL;
     int64_t x = 0;
@@ -519,8 +522,8 @@ static int get_strlist(const struct weft_config *cfg, const char *path, const st
 
 /* ---- public getters ------------------------------------------------------- */
 
-static int lookup(const struct weft_config *cfg, const char *path,
-                  const struct weft_config_key **k, struct val *v, struct weft_err *err)
+static int lookup(const struct weft_config *cfg, const char *path, const struct weft_config_key **k,
+                  struct val *v, struct weft_err *err)
 {
     *k = bound_key(cfg, path);
     if (resolve(cfg, *k, path, v) < 0) {
@@ -623,18 +626,18 @@ static int node_val(const struct weft_config *cfg, const struct weft_config_node
     return 0;
 }
 
-#define NODE_GETTER(fn, type, call)                                                               \
-    int fn(const struct weft_config *cfg, const struct weft_config_node *node, type *out,         \
-           struct weft_err *err)                                                                  \
-    {                                                                                             \
-        struct val v;                                                                             \
-        char *path = NULL;                                                                        \
-        int rc = node_val(cfg, node, &v, &path, err);                                             \
-        if (rc == 0) {                                                                            \
-            rc = call;                                                                            \
-        }                                                                                         \
-        weft_free(path);                                                                          \
-        return rc;                                                                                \
+#define NODE_GETTER(fn, type, call)                                                                \
+    int fn(const struct weft_config *cfg, const struct weft_config_node *node, type *out,          \
+           struct weft_err *err)                                                                   \
+    {                                                                                              \
+        struct val v;                                                                              \
+        char *path = NULL;                                                                         \
+        int rc = node_val(cfg, node, &v, &path, err);                                              \
+        if (rc == 0) {                                                                             \
+            rc = call;                                                                             \
+        }                                                                                          \
+        weft_free(path);                                                                           \
+        return rc;                                                                                 \
     }
 
 NODE_GETTER(weft_config_node_string, const char *, get_string(cfg, NULL, path, &v, out, err))
@@ -915,8 +918,8 @@ static int describe(const struct weft_config_key *k, bool markdown, struct weft_
     if (rc == 0 && k->choices != NULL) {
         rc = weft_buf_appendf(b, " One of:");
         for (const char *const *c = k->choices; rc == 0 && *c != NULL; c++) {
-            rc = weft_buf_appendf(b, markdown ? "%s `%s`" : "%s %s",
-                                  c == k->choices ? "" : ",", *c);
+            rc =
+                weft_buf_appendf(b, markdown ? "%s `%s`" : "%s %s", c == k->choices ? "" : ",", *c);
         }
         if (rc == 0) {
             rc = weft_buf_appendf(b, ".");
@@ -971,7 +974,10 @@ int weft_config_keys_print(const struct weft_config_key *table, size_t n, const 
         } else {
             rc = weft_buf_appendf(&b, "  %s (%s, default %s, env %s)\n      ", k->path,
                                   weft_config_type_name(k->type),
-                                  def == NULL ? "none" : def[0] == 0 ? "\"\"" : def, env);
+                                  def == NULL   ? "none"
+                                  : def[0] == 0 ? "\"\""
+                                                : def,
+                                  env);
             if (rc == 0) {
                 rc = describe(k, false, &b);
             }

@@ -6,13 +6,13 @@
 
 struct weft_config_node {
     enum weft_config_kind kind;
-    int line;                         /* 1-based; 0 when from the environment */
-    char *key;                        /* key in the parent map; NULL otherwise */
-    char *value;                      /* scalar text */
-    const char *env;                  /* variable the value came from (borrowed) */
-    const struct weft_config *cfg;    /* owner, for the file name in messages */
+    int line;                      /* 1-based; 0 when from the environment */
+    char *key;                     /* key in the parent map; NULL otherwise */
+    char *value;                   /* scalar text */
+    const char *env;               /* variable the value came from (borrowed) */
+    const struct weft_config *cfg; /* owner, for the file name in messages */
     struct weft_config_node *parent;
-    struct weft_config_node **items;  /* map entries (with key) or sequence items */
+    struct weft_config_node **items; /* map entries (with key) or sequence items */
     size_t n, cap;
 };
 

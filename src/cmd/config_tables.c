@@ -19,15 +19,25 @@
 #define SEC 1000000000LL
 #define MIB (1024LL * 1024)
 
-#define KEY(p, t, d, text) {.path = (p), .type = WEFT_CONFIG_##t, .default_value = (d), .doc = (text)}
-#define KEYB(p, t, d, lo, hi, text)                                                               \
-    {.path = (p), .type = WEFT_CONFIG_##t, .default_value = (d), .doc = (text), .min = (lo),       \
-     .max = (hi)}
-#define KEYC(p, d, ch, text)                                                                      \
-    {.path = (p), .type = WEFT_CONFIG_STRING, .default_value = (d), .doc = (text), .choices = (ch)}
-#define ENVKEY(name, d, text)                                                                     \
-    {.path = (name), .type = WEFT_CONFIG_STRING, .default_value = (d), .doc = (text),               \
-     .flags = WEFT_CONFIG_F_ENV_ONLY, .env = (name)}
+#define KEY(p, t, d, text)                                                                         \
+    {                                                                                              \
+        .path = (p), .type = WEFT_CONFIG_##t, .default_value = (d), .doc = (text)                  \
+    }
+#define KEYB(p, t, d, lo, hi, text)                                                                \
+    {                                                                                              \
+        .path = (p), .type = WEFT_CONFIG_##t, .default_value = (d), .doc = (text), .min = (lo),    \
+        .max = (hi)                                                                                \
+    }
+#define KEYC(p, d, ch, text)                                                                       \
+    {                                                                                              \
+        .path = (p), .type = WEFT_CONFIG_STRING, .default_value = (d), .doc = (text),              \
+        .choices = (ch)                                                                            \
+    }
+#define ENVKEY(name, d, text)                                                                      \
+    {                                                                                              \
+        .path = (name), .type = WEFT_CONFIG_STRING, .default_value = (d), .doc = (text),           \
+        .flags = WEFT_CONFIG_F_ENV_ONLY, .env = (name)                                             \
+    }
 
 static const char *const metrics_providers[] = {"disabled", "prometheus", "statsd", NULL};
 static const char *const state_databases[] = {"goleveldb", "CouchDB", NULL};
@@ -35,9 +45,9 @@ static const char *const chaincode_modes[] = {"net", "dev", NULL};
 static const char *const bootstrap_methods[] = {"file", "none", NULL};
 static const char *const statsd_networks[] = {"udp", "tcp", NULL};
 
-#define LOGGING_KEYS                                                                              \
+#define LOGGING_KEYS                                                                               \
     ENVKEY("FABRIC_LOGGING_SPEC", "info",                                                          \
-           "Log levels: a default level and name=level terms separated by ':', "                  \
+           "Log levels: a default level and name=level terms separated by ':', "                   \
            "e.g. info:gossip=debug:ledger,msp=warning."),                                          \
         ENVKEY("FABRIC_LOGGING_FORMAT", "console",                                                 \
                "Log line format: console (human readable) or json.")
@@ -48,13 +58,15 @@ const struct weft_config_key cmd_config_core_keys[] = {
     /* identity and endpoints */
     KEY("peer.id", STRING, "jdoe", "Name of this peer in logs and chaincode container names."),
     KEY("peer.networkId", STRING, "dev", "Logical network name, part of chaincode names."),
-    KEY("peer.listenAddress", STRING, "0.0.0.0:7051", "Address the peer's gRPC services listen on."),
+    KEY("peer.listenAddress", STRING, "0.0.0.0:7051",
+        "Address the peer's gRPC services listen on."),
     KEY("peer.address", STRING, "0.0.0.0:7051",
         "Endpoint other peers of the organisation and clients use to reach this peer."),
     KEY("peer.addressAutoDetect", BOOL, "false",
         "Replace the host of peer.address with this machine's address."),
     KEY("peer.chaincodeListenAddress", STRING, "",
-        "Address the chaincode service listens on; empty means the host of peer.address, port 7052."),
+        "Address the chaincode service listens on; empty means the host of peer.address, port "
+        "7052."),
     KEY("peer.chaincodeAddress", STRING, "",
         "Endpoint chaincode dials back; empty means derived from chaincodeListenAddress."),
     KEY("peer.fileSystemPath", PATH, "/var/hyperledger/production",
@@ -111,14 +123,15 @@ const struct weft_config_key cmd_config_core_keys[] = {
     KEY("peer.gossip.endpoint", STRING, "",
         "Gossip endpoint within the organisation; empty means peer.address."),
     KEY("peer.gossip.externalEndpoint", STRING, "",
-        "Endpoint advertised to other organisations; empty keeps the peer out of discovery results."),
+        "Endpoint advertised to other organisations; empty keeps the peer out of discovery "
+        "results."),
     KEY("peer.gossip.useLeaderElection", BOOL, "false",
         "Elect the peer that pulls blocks from the orderer dynamically."),
     KEY("peer.gossip.orgLeader", BOOL, "true",
         "Pull blocks from the orderer directly (needed for a lone peer)."),
     KEY("peer.gossip.state.enabled", BOOL, "false", "Catch up missing blocks from other peers."),
-    KEYB("peer.gossip.pvtData.implicitCollectionDisseminationPolicy.requiredPeerCount", INT, "0",
-         0, 1000, "Peers that must receive the organisation's implicit private data."),
+    KEYB("peer.gossip.pvtData.implicitCollectionDisseminationPolicy.requiredPeerCount", INT, "0", 0,
+         1000, "Peers that must receive the organisation's implicit private data."),
     KEYB("peer.gossip.pvtData.implicitCollectionDisseminationPolicy.maxPeerCount", INT, "1", 0,
          1000, "Most peers the organisation's implicit private data is sent to."),
     /* delivery client */
@@ -136,11 +149,13 @@ const struct weft_config_key cmd_config_core_keys[] = {
     KEYB("peer.maxSendMsgSize", SIZE, "104857600", 1, MSG_SIZE_MAX,
          "Largest gRPC message the peer sends."),
     KEY("peer.BCCSP", TREE, NULL,
-        "Crypto provider settings; accepted for compatibility, weft always uses its built-in provider."),
+        "Crypto provider settings; accepted for compatibility, weft always uses its built-in "
+        "provider."),
     /* chaincode */
     KEY("chaincode.externalBuilders", TREE, NULL,
         "List of external builders, each {name, path, propagateEnvironment}."),
-    KEY("chaincode.installTimeout", DURATION, "300s", "Time limit for building a chaincode package."),
+    KEY("chaincode.installTimeout", DURATION, "300s",
+        "Time limit for building a chaincode package."),
     KEY("chaincode.startuptimeout", DURATION, "300s",
         "How long to wait for a launched chaincode to register."),
     KEY("chaincode.executetimeout", DURATION, "30s", "Time limit of one chaincode invocation."),
@@ -159,10 +174,15 @@ const struct weft_config_key cmd_config_core_keys[] = {
          "Most results one chaincode query iterator returns."),
     KEY("ledger.state.couchDBConfig.couchDBAddress", STRING, "127.0.0.1:5984",
         "CouchDB host:port."),
-    {.path = "ledger.state.couchDBConfig.username", .type = WEFT_CONFIG_STRING,
-     .default_value = "", .doc = "CouchDB user name."},
-    {.path = "ledger.state.couchDBConfig.password", .type = WEFT_CONFIG_STRING,
-     .default_value = "", .doc = "CouchDB password.", .flags = WEFT_CONFIG_F_SECRET},
+    {.path = "ledger.state.couchDBConfig.username",
+     .type = WEFT_CONFIG_STRING,
+     .default_value = "",
+     .doc = "CouchDB user name."},
+    {.path = "ledger.state.couchDBConfig.password",
+     .type = WEFT_CONFIG_STRING,
+     .default_value = "",
+     .doc = "CouchDB password.",
+     .flags = WEFT_CONFIG_F_SECRET},
     KEYB("ledger.state.couchDBConfig.maxRetries", INT, "3", 0, 1000, "CouchDB request retries."),
     KEYB("ledger.state.couchDBConfig.maxRetriesOnStartup", INT, "10", 0, 1000,
          "CouchDB connection retries at start-up."),
@@ -202,14 +222,16 @@ const size_t cmd_config_core_nkeys = WEFT_ARRAY_LEN(cmd_config_core_keys);
 
 const struct weft_config_key cmd_config_orderer_keys[] = {
     /* listener */
-    KEY("General.ListenAddress", STRING, "127.0.0.1", "Host the orderer's gRPC services listen on."),
+    KEY("General.ListenAddress", STRING, "127.0.0.1",
+        "Host the orderer's gRPC services listen on."),
     KEYB("General.ListenPort", INT, "7050", 0, 65535, "Port of the orderer's gRPC services."),
     KEY("General.TLS.Enabled", BOOL, "false", "Serve gRPC over TLS."),
     KEY("General.TLS.PrivateKey", PATH, "tls/server.key", "Server TLS private key (PEM)."),
     KEY("General.TLS.Certificate", PATH, "tls/server.crt", "Server TLS certificate (PEM)."),
     KEY("General.TLS.RootCAs", PATH_LIST, "[tls/ca.crt]",
         "CA certificates of the server TLS chain."),
-    KEY("General.TLS.ClientAuthRequired", BOOL, "false", "Require client certificates (mutual TLS)."),
+    KEY("General.TLS.ClientAuthRequired", BOOL, "false",
+        "Require client certificates (mutual TLS)."),
     KEY("General.TLS.ClientRootCAs", PATH_LIST, "[]",
         "CA certificates accepted for client certificates."),
     KEY("General.Keepalive.ServerMinInterval", DURATION, "60s",
@@ -253,11 +275,13 @@ const struct weft_config_key cmd_config_orderer_keys[] = {
     KEYC("General.BootstrapMethod", "file", bootstrap_methods,
          "file starts from General.BootstrapFile; none starts with no channels (join them through "
          "the admin API)."),
-    KEY("General.BootstrapFile", PATH, "genesisblock", "Genesis block read when BootstrapMethod is file."),
+    KEY("General.BootstrapFile", PATH, "genesisblock",
+        "Genesis block read when BootstrapMethod is file."),
     KEY("General.LocalMSPDir", PATH, "msp", "Folder of the orderer's local MSP (block signer)."),
     KEY("General.LocalMSPID", STRING, "SampleOrg", "MSP ID of the orderer's organisation."),
     KEY("General.BCCSP", TREE, NULL,
-        "Crypto provider settings; accepted for compatibility, weft always uses its built-in provider."),
+        "Crypto provider settings; accepted for compatibility, weft always uses its built-in "
+        "provider."),
     KEY("General.Authentication.TimeWindow", DURATION, "15m",
         "Allowed clock difference for signed client requests."),
     KEY("General.Authentication.NoExpirationChecks", BOOL, "false",
