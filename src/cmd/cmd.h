@@ -22,4 +22,9 @@ bool cmd_wants_help(int argc, char **argv);
 int cmd_dispatch(const char *prog, const char *summary, const struct cmd_entry *cmds, size_t n,
                  int argc, char **argv);
 
+/* Subcommands (one file each). */
+int cmd_peer(int argc, char **argv);    /* cmd_node.c */
+int cmd_orderer(int argc, char **argv); /* cmd_node.c */
+int cmd_ledger(int argc, char **argv);  /* cmd_ledger.c */
+
 #endif

@@ -10,6 +10,9 @@
 static int cmd_version(int argc, char **argv);
 
 static const struct cmd_entry commands[] = {
+    {"peer", "run a peer node", cmd_peer},
+    {"orderer", "run an ordering service node", cmd_orderer},
+    {"ledger", "verify or inspect a channel's ledger offline", cmd_ledger},
     {"version", "print version information", cmd_version},
 };
 
@@ -19,7 +22,8 @@ static int cmd_version(int argc, char **argv)
         printf("Usage: weft version\n\nPrints the weft version and build details.\n");
         return 0;
     }
-    printf("weft:\n Version: %s\n Fabric compatibility: v2.4.9\n", WEFT_VERSION);
+    printf("weft:\n Version: %s\n Commit SHA: %s\n Fabric compatibility: v2.4.9\n", WEFT_VERSION,
+           WEFT_COMMIT);
     return 0;
 }
 
