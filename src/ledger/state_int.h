@@ -239,6 +239,9 @@ void ledger__kvrwset_free(struct ledger_kvrwset *s);
 /* Encodes exactly as Go's proto.Marshal would (field order, proto3 zero
  * omission). Appends to b. */
 int ledger__kvrwset_encode(const struct ledger_kvrwset *s, struct weft_buf *b) WEFT_WARN_UNUSED;
+/* hashed_reads (field 1) of a HashedRWSet: KVReadHash has KVRead's layout. */
+int ledger__hashed_reads_decode(const uint8_t *p, size_t len, struct ledger_kvread **out,
+                                size_t *n, struct weft_err *err) WEFT_WARN_UNUSED;
 int ledger__queryreads_encode(const struct ledger_kvread *r, size_t n,
                               struct weft_buf *b) WEFT_WARN_UNUSED;
 
