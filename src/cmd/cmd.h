@@ -26,5 +26,6 @@ int cmd_dispatch(const char *prog, const char *summary, const struct cmd_entry *
 int cmd_peer(int argc, char **argv);    /* cmd_node.c */
 int cmd_orderer(int argc, char **argv); /* cmd_node.c */
 int cmd_ledger(int argc, char **argv);  /* cmd_ledger.c */
+int cmd_crypto(int argc, char **argv);  /* cmd_crypto.c */
 
 #endif
