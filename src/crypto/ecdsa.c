@@ -224,11 +224,10 @@ int weft_ecdsa_sign_digest(const struct weft_key *key, const uint8_t digest[WEFT
     if (!weft_key_is_private(key)) {
         return weft_err_set(err, WEFT_EINVAL, "ecdsa sign: key has no private part");
     }
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, crypto__key_pkey(key), NULL);
+    EVP_PKEY_CTX *ctx = crypto__key_op_ctx(key, true);
     uint8_t raw[WEFT_ECDSA_SIG_MAX + 8];
     size_t raw_len = sizeof(raw);
-    if (ctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
-        EVP_PKEY_sign(ctx, raw, &raw_len, digest, WEFT_SHA256_LEN) != 1) {
+    if (ctx == NULL || EVP_PKEY_sign(ctx, raw, &raw_len, digest, WEFT_SHA256_LEN) != 1) {
         EVP_PKEY_CTX_free(ctx);
         return crypto__ossl_err(err, WEFT_ECRYPTO, "ecdsa sign");
     }
@@ -273,9 +272,8 @@ int weft_ecdsa_verify_digest(const struct weft_key *key, const uint8_t digest[WE
     if (weft_ecdsa_sig_encode(r, s, canon, &canon_len) != 0) {
         return weft_err_set(err, WEFT_EBADSIG, "ecdsa verify: malformed signature");
     }
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, crypto__key_pkey(key), NULL);
-    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1) {
-        EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_CTX *ctx = crypto__key_op_ctx(key, false);
+    if (ctx == NULL) {
         return crypto__ossl_err(err, WEFT_ECRYPTO, "ecdsa verify: init");
     }
     int ok = EVP_PKEY_verify(ctx, canon, canon_len, digest, WEFT_SHA256_LEN);

@@ -12,6 +12,9 @@
 
 /* Borrowed EVP_PKEY of a key (valid as long as the key). */
 EVP_PKEY *crypto__key_pkey(const struct weft_key *key);
+/* A fresh sign (sign = true) or verify context for key, already
+ * initialised; caller frees with EVP_PKEY_CTX_free. NULL on failure. */
+EVP_PKEY_CTX *crypto__key_op_ctx(const struct weft_key *key, bool sign);
 /* Wraps pkey (reference transferred on success) into a new weft_key. */
 int crypto__key_wrap(EVP_PKEY *pkey, struct weft_key **out, struct weft_err *err);
 
