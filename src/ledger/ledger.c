@@ -994,6 +994,16 @@ static int verify_block_index(struct ro_index *x, const Common__Block *blk,
 
 int weft_ledger_verify_dir(const char *chain_dir, uint64_t *height_out, struct weft_err *err)
 {
+    struct stat st;
+    if (height_out != NULL) {
+        *height_out = 0;
+    }
+    if (stat(chain_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return weft_err_set(err, WEFT_ENOTFOUND, "%s is not a channel ledger folder", chain_dir);
+    }
+    if (ledger__last_file(chain_dir) < 0) {
+        return weft_err_set(err, WEFT_ENOTFOUND, "%s holds no block files", chain_dir);
+    }
     struct ro_index x;
     int rc = ro_index_open(&x, chain_dir, err);
     if (rc < 0) {

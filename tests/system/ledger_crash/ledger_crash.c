@@ -32,7 +32,7 @@
 #define NKEYS 200
 #define NTX 8
 #define NW 3
-#define MIN_KILLS 60
+#define MIN_KILLS 100
 
 static int failures;
 
