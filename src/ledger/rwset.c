@@ -651,8 +651,9 @@ int ledger__tx_decode(const uint8_t *env, size_t env_len, struct ledger_txinfo *
     }
     if (ch->type == 1) { /* CONFIG */
         out->config.len = pl->data.len;
-        out->config.data = weft_memdup(pl->data.data != NULL ? pl->data.data : (uint8_t *)"",
-                                       pl->data.len + 1);
+        out->config.data = weft_malloc(pl->data.len + 1);
+        if (out->config.data != NULL && pl->data.len > 0)
+            memcpy(out->config.data, pl->data.data, pl->data.len);
         rc = out->config.data == NULL ? WEFT_ENOMEM : WEFT_ENOTFOUND;
         goto out;
     }
@@ -815,7 +816,8 @@ static int meta_serialize(const struct ledger_kvmetawrite *m, struct weft_buf *b
         return WEFT_ENOMEM;
     if (m->n_entries > 0)
         memcpy(c.entries, m->entries, m->n_entries * sizeof(*c.entries));
-    qsort(c.entries, c.n_entries, sizeof(*c.entries), cmp_entry);
+    if (c.n_entries > 1)
+        qsort(c.entries, c.n_entries, sizeof(*c.entries), cmp_entry);
     int rc = 0;
     struct weft_buf en;
     weft_buf_init(&en, SIZE_MAX / 2);

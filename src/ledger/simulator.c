@@ -796,9 +796,12 @@ static int ns_kvrwset(struct weft_ledger_sim *s, struct sim_ns *n, struct weft_b
 {
     struct ledger_kvrwset kv = {0};
     int rc = 0;
-    qsort(n->reads, n->n_reads, sizeof(*n->reads), cmp_read);
-    qsort(n->writes, n->n_writes, sizeof(*n->writes), cmp_write);
-    qsort(n->metas, n->n_metas, sizeof(*n->metas), cmp_meta);
+    if (n->n_reads > 1)
+        qsort(n->reads, n->n_reads, sizeof(*n->reads), cmp_read);
+    if (n->n_writes > 1)
+        qsort(n->writes, n->n_writes, sizeof(*n->writes), cmp_write);
+    if (n->n_metas > 1)
+        qsort(n->metas, n->n_metas, sizeof(*n->metas), cmp_meta);
     kv.reads = weft_calloc(n->n_reads + 1, sizeof(*kv.reads));
     kv.writes = weft_calloc(n->n_writes + 1, sizeof(*kv.writes));
     kv.mwrites = weft_calloc(n->n_metas + 1, sizeof(*kv.mwrites));
@@ -861,7 +864,8 @@ int weft_ledger_sim_rwset(struct weft_ledger_sim *s, uint8_t **out, size_t *out_
     for (size_t i = 0; i < s->n_rqs; i++)
         if (get_ns(s, s->rqs[i]->ns) == NULL)
             return weft_err_set(err, WEFT_ENOMEM, "sim: out of memory");
-    qsort(s->nss, s->n_nss, sizeof(*s->nss), cmp_ns);
+    if (s->n_nss > 1)
+        qsort(s->nss, s->n_nss, sizeof(*s->nss), cmp_ns);
     struct weft_buf tx, ns, kv;
     weft_buf_init(&tx, SIM_LIMIT);
     weft_buf_init(&ns, SIM_LIMIT);
