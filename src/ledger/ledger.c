@@ -208,7 +208,7 @@ static int block_codes(const Common__Block *blk, const uint8_t **codes, uint8_t 
 static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
                       const uint8_t hash[WEFT_LEDGER_HASH_LEN], const struct ledger_blockloc *loc,
                       const uint8_t *bytes, size_t len, struct ledger_updates *updates,
-                      struct weft_err *err)
+                      bool sync_file, struct weft_err *err)
 {
     uint64_t number = blk->header->number;
     for (int attempt = 0; attempt < 16; attempt++) {
@@ -228,6 +228,13 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             if (mrc != 0) {
                 rc = ledger__mdb_err(err, mrc, "write savepoint");
             }
+        }
+        if (rc == 0 && sync_file) {
+            /* The block record must be durable before the index says it
+             * exists; waiting here overlaps its write-back with the work
+             * above. */
+            rc = ledger__file_sync(l, loc, err);
+            sync_file = rc != 0;
         }
         if (rc == 0) {
             int mrc = mdb_txn_commit(txn);
@@ -342,7 +349,7 @@ static int do_commit(struct weft_ledger *l, const Common__Block *blk, const uint
     if (rc != 0) {
         goto out;
     }
-    rc = commit_txn(l, blk, hash, &loc, bytes, len, updates, err);
+    rc = commit_txn(l, blk, hash, &loc, bytes, len, updates, true, err);
     if (rc != 0) {
         /* Take the record back so that "refused" means "nothing written".
          * If that fails the file and the index disagree until recovery. */
@@ -469,6 +476,7 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
     }
     struct weft_err serr;
     weft_err_clear(&serr);
+    uint32_t synced_file = UINT32_MAX;
     for (;;) {
         rc = ledger__scan_next(&s, &serr);
         if (rc == 0) {
@@ -493,8 +501,17 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
                 if (rc == 0) {
                     rc = ledger__updates_from_block(blk, codes, ntx, &updates, err);
                 }
+                /* The record may never have been fsync'd (the process died
+                 * before): make it durable before indexing it. */
+                if (rc == 0 && !l->opt.no_sync && s.loc.file != synced_file) {
+                    rc = ledger__sync_path(l->chain_dir, s.loc.file);
+                    if (rc != 0) {
+                        weft_err_set(err, rc, "fdatasync blockfile_%06u", s.loc.file);
+                    }
+                    synced_file = s.loc.file;
+                }
                 if (rc == 0) {
-                    rc = commit_txn(l, blk, hash, &s.loc, s.block, s.len, updates, err);
+                    rc = commit_txn(l, blk, hash, &s.loc, s.block, s.len, updates, false, err);
                 }
                 if (updates != NULL) {
                     ledger__updates_free(updates);

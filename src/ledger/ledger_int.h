@@ -124,9 +124,15 @@ void ledger__scan_close(struct ledger_scan *s);
 /* Number of the highest existing blockfile (or -1 if none). */
 int64_t ledger__last_file(const char *chain_dir);
 /* Appends a record to the current file (rolling over first when needed),
- * fsyncs it (unless no_sync) and returns its location. */
+ * starts its write-back and returns its location. The record is durable
+ * only after ledger__file_sync(). */
 int ledger__file_append(struct weft_ledger *l, uint64_t number, const uint8_t *block, size_t len,
                         struct ledger_blockloc *loc, struct weft_err *err);
+/* fdatasync of the file being appended (no-op with no_sync). */
+int ledger__file_sync(struct weft_ledger *l, const struct ledger_blockloc *loc,
+                      struct weft_err *err);
+/* fdatasync of blockfile_<file_no> by path. */
+int ledger__sync_path(const char *chain_dir, uint32_t file_no);
 int ledger__fsync_dir(const char *dir);
 /* Makes file_no the append target (creating it, and fsyncing the folder,
  * when create is true). */
