@@ -865,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mvcc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history, setup, teardown),
         cmocka_unit_test(test_state_vectors_replay),
+        cmocka_unit_test(test_state_vectors_facade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

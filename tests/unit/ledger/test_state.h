@@ -14,5 +14,7 @@ uint8_t *ts_make_envelope(const char *txid, int64_t secs, const uint8_t *rws, si
 /* Replays the Fabric v2.4.9 chain (vectors) through validator, simulator and
  * state; compares codes, rwset bytes, final state and key histories. */
 void test_state_vectors_replay(void **state);
+/* The same chain through weft_ledger_open / commit and the public wrappers. */
+void test_state_vectors_facade(void **state);
 
 #endif

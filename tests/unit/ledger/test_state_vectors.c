@@ -23,6 +23,7 @@
 #include "ledger/state_int.h"
 #include "test_state.h"
 #include "testlib.h"
+#include "weft/ledger.h"
 #include "weft/ledger_state.h"
 
 #define NBLOCKS 76
@@ -408,4 +409,82 @@ void test_state_vectors_replay(void **state)
     free(v);
     wt_rmtree(dir);
     weft_free(dir);
+}
+
+/* Through the block store facade: commit the real chain with
+ * weft_ledger_commit_bytes, then use the public simulator / executor /
+ * history / validator wrappers (history values come from the block files
+ * through the block store's tx fetcher). */
+void test_state_vectors_facade(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("state-facade");
+    struct weft_ledger_options o;
+    weft_ledger_options_init(&o);
+    o.root = root;
+    o.channel = "mychannel";
+    o.no_sync = true;
+    struct weft_ledger *l;
+    struct weft_err err = {0};
+    assert_int_equal(weft_ledger_open(&l, &o, &err), 0);
+    uint8_t *last = NULL;
+    size_t last_len = 0;
+    for (unsigned n = 0; n < NBLOCKS; n++) {
+        char *p = weft_asprintf("%s/vectors/fabric-2.4.9/blocks/%06u.block", wt_shared_dir(), n);
+        size_t len;
+        uint8_t *b = (uint8_t *)wt_read_file(p, &len);
+        weft_free(p);
+        assert_non_null(b);
+        if (n == NBLOCKS - 1) {
+            last = b;
+            last_len = len;
+        }
+        if (weft_ledger_commit_bytes(l, b, len, &err) != 0)
+            fail_msg("commit %u: %s", n, err.msg);
+        if (b != last)
+            weft_free(b);
+    }
+    struct weft_ledger_sim *q;
+    assert_int_equal(weft_ledger_qe_new(l, &q, &err), 0);
+    uint8_t *v;
+    size_t vl;
+    bool found;
+    struct weft_ledger_version ver;
+    assert_int_equal(weft_ledger_sim_get(q, "basic", "sbe-1", 5, &v, &vl, &found, &ver, &err), 0);
+    assert_true(found);
+    assert_int_equal(ver.block_num, 65);
+    assert_int_equal(ver.tx_num, 0);
+    weft_free(v);
+    struct weft_ledger_hist_iter *h;
+    struct weft_ledger_key_mod km;
+    assert_int_equal(weft_ledger_sim_history(q, "basic", "asset-100", 9, true, &h, &err), 0);
+    int n = 0, dels = 0, rc;
+    while ((rc = weft_ledger_hist_next(h, &km, &err)) == 1) {
+        assert_int_equal(strlen(km.tx_id), 64);
+        dels += km.is_delete;
+        n++;
+    }
+    if (rc != 0)
+        fail_msg("history: %s", err.msg);
+    assert_int_equal(n, 4); /* create, delete, re-create, transfer */
+    assert_int_equal(dels, 1);
+    weft_ledger_hist_free(h);
+    weft_ledger_sim_free(q);
+    /* re-validating the last block against the final state: every valid tx
+     * now conflicts with its own committed writes or reads */
+    Common__Block *blk = common__block__unpack(NULL, last_len, last);
+    assert_non_null(blk);
+    size_t ntx = blk->data->n_data;
+    uint8_t *codes = calloc(ntx, 1);
+    assert_int_equal(weft_ledger_mvcc_validate_block(l, blk, codes, ntx, &err), 0);
+    size_t conflicts = 0;
+    for (size_t i = 0; i < ntx; i++)
+        conflicts += codes[i] == 11 || codes[i] == 12;
+    assert_true(conflicts > 0);
+    free(codes);
+    common__block__free_unpacked(blk, NULL);
+    weft_free(last);
+    weft_ledger_close(l);
+    wt_rmtree(root);
+    weft_free(root);
 }
