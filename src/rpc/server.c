@@ -386,8 +386,11 @@ static void on_recv_done(void *obj, bool ok)
     if (ok && c->rbuf != NULL) {
         c->recv_ready = true;
     } else {
+        /* a cancelled call also ends RECV_MESSAGE with no message, possibly
+         * before RECV_CLOSE_ON_SERVER reports the cancellation: tell a real
+         * half-close apart so the handler does not finish as if all went well */
         c->recv_eof = true;
-        c->recv_failed = !ok;
+        c->recv_failed = !ok || grpc_call_failed_before_recv_message(c->gc);
     }
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->lock);
