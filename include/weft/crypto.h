@@ -178,8 +178,8 @@ int weft_ecdsa_verify(const struct weft_key *key, const void *msg, size_t msg_le
 int weft_ecdsa_sig_parse(const uint8_t *der, size_t len, uint8_t r[32], uint8_t s[32]);
 /* Encodes (r, s) (32-byte big-endian each, both non-zero) as minimal DER into
  * out (WEFT_ECDSA_SIG_MAX bytes); *out_len receives the length. 0 or WEFT_EINVAL. */
-int weft_ecdsa_sig_encode(const uint8_t r[32], const uint8_t s[32],
-                          uint8_t out[WEFT_ECDSA_SIG_MAX], size_t *out_len);
+int weft_ecdsa_sig_encode(const uint8_t r[32], const uint8_t s[32], uint8_t out[WEFT_ECDSA_SIG_MAX],
+                          size_t *out_len);
 /* 1 if the parsed signature has s <= n/2, 0 if high-S, WEFT_EPARSE if the DER
  * does not parse. */
 int weft_ecdsa_sig_is_low_s(const uint8_t *der, size_t len);
@@ -375,8 +375,8 @@ size_t weft_x509_store_intermediate_count(const struct weft_x509_store *store);
 
 /* True if cert is listed as revoked by a CRL in the store that was issued
  * (and correctly signed) by issuer. */
-bool weft_x509_store_is_revoked(const struct weft_x509_store *store,
-                                const struct weft_x509 *cert, const struct weft_x509 *issuer);
+bool weft_x509_store_is_revoked(const struct weft_x509_store *store, const struct weft_x509 *cert,
+                                const struct weft_x509 *issuer);
 
 /* Builds and checks a path from cert through the store's intermediates to one
  * of its roots, evaluated at time at_time (Unix seconds): every signature,
@@ -456,7 +456,7 @@ struct weft_verify_item {
     size_t sig_len;
     const uint8_t *identity;
     size_t identity_len;
-    int result; /* out */
+    int result;  /* out */
     bool cached; /* out: verdict came from the cache */
 };
 

@@ -23,9 +23,9 @@
 #include "internal.h"
 
 /* P-256 group order n and floor(n/2). */
-static const uint8_t p256_n[32] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+static const uint8_t p256_n[32] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF,
+                                   0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17,
+                                   0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
 static const uint8_t p256_half_n[32] = {
     0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8};
@@ -164,11 +164,10 @@ static bool is_zero32(const uint8_t v[32])
     return acc == 0;
 }
 
-int weft_ecdsa_sig_encode(const uint8_t r[32], const uint8_t s[32],
-                          uint8_t out[WEFT_ECDSA_SIG_MAX], size_t *out_len)
+int weft_ecdsa_sig_encode(const uint8_t r[32], const uint8_t s[32], uint8_t out[WEFT_ECDSA_SIG_MAX],
+                          size_t *out_len)
 {
-    if (r == NULL || s == NULL || out == NULL || out_len == NULL || is_zero32(r) ||
-        is_zero32(s)) {
+    if (r == NULL || s == NULL || out == NULL || out_len == NULL || is_zero32(r) || is_zero32(s)) {
         return WEFT_EINVAL;
     }
     uint8_t body[70];
@@ -215,8 +214,7 @@ int weft_ecdsa_sig_flip_s(const uint8_t *der, size_t len, uint8_t out[WEFT_ECDSA
 }
 
 int weft_ecdsa_sign_digest(const struct weft_key *key, const uint8_t digest[WEFT_SHA256_LEN],
-                           uint8_t sig[WEFT_ECDSA_SIG_MAX], size_t *sig_len,
-                           struct weft_err *err)
+                           uint8_t sig[WEFT_ECDSA_SIG_MAX], size_t *sig_len, struct weft_err *err)
 {
     if (key == NULL || digest == NULL || sig == NULL || sig_len == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "ecdsa sign: NULL argument");

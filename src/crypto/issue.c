@@ -166,9 +166,8 @@ static int sign_low_s(X509 *x, EVP_PKEY *pk)
         }
         const ASN1_BIT_STRING *sig = NULL;
         X509_get0_signature(&sig, NULL, x);
-        if (sig != NULL &&
-            weft_ecdsa_sig_is_low_s(ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig)) ==
-                1) {
+        if (sig != NULL && weft_ecdsa_sig_is_low_s(ASN1_STRING_get0_data(sig),
+                                                   (size_t)ASN1_STRING_length(sig)) == 1) {
             return 1;
         }
     }
@@ -179,7 +178,8 @@ int weft_x509_issue(const struct weft_cert_template *tpl, const struct weft_key 
                     const struct weft_x509 *issuer, const struct weft_key *issuer_key,
                     struct weft_x509 **out, struct weft_err *err)
 {
-    if (tpl == NULL || subject_key == NULL || out == NULL || (issuer == NULL) != (issuer_key == NULL)) {
+    if (tpl == NULL || subject_key == NULL || out == NULL ||
+        (issuer == NULL) != (issuer_key == NULL)) {
         return weft_err_set(err, WEFT_EINVAL, "issue: missing argument");
     }
     const struct weft_key *signer = issuer_key != NULL ? issuer_key : subject_key;
@@ -248,9 +248,9 @@ int weft_x509_issue(const struct weft_cert_template *tpl, const struct weft_key 
         bool s = (tpl->ext_key_usage & WEFT_X509_EKU_SERVER_AUTH) != 0;
         bool c = (tpl->ext_key_usage & WEFT_X509_EKU_CLIENT_AUTH) != 0;
         if (s && c) {
-            snprintf(eku, sizeof(eku), "%s", tpl->ext_key_usage_client_first
-                                                 ? "clientAuth,serverAuth"
-                                                 : "serverAuth,clientAuth");
+            snprintf(eku, sizeof(eku), "%s",
+                     tpl->ext_key_usage_client_first ? "clientAuth,serverAuth"
+                                                     : "serverAuth,clientAuth");
         } else {
             snprintf(eku, sizeof(eku), "%s", s ? "serverAuth" : "clientAuth");
         }
@@ -258,7 +258,8 @@ int weft_x509_issue(const struct weft_cert_template *tpl, const struct weft_key 
             goto fail;
         }
     }
-    if (!add_ext(x, ix, NID_basic_constraints, tpl->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE")) {
+    if (!add_ext(x, ix, NID_basic_constraints,
+                 tpl->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE")) {
         goto fail;
     }
     if (tpl->is_ca) {
@@ -313,7 +314,8 @@ int weft_crl_issue(const struct weft_x509 *issuer, const struct weft_key *issuer
     for (size_t i = 0; i < n_revoked; i++) {
         X509_REVOKED *r = X509_REVOKED_new();
         if (r == NULL ||
-            !X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(crypto__x509_get(revoked[i]))) ||
+            !X509_REVOKED_set_serialNumber(r,
+                                           X509_get_serialNumber(crypto__x509_get(revoked[i]))) ||
             !X509_REVOKED_set_revocationDate(r, tu) || !X509_CRL_add0_revoked(crl, r)) {
             X509_REVOKED_free(r);
             goto fail;
@@ -334,7 +336,8 @@ int weft_crl_issue(const struct weft_x509 *issuer, const struct weft_key *issuer
             goto fail;
         }
     }
-    if (!X509_CRL_sort(crl) || X509_CRL_sign(crl, crypto__key_pkey(issuer_key), EVP_sha256()) <= 0) {
+    if (!X509_CRL_sort(crl) ||
+        X509_CRL_sign(crl, crypto__key_pkey(issuer_key), EVP_sha256()) <= 0) {
         goto fail;
     }
     bio = BIO_new(BIO_s_mem());

@@ -158,8 +158,7 @@ static int check_len(const void *data, size_t len, struct weft_err *err)
     return 0;
 }
 
-int weft_key_load_private(const void *data, size_t len, struct weft_key **out,
-                          struct weft_err *err)
+int weft_key_load_private(const void *data, size_t len, struct weft_key **out, struct weft_err *err)
 {
     int rc = check_len(data, len, err);
     if (rc != 0) {
@@ -196,8 +195,7 @@ int weft_key_load_private(const void *data, size_t len, struct weft_key **out,
     return 0;
 }
 
-int weft_key_load_public(const void *data, size_t len, struct weft_key **out,
-                         struct weft_err *err)
+int weft_key_load_public(const void *data, size_t len, struct weft_key **out, struct weft_err *err)
 {
     int rc = check_len(data, len, err);
     if (rc != 0) {
@@ -240,7 +238,8 @@ int weft_key_from_point(const uint8_t *point, size_t len, struct weft_key **out,
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM params[3];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0);
+    params[0] =
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0);
     params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, len);
     params[2] = OSSL_PARAM_construct_end();
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||

@@ -29,7 +29,7 @@ struct certvec {
 
 struct weft_x509_store {
     X509_STORE *xs;
-    STACK_OF(X509) *untrusted;
+    STACK_OF(X509) * untrusted;
     struct certvec roots;
     struct certvec inters;
     X509_CRL **crls;
@@ -268,8 +268,7 @@ void weft_x509_chain_free(struct weft_x509_chain *chain)
 }
 
 int weft_x509_verify_chain(const struct weft_x509_store *s, const struct weft_x509 *cert,
-                           int64_t at_time, struct weft_x509_chain *chain_out,
-                           struct weft_err *err)
+                           int64_t at_time, struct weft_x509_chain *chain_out, struct weft_err *err)
 {
     if (s == NULL || cert == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "verify chain: NULL argument");
@@ -278,8 +277,7 @@ int weft_x509_verify_chain(const struct weft_x509_store *s, const struct weft_x5
     struct weft_x509 **certs = NULL;
     size_t n = 0;
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (ctx == NULL ||
-        X509_STORE_CTX_init(ctx, s->xs, crypto__x509_get(cert), s->untrusted) != 1) {
+    if (ctx == NULL || X509_STORE_CTX_init(ctx, s->xs, crypto__x509_get(cert), s->untrusted) != 1) {
         rc = crypto__ossl_err(err, WEFT_ENOMEM, "verify chain: init");
         goto out;
     }

@@ -299,8 +299,7 @@ static int parse_sans(struct weft_x509 *c)
         if (g->type == GEN_DNS || g->type == GEN_EMAIL) {
             const ASN1_IA5STRING *s = g->d.ia5;
             rc = strvec_push(g->type == GEN_DNS ? &c->san_dns : &c->san_email,
-                             (const char *)ASN1_STRING_get0_data(s),
-                             (size_t)ASN1_STRING_length(s));
+                             (const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
         } else if (g->type == GEN_IPADD) {
             int len = ASN1_STRING_length(g->d.ip);
             if (len != 4 && len != 16) {
@@ -474,8 +473,7 @@ static void x509_destroy(struct weft_x509 *c)
     weft_free(c);
 }
 
-int weft_x509_parse_der(const void *der, size_t len, struct weft_x509 **out,
-                        struct weft_err *err)
+int weft_x509_parse_der(const void *der, size_t len, struct weft_x509 **out, struct weft_err *err)
 {
     if (out == NULL || (der == NULL && len != 0)) {
         return weft_err_set(err, WEFT_EINVAL, "x509: NULL argument");
@@ -537,8 +535,8 @@ int crypto__x509_wrap(X509 *x, struct weft_x509 **out, struct weft_err *err)
 
 /* Iterates PEM blocks; for each CERTIFICATE calls fn. Stops at the first
  * block when one_only. Returns number of certificates or an error. */
-static int pem_each(const void *pem, size_t len, bool one_only, struct weft_x509 ***arr,
-                    size_t *n, struct weft_err *err)
+static int pem_each(const void *pem, size_t len, bool one_only, struct weft_x509 ***arr, size_t *n,
+                    struct weft_err *err)
 {
     if (pem == NULL || len == 0) {
         return weft_err_set(err, WEFT_EPARSE, "x509: empty PEM");
@@ -587,8 +585,7 @@ static int pem_each(const void *pem, size_t len, bool one_only, struct weft_x509
     return rc;
 }
 
-int weft_x509_parse_pem(const void *pem, size_t len, struct weft_x509 **out,
-                        struct weft_err *err)
+int weft_x509_parse_pem(const void *pem, size_t len, struct weft_x509 **out, struct weft_err *err)
 {
     if (out == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "x509: NULL argument");
@@ -665,8 +662,7 @@ const uint8_t *weft_x509_der_hash(const struct weft_x509 *cert)
     return cert->der_hash;
 }
 
-int weft_x509_to_pem(const struct weft_x509 *cert, char **pem, size_t *len,
-                     struct weft_err *err)
+int weft_x509_to_pem(const struct weft_x509 *cert, char **pem, size_t *len, struct weft_err *err)
 {
     if (cert == NULL || pem == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "x509: NULL argument");

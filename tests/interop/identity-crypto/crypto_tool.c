@@ -128,7 +128,8 @@ int main(int argc, char **argv)
         }
         uint8_t sig[256];
         size_t n = unhex(argv[4], sig, sizeof(sig));
-        struct weft_verify_item it = {.cert = x, .msg = msg, .msg_len = mlen, .sig = sig, .sig_len = n};
+        struct weft_verify_item it = {
+            .cert = x, .msg = msg, .msg_len = mlen, .sig = sig, .sig_len = n};
         int v = weft_verify_item_run(NULL, &it);
         if (v == 0) {
             printf("valid\n");

@@ -39,11 +39,10 @@ static struct tg_cert *make(const char *cn, const char *ou, const struct tg_cert
     X509_gmtime_adj(X509_getm_notAfter(c->x), na_off);
     X509_NAME *name = X509_get_subject_name(c->x);
     X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC, (const unsigned char *)"US", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"weft test", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"weft test", -1, -1,
+                               0);
     if (ou != NULL) {
-        X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1, -1,
-                                   0);
+        X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1, -1, 0);
     }
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     X509 *iss = issuer != NULL ? issuer->x : c->x;
@@ -122,8 +121,8 @@ uint8_t *tg_crl(const struct tg_cert *issuer, const long *serials, size_t n, siz
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, issuer->x, NULL, NULL, crl, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
-                                              "keyid:always");
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
     if (ext != NULL) {
         X509_CRL_add_ext(crl, ext, -1);
         X509_EXTENSION_free(ext);

@@ -17,7 +17,8 @@ static const struct kat sha_kats[] = {
     {"abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
     {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+    {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnop"
+     "qrsmnopqrstnopqrstu",
      1, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
     {"a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
 };
@@ -177,9 +178,9 @@ static void test_key_formats_and_garbage(void **state)
         assert_true(rc != 0);
         assert_null(t);
     }
-    const char *garbage[] = {"", "hello", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
-                             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                             "\x30\x03\x02\x01\x01"};
+    const char *garbage[] = {
+        "", "hello", "-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "\x30\x03\x02\x01\x01"};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
         struct weft_key *t = NULL;
         assert_true(weft_key_load_private(garbage[i], strlen(garbage[i]), &t, &err) < 0);
@@ -255,8 +256,9 @@ static void test_der_kat(void **state)
     (void)state;
     /* r = 1, s = n - 1 (high) normalises to s = 1. */
     uint8_t hi[80];
-    size_t hi_len = th_unhex("3026020101022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550",
-                             hi, sizeof(hi));
+    size_t hi_len =
+        th_unhex("3026020101022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550",
+                 hi, sizeof(hi));
     assert_int_equal(weft_ecdsa_sig_is_low_s(hi, hi_len), 0);
     uint8_t out[WEFT_ECDSA_SIG_MAX];
     size_t out_len = 0;
@@ -267,7 +269,8 @@ static void test_der_kat(void **state)
     assert_memory_equal(out, want, want_len);
     /* s exactly n/2 is low (<=), n/2 + 1 is high. */
     uint8_t half[80];
-    size_t half_len = th_unhex("30250201010220" "7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8",
+    size_t half_len = th_unhex("30250201010220"
+                               "7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8",
                                half, sizeof(half));
     assert_int_equal(weft_ecdsa_sig_is_low_s(half, half_len), 1);
     half[half_len - 1] = 0xa9;
@@ -294,17 +297,20 @@ static void test_malformed_der(void **state)
     const char *bad[] = {
         "",
         "30",
-        "3000",                         /* empty sequence */
-        "3003020101",                   /* missing s */
-        "3006020100020101",             /* r = 0 */
-        "30060201ff020101",             /* r negative */
-        "300702020001020101",           /* r not minimal */
-        "3080020101020101" "0000",      /* indefinite length */
-        "308106020101020101",           /* non-minimal long length */
-        "3106020101020101",             /* SET, not SEQUENCE */
-        "3006030101020101",             /* BIT STRING for r */
-        "3007020101020101",             /* length past end */
-        "302702220100000000000000000000000000000000000000000000000000000000000001020101", /* r 33 bytes */
+        "3000",               /* empty sequence */
+        "3003020101",         /* missing s */
+        "3006020100020101",   /* r = 0 */
+        "30060201ff020101",   /* r negative */
+        "300702020001020101", /* r not minimal */
+        "3080020101020101"
+        "0000",               /* indefinite length */
+        "308106020101020101", /* non-minimal long length */
+        "3106020101020101",   /* SET, not SEQUENCE */
+        "3006030101020101",   /* BIT STRING for r */
+        "3007020101020101",   /* length past end */
+        "302702220100000000000000000000000000000000000000000000000000000000000001020101", /* r 33
+                                                                                             bytes
+                                                                                           */
     };
     struct weft_key *k = NULL;
     assert_int_equal(weft_key_generate(&k, NULL), 0);
@@ -337,12 +343,9 @@ static void test_malformed_der(void **state)
 int run_hash_sig_tests(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_kat),
-        cmocka_unit_test(test_random_hex),
-        cmocka_unit_test(test_key_roundtrip),
-        cmocka_unit_test(test_key_formats_and_garbage),
-        cmocka_unit_test(test_sign_verify_low_s),
-        cmocka_unit_test(test_der_kat),
+        cmocka_unit_test(test_sha256_kat),        cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_key_roundtrip),     cmocka_unit_test(test_key_formats_and_garbage),
+        cmocka_unit_test(test_sign_verify_low_s), cmocka_unit_test(test_der_kat),
         cmocka_unit_test(test_malformed_der),
     };
     return cmocka_run_group_tests_name("crypto_hash_sig", tests, NULL, NULL);

@@ -158,7 +158,8 @@ static void check_msp(const char *msp, struct walk_stats *ws)
     uint8_t sig[WEFT_ECDSA_SIG_MAX];
     size_t sig_len = 0;
     assert_int_equal(weft_ecdsa_sign(key, msp, strlen(msp), sig, &sig_len, NULL), 0);
-    assert_int_equal(weft_ecdsa_verify(weft_x509_key(cert), msp, strlen(msp), sig, sig_len, NULL), 0);
+    assert_int_equal(weft_ecdsa_verify(weft_x509_key(cert), msp, strlen(msp), sig, sig_len, NULL),
+                     0);
 
     weft_x509_store_free(st);
     weft_key_free(key);
@@ -301,7 +302,8 @@ static void test_fabric_crypto_tree(void **state)
                   ws.keys, ws.msps, ws.tls, ws.cas);
     assert_true(ws.certs >= 50);
     assert_true(ws.keys >= 20);
-    assert_int_equal(ws.msps, 10); /* orderer, Admin@example.com, 2 x (peer0, ccaas, Admin, User1) */
+    assert_int_equal(ws.msps,
+                     10); /* orderer, Admin@example.com, 2 x (peer0, ccaas, Admin, User1) */
     assert_int_equal(ws.tls, 10);
     assert_int_equal(ws.cas, 6);
 }
@@ -310,9 +312,10 @@ static void test_peer_tls_sans(void **state)
 {
     (void)state;
     char path[1200];
-    snprintf(path, sizeof(path),
-             "%s/crypto/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/tls/server.crt",
-             g_root);
+    snprintf(
+        path, sizeof(path),
+        "%s/crypto/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/tls/server.crt",
+        g_root);
     struct weft_x509 *x = load_cert(path);
     assert_int_equal(weft_x509_san_dns_count(x), 3);
     assert_string_equal(weft_x509_san_dns(x, 0), "peer0.org1.example.com");
@@ -324,7 +327,8 @@ static void test_peer_tls_sans(void **state)
                         "CN=peer0.org1.example.com,L=San Francisco,ST=California,C=US");
     weft_x509_free(x);
     snprintf(path, sizeof(path),
-             "%s/crypto/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/msp/signcerts/peer0.org1.example.com-cert.pem",
+             "%s/crypto/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/msp/"
+             "signcerts/peer0.org1.example.com-cert.pem",
              g_root);
     x = load_cert(path);
     assert_string_equal(weft_x509_subject(x),
@@ -368,11 +372,12 @@ static void test_block_envelope_signatures(void **state)
             ProtobufCBinaryData shb = pls[i]->header->signature_header;
             shs[i] = common__signature_header__unpack(NULL, shb.len, shb.data);
             assert_non_null(shs[i]);
-            ids[i] = msp__serialized_identity__unpack(NULL, shs[i]->creator.len, shs[i]->creator.data);
+            ids[i] =
+                msp__serialized_identity__unpack(NULL, shs[i]->creator.len, shs[i]->creator.data);
             assert_non_null(ids[i]);
-            assert_int_equal(weft_x509_parse_pem(ids[i]->id_bytes.data, ids[i]->id_bytes.len,
-                                                 &certs[i], NULL),
-                             0);
+            assert_int_equal(
+                weft_x509_parse_pem(ids[i]->id_bytes.data, ids[i]->id_bytes.len, &certs[i], NULL),
+                0);
             items[i].cert = certs[i];
             items[i].msg = envs[i]->payload.data;
             items[i].msg_len = envs[i]->payload.len;

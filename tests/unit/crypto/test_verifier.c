@@ -49,7 +49,8 @@ static void build(struct fixture *f)
         int kind = i % 8;
         f->expect_kind[i] = kind;
         const struct weft_key *signer = kind == 1 ? f->cert_priv : f->keys[i % NKEYS];
-        assert_int_equal(weft_ecdsa_sign_digest(signer, f->digests[i], f->sigs[i], &f->sig_lens[i], NULL), 0);
+        assert_int_equal(
+            weft_ecdsa_sign_digest(signer, f->digests[i], f->sigs[i], &f->sig_lens[i], NULL), 0);
         it->sig = f->sigs[i];
         it->sig_len = f->sig_lens[i];
         it->digest = f->digests[i];
@@ -263,7 +264,8 @@ static void test_concurrent_callers(void **state)
     pthread_t th[3];
     for (int t = 0; t < 3; t++) {
         memcpy(copy[t], f.items, sizeof(f.items));
-        callers[t] = (struct caller){v, copy[t] + t * 10, NITEMS - (size_t)t * 10, 3, 0, want + t * 10};
+        callers[t] =
+            (struct caller){v, copy[t] + t * 10, NITEMS - (size_t)t * 10, 3, 0, want + t * 10};
         assert_int_equal(pthread_create(&th[t], NULL, caller_main, &callers[t]), 0);
     }
     for (int t = 0; t < 3; t++) {

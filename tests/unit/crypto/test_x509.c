@@ -65,8 +65,9 @@ static void test_accessors(void **state)
     bool present = false;
     assert_int_equal(weft_x509_key_usage(x, &present), WEFT_X509_KU_DIGITAL_SIGNATURE);
     assert_true(present);
-    assert_int_equal(weft_x509_key_usage(xca, NULL),
-                     WEFT_X509_KU_DIGITAL_SIGNATURE | WEFT_X509_KU_KEY_CERT_SIGN | WEFT_X509_KU_CRL_SIGN);
+    assert_int_equal(weft_x509_key_usage(xca, NULL), WEFT_X509_KU_DIGITAL_SIGNATURE |
+                                                         WEFT_X509_KU_KEY_CERT_SIGN |
+                                                         WEFT_X509_KU_CRL_SIGN);
     weft_x509_ext_key_usage(x, &present);
     assert_false(present);
     assert_false(weft_x509_is_ca(x));
@@ -177,7 +178,8 @@ static void test_chain_cases(void **state)
     assert_int_equal(weft_x509_verify_chain(st, xexp, now, NULL, &err), WEFT_EPERM);
     assert_true(strncmp(err.msg, "expired", 7) == 0);
     /* At Fabric's validation time (NotBefore + 1 s) the same cert is fine. */
-    assert_int_equal(weft_x509_verify_chain(st, xexp, weft_x509_not_before(xexp) + 1, NULL, &err), 0);
+    assert_int_equal(weft_x509_verify_chain(st, xexp, weft_x509_not_before(xexp) + 1, NULL, &err),
+                     0);
 
     memset(&err, 0, sizeof(err));
     assert_int_equal(weft_x509_verify_chain(st, xfut, now, NULL, &err), WEFT_EPERM);
@@ -224,7 +226,8 @@ static void test_chain_cases(void **state)
     for (size_t i = 0; i < 8; i++) {
         weft_x509_free(xs[i]);
     }
-    struct tg_cert *ts[] = {root, inter, good, expired, future, revoked, other_root, stranger, direct};
+    struct tg_cert *ts[] = {root,    inter,      good,     expired, future,
+                            revoked, other_root, stranger, direct};
     for (size_t i = 0; i < 9; i++) {
         tg_free(ts[i]);
     }
@@ -325,7 +328,8 @@ static void test_garbage_and_truncation(void **state)
             x = NULL;
         }
     }
-    const char *garbage[] = {"", "not a cert", "-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n",
+    const char *garbage[] = {"", "not a cert",
+                             "-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----\n",
                              "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
                              "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
