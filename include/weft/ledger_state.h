@@ -69,8 +69,8 @@ void weft_ledger_ckey_free(char *object_type, char **attrs, size_t n_attrs);
 int weft_ledger_ckey_range(const char *object_type, const char *const *attrs, size_t n_attrs,
                            char **start, size_t *start_len, char **end, size_t *end_len,
                            struct weft_err *err) WEFT_WARN_UNUSED;
-/* A simple (non-composite) key: non-empty? no; valid UTF-8 and not starting
- * with U+0000. Returns 0 or WEFT_EINVAL. */
+/* A simple (non-composite) key must not start with U+0000 (shim rule).
+ * Returns 0 or WEFT_EINVAL. */
 int weft_ledger_simple_key_check(const char *key, size_t key_len,
                                  struct weft_err *err) WEFT_WARN_UNUSED;
 
@@ -102,8 +102,9 @@ int weft_ledger_sim_get_metadata(struct weft_ledger_sim *s, const char *ns, cons
                                  size_t key_len, uint8_t **meta, size_t *meta_len,
                                  struct weft_err *err) WEFT_WARN_UNUSED;
 /* Buffered writes: put (an empty value is a delete, as in Fabric), delete,
- * and a metadata write of one entry (name, value) (PutStateMetadata merges
- * entries of repeated calls for the same key; value NULL removes the entry). */
+ * and a metadata write of one entry (name, value): as Fabric's
+ * PutStateMetadata it replaces the key's pending metadata write; name NULL
+ * writes metadata without entries (removes the key's metadata at commit). */
 int weft_ledger_sim_put(struct weft_ledger_sim *s, const char *ns, const char *key,
                         size_t key_len, const uint8_t *value, size_t value_len,
                         struct weft_err *err) WEFT_WARN_UNUSED;
