@@ -442,7 +442,9 @@ void weft_vcache_clear(struct weft_vcache *cache);
  * Data: digest (32 bytes) or, if digest is NULL, msg/msg_len (SHA-256 is
  * applied as Fabric does). identity/identity_len optionally name the bytes
  * to fingerprint for the cache (e.g. SerializedIdentity); otherwise the
- * certificate DER or the public point is used.
+ * certificate DER or the public point is used. Those two fingerprints are
+ * precomputed, so a cache hit is cheapest without identity (which is hashed
+ * on every call).
  * Output: result = 0 when valid, WEFT_EBADSIG when invalid (including
  * high-S and malformed DER), WEFT_EINVAL for a malformed item,
  * WEFT_EUNSUPPORTED for a non-P-256 certificate key. */
