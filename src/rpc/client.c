@@ -24,10 +24,17 @@
 
 WEFT_LOGGER(lg, "rpc");
 
+#define CQ_CACHE_MAX 64
+
 struct weft_rpc_client {
     grpc_channel *ch;
     int64_t timeout_ms;
     bool wait_for_ready;
+    /* idle pluck queues reused by unary calls (creating one per call costs
+     * more than the call itself under load) */
+    pthread_mutex_t cq_lock; /* guards cq_cache, ncq */
+    grpc_completion_queue *cq_cache[CQ_CACHE_MAX];
+    size_t ncq;
 };
 
 struct weft_rpc_stream {
@@ -101,6 +108,7 @@ struct weft_rpc_client *weft_rpc_client_new(const char *target,
         weft_rpc_shutdown();
         goto cleanup;
     }
+    pthread_mutex_init(&c->cq_lock, NULL);
     c->timeout_ms = opts->timeout_ms;
     c->wait_for_ready = opts->wait_for_ready;
     if (opts->tls) {
@@ -135,6 +143,7 @@ struct weft_rpc_client *weft_rpc_client_new(const char *target,
     grpc_channel_credentials_release(creds);
     if (c->ch == NULL) {
         weft_err_set(err, WEFT_EINVAL, "rpc client: cannot create channel to %s", target);
+        pthread_mutex_destroy(&c->cq_lock);
         weft_free(c);
         c = NULL;
         weft_rpc_shutdown();
@@ -154,6 +163,11 @@ void weft_rpc_client_free(struct weft_rpc_client *c)
         return;
     }
     grpc_channel_destroy(c->ch);
+    for (size_t i = 0; i < c->ncq; i++) {
+        grpc_completion_queue_shutdown(c->cq_cache[i]);
+        grpc_completion_queue_destroy(c->cq_cache[i]);
+    }
+    pthread_mutex_destroy(&c->cq_lock);
     weft_free(c);
     weft_rpc_shutdown();
 }
@@ -223,6 +237,32 @@ static char *status_message(grpc_slice details, const char *error_string)
     return weft_strdup("");
 }
 
+static grpc_completion_queue *cq_get(struct weft_rpc_client *c)
+{
+    grpc_completion_queue *cq = NULL;
+    pthread_mutex_lock(&c->cq_lock);
+    if (c->ncq > 0) {
+        cq = c->cq_cache[--c->ncq];
+    }
+    pthread_mutex_unlock(&c->cq_lock);
+    return cq != NULL ? cq : grpc_completion_queue_create_for_pluck(NULL);
+}
+
+/* Returns an idle queue (no pending events) to the cache. */
+static void cq_put(struct weft_rpc_client *c, grpc_completion_queue *cq)
+{
+    pthread_mutex_lock(&c->cq_lock);
+    if (c->ncq < CQ_CACHE_MAX) {
+        c->cq_cache[c->ncq++] = cq;
+        cq = NULL;
+    }
+    pthread_mutex_unlock(&c->cq_lock);
+    if (cq != NULL) {
+        grpc_completion_queue_shutdown(cq);
+        grpc_completion_queue_destroy(cq);
+    }
+}
+
 static void cq_close(grpc_completion_queue *cq)
 {
     grpc_completion_queue_shutdown(cq);
@@ -238,7 +278,7 @@ int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const v
         out->message = weft_strdup("invalid argument");
         return WEFT_EINVAL;
     }
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_completion_queue *cq = cq_get(c);
     grpc_slice path = grpc_slice_from_copied_string(method);
     grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path,
                                                NULL, call_deadline(c, timeout_ms), NULL);
@@ -305,7 +345,11 @@ int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const v
     grpc_slice_unref(details);
     gpr_free((void *)error_string);
     grpc_call_unref(call);
-    cq_close(cq);
+    if (e == GRPC_CALL_OK) {
+        cq_put(c, cq); /* its one event was plucked: idle again */
+    } else {
+        cq_close(cq);
+    }
     return rc;
 }
 
