@@ -36,11 +36,11 @@ struct weft_cert_template {
      * ("127.0.0.1", "::1"); a string that parses as an IP goes to ips. */
     const char *const *sans;
     size_t n_sans;
-    bool is_ca;                 /* BasicConstraints critical CA:TRUE / CA:FALSE */
-    uint32_t key_usage;         /* WEFT_X509_KU_* (critical) */
-    uint32_t ext_key_usage;     /* WEFT_X509_EKU_* subset: SERVER_AUTH, CLIENT_AUTH; 0 = none */
+    bool is_ca;             /* BasicConstraints critical CA:TRUE / CA:FALSE */
+    uint32_t key_usage;     /* WEFT_X509_KU_* (critical) */
+    uint32_t ext_key_usage; /* WEFT_X509_EKU_* subset: SERVER_AUTH, CLIENT_AUTH; 0 = none */
     bool ext_key_usage_client_first; /* order clientAuth before serverAuth (CA certs) */
-    int64_t not_before;         /* Unix seconds */
+    int64_t not_before;              /* Unix seconds */
     int64_t not_after;
     /* serial: 16 random bytes when serial_len is 0 */
     const uint8_t *serial;

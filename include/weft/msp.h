@@ -158,8 +158,8 @@ int weft_msp_identity_satisfies_role(const struct weft_msp_identity *id, enum we
 /* Verifies an ECDSA signature over SHA-256(msg) with the identity's key
  * (Fabric's low-S rule applies). cache may be NULL. 0 or WEFT_EBADSIG. */
 int weft_msp_identity_verify(const struct weft_msp_identity *id, struct weft_vcache *cache,
-                             const uint8_t *msg, size_t msg_len, const uint8_t *sig,
-                             size_t sig_len, struct weft_err *err);
+                             const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len,
+                             struct weft_err *err);
 
 /* ---- local signing identity ----------------------------------------------- */
 
@@ -190,8 +190,7 @@ struct weft_msp *weft_msp_mgr_at(const struct weft_msp_mgr *mgr, size_t i);
  * Errors as weft_msp_deserialize; WEFT_ENOTFOUND for an unknown MSP ID.
  * Thread-safe. */
 int weft_msp_mgr_deserialize(struct weft_msp_mgr *mgr, const uint8_t *ser, size_t len,
-                             struct weft_msp_identity **out,
-                             struct weft_err *err) WEFT_WARN_UNUSED;
+                             struct weft_msp_identity **out, struct weft_err *err) WEFT_WARN_UNUSED;
 /* Cache counters (for tests and metrics). */
 void weft_msp_mgr_cache_stats(struct weft_msp_mgr *mgr, uint64_t *hits, uint64_t *misses);
 

@@ -102,8 +102,8 @@ enum weft_policy_type weft_policy_get_type(const struct weft_policy *policy);
 /* Evaluates a SIGNATURE policy on a prepared identity set. 0 when satisfied,
  * WEFT_EPOLICY otherwise (an IMPLICIT_META policy gives WEFT_EINVAL here: it
  * needs a manager). */
-int weft_policy_evaluate_ids(const struct weft_policy *policy,
-                             const struct weft_policy_idset *set, struct weft_err *err);
+int weft_policy_evaluate_ids(const struct weft_policy *policy, const struct weft_policy_idset *set,
+                             struct weft_err *err);
 
 /* One-shot: compile a serialized SignaturePolicyEnvelope (e.g. a chaincode
  * endorsement policy), prepare the identity set and evaluate. */

@@ -84,8 +84,8 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static int write_file(const char *dir, const char *name, const void *data, size_t len,
-                      mode_t mode, struct weft_err *err)
+static int write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                      struct weft_err *err)
 {
     int rc = mkdirs(dir);
     if (rc != 0) {
@@ -300,17 +300,16 @@ static int make_ca(struct org *o, const char *sub, const char *cn, struct weft_x
 
 static int write_node_ous(const char *mspdir, const struct org *o, struct weft_err *err)
 {
-    char *y = weft_asprintf(
-        "NodeOUs:\n  Enable: true\n"
-        "  ClientOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
-        "    OrganizationalUnitIdentifier: client\n"
-        "  PeerOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
-        "    OrganizationalUnitIdentifier: peer\n"
-        "  AdminOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
-        "    OrganizationalUnitIdentifier: admin\n"
-        "  OrdererOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
-        "    OrganizationalUnitIdentifier: orderer\n",
-        o->ca_cn, o->ca_cn, o->ca_cn, o->ca_cn);
+    char *y = weft_asprintf("NodeOUs:\n  Enable: true\n"
+                            "  ClientOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
+                            "    OrganizationalUnitIdentifier: client\n"
+                            "  PeerOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
+                            "    OrganizationalUnitIdentifier: peer\n"
+                            "  AdminOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
+                            "    OrganizationalUnitIdentifier: admin\n"
+                            "  OrdererOUIdentifier:\n    Certificate: cacerts/%s-cert.pem\n"
+                            "    OrganizationalUnitIdentifier: orderer\n",
+                            o->ca_cn, o->ca_cn, o->ca_cn, o->ca_cn);
     if (y == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
@@ -544,8 +543,8 @@ static int gen_org(const char *out, const struct weft_config_node *on, bool orde
         const char *htpl = str_or(tpl, "Hostname", "{{.Prefix}}{{.Index}}");
         for (int64_t i = start; rc == 0 && i < start + count && i - start < 10000; i++) {
             char *host = expand(htpl, prefix, i, NULL, o.domain, NULL);
-            char *cn = host ? expand("{{.Hostname}}.{{.Domain}}", prefix, i, host, o.domain, NULL)
-                            : NULL;
+            char *cn =
+                host ? expand("{{.Hostname}}.{{.Domain}}", prefix, i, host, o.domain, NULL) : NULL;
             rc = host && cn ? make_node(&o, host, cn, tpl, prefix, i, err)
                             : weft_err_set(err, WEFT_ENOMEM, "out of memory");
             weft_free(host);
@@ -663,8 +662,7 @@ int cmd_crypto(int argc, char **argv)
     weft_err_clear(&err);
     int rc = run(config, dir, &err);
     if (rc != 0) {
-        fprintf(stderr, "weft crypto %s: %s\n", sub,
-                err.msg[0] ? err.msg : weft_strerror(rc));
+        fprintf(stderr, "weft crypto %s: %s\n", sub, err.msg[0] ? err.msg : weft_strerror(rc));
         return 1;
     }
     return 0;

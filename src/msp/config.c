@@ -52,8 +52,8 @@ static int pem_blocks(const uint8_t *text, size_t len, struct pemlist *l)
         char type[64];
         uint8_t *der = NULL;
         size_t der_len = 0;
-        int rc = weft_msp__pem_next((const char *)text, len, &pos, type, sizeof(type), &der,
-                                    &der_len);
+        int rc =
+            weft_msp__pem_next((const char *)text, len, &pos, type, sizeof(type), &der, &der_len);
         if (rc <= 0) {
             return rc < 0 ? rc : found;
         }
@@ -289,8 +289,8 @@ static int find_key(const char *dir, const uint8_t *cert_pem, size_t cert_len, u
         for (size_t i = 0; i < n && rc != 0; i++) {
             const char *base = strrchr(names[i], '/');
             base = base ? base + 1 : names[i];
-            bool named = strncmp(base, skihex, strlen(skihex)) == 0 &&
-                         strlen(base) >= 2 && strcmp(base + strlen(base) - 2, "sk") == 0;
+            bool named = strncmp(base, skihex, strlen(skihex)) == 0 && strlen(base) >= 2 &&
+                         strcmp(base + strlen(base) - 2, "sk") == 0;
             if ((pass == 0) != named) {
                 continue;
             }
@@ -313,8 +313,9 @@ static int find_key(const char *dir, const uint8_t *cert_pem, size_t cert_len, u
     names_free(names, n);
     weft_x509_free(cert);
     if (rc != 0) {
-        weft_err_set(err, WEFT_ENOTFOUND, "keystore: no private key matches the signing "
-                                          "certificate");
+        weft_err_set(err, WEFT_ENOTFOUND,
+                     "keystore: no private key matches the signing "
+                     "certificate");
     }
     return rc;
 }
@@ -366,8 +367,8 @@ int weft_msp_config_from_dir(const char *dir, const char *mspid, bool signing, u
         goto cleanup;
     }
     if (roots.n == 0) {
-        rc = weft_err_set(err, WEFT_ENOTFOUND, "msp folder %s: no CA certificates in cacerts/",
-                          dir);
+        rc =
+            weft_err_set(err, WEFT_ENOTFOUND, "msp folder %s: no CA certificates in cacerts/", dir);
         goto cleanup;
     }
     if (signing) {

@@ -56,8 +56,9 @@ static int validate(struct weft_msp_identity *id)
     struct weft_msp *msp = id->msp;
     struct weft_x509 *cert = id->cert;
     if (weft_x509_is_ca(cert)) {
-        return invalid(id, "%s", "An X509 certificate with Basic Constraint: Certificate Authority "
-                                 "equals true cannot be used as an identity");
+        return invalid(id, "%s",
+                       "An X509 certificate with Basic Constraint: Certificate Authority "
+                       "equals true cannot be used as an identity");
     }
     struct weft_x509_chain chain = {0};
     struct weft_err e;
@@ -70,8 +71,10 @@ static int validate(struct weft_msp_identity *id)
         if (strncmp(e.msg, "revoked", 7) == 0) {
             return invalid(id, "%s", "The certificate has been revoked");
         }
-        return invalid(id, "could not obtain certification chain: the supplied identity is not "
-                           "valid: %s", e.msg);
+        return invalid(id,
+                       "could not obtain certification chain: the supplied identity is not "
+                       "valid: %s",
+                       e.msg);
     }
     if (chain.n < 2) {
         weft_x509_chain_free(&chain);
@@ -88,8 +91,9 @@ static int validate(struct weft_msp_identity *id)
         if (!weft_x509_equal(msp->inters[i], chain.certs[1]) &&
             weft_x509_issued_by(msp->inters[i], chain.certs[1])) {
             weft_x509_chain_free(&chain);
-            return invalid(id, "%s", "Parent certificate should be a leaf of the certification "
-                                     "tree");
+            return invalid(id, "%s",
+                           "Parent certificate should be a leaf of the certification "
+                           "tree");
         }
     }
     /* certifiers id: hash of the chain without the leaf */
@@ -144,12 +148,15 @@ static int validate(struct weft_msp_identity *id)
             }
         }
         if (counter == 0) {
-            return invalid(id, "the identity does not have an OU that resolves to client, peer, "
-                               "orderer, or admin role, MSP: %s", msp->id);
+            return invalid(id,
+                           "the identity does not have an OU that resolves to client, peer, "
+                           "orderer, or admin role, MSP: %s",
+                           msp->id);
         }
         if (counter > 1) {
-            return invalid(id, "the identity must be a client, a peer, an orderer or an admin "
-                               "identity to be valid, not a combination of them, MSP: %s",
+            return invalid(id,
+                           "the identity must be a client, a peer, an orderer or an admin "
+                           "identity to be valid, not a combination of them, MSP: %s",
                            msp->id);
         }
     }
@@ -402,8 +409,8 @@ int weft_msp_identity_satisfies_role(const struct weft_msp_identity *id, enum we
         return weft_err_set(err, WEFT_EPOLICY, "invalid MSP role type %d", (int)role);
     }
     if (id->valid_rc != 0) {
-        return weft_err_set(err, WEFT_EPOLICY, "the identity is not valid under MSP %s: %s",
-                            m->id, id->valid_msg ? id->valid_msg : "invalid");
+        return weft_err_set(err, WEFT_EPOLICY, "the identity is not valid under MSP %s: %s", m->id,
+                            id->valid_msg ? id->valid_msg : "invalid");
     }
     const struct msp_ou *need = NULL;
     switch (role) {
@@ -444,7 +451,8 @@ static int satisfies(const struct weft_msp_identity *id, const Common__MSPPrinci
         if (strcmp(r->msp_identifier, m->id) != 0) {
             rc = weft_err_set(err, WEFT_EPOLICY,
                               "the identity is a member of a different MSP (expected %.64s, got "
-                              "%s)", r->msp_identifier, m->id);
+                              "%s)",
+                              r->msp_identifier, m->id);
         } else {
             rc = weft_msp_identity_satisfies_role(id, (enum weft_msp_role)r->role, err);
         }
@@ -460,7 +468,8 @@ static int satisfies(const struct weft_msp_identity *id, const Common__MSPPrinci
         if (strcmp(ou->msp_identifier, m->id) != 0) {
             rc = weft_err_set(err, WEFT_EPOLICY,
                               "the identity is a member of a different MSP (expected %.64s, got "
-                              "%s)", ou->msp_identifier, m->id);
+                              "%s)",
+                              ou->msp_identifier, m->id);
         } else if (id->valid_rc != 0) {
             rc = weft_err_set(err, WEFT_EPOLICY, "the identity is not valid under MSP %s: %s",
                               m->id, id->valid_msg ? id->valid_msg : "invalid");
@@ -485,8 +494,10 @@ static int satisfies(const struct weft_msp_identity *id, const Common__MSPPrinci
         struct weft_msp_identity *pid = NULL;
         rc = weft_msp_deserialize(id->msp, p->principal.data, p->principal.len, &pid, err);
         if (rc != 0) {
-            return weft_err_set(err, WEFT_EPOLICY, "invalid identity principal, not a certificate "
-                                                   "of MSP %s", m->id);
+            return weft_err_set(err, WEFT_EPOLICY,
+                                "invalid identity principal, not a certificate "
+                                "of MSP %s",
+                                m->id);
         }
         bool same = weft_x509_equal(pid->cert, id->cert);
         weft_msp_identity_unref(pid);
@@ -510,15 +521,17 @@ static int satisfies(const struct weft_msp_identity *id, const Common__MSPPrinci
             return 0;
         }
         if (t == COMMON__MSPIDENTITY_ANONYMITY__MSPIDENTITY_ANONYMITY_TYPE__ANONYMOUS) {
-            return weft_err_set(err, WEFT_EPOLICY, "principal is anonymous, but X.509 MSP does "
-                                                   "not support anonymous identities");
+            return weft_err_set(err, WEFT_EPOLICY,
+                                "principal is anonymous, but X.509 MSP does "
+                                "not support anonymous identities");
         }
         return weft_err_set(err, WEFT_EPOLICY, "unknown principal anonymity type %d", t);
     }
     case COMMON__MSPPRINCIPAL__CLASSIFICATION__COMBINED: {
         if (depth > 0) {
-            return weft_err_set(err, WEFT_EPOLICY, "principals contained in a combined principal "
-                                                   "cannot be combined principals");
+            return weft_err_set(err, WEFT_EPOLICY,
+                                "principals contained in a combined principal "
+                                "cannot be combined principals");
         }
         Common__CombinedPrincipal *c = common__combined_principal__unpack(
             &weft_msp__pb_alloc, p->principal.len, p->principal.data);
@@ -554,8 +567,8 @@ int weft_msp_identity_satisfies(const struct weft_msp_identity *id, const uint8_
 }
 
 int weft_msp_identity_verify(const struct weft_msp_identity *id, struct weft_vcache *cache,
-                             const uint8_t *msg, size_t msg_len, const uint8_t *sig,
-                             size_t sig_len, struct weft_err *err)
+                             const uint8_t *msg, size_t msg_len, const uint8_t *sig, size_t sig_len,
+                             struct weft_err *err)
 {
     struct weft_verify_item it = {0};
     it.cert = id->cert;

@@ -192,9 +192,8 @@ static int check_ca(struct weft_x509 *const *v, size_t n, const char *what, stru
                                 weft_x509_subject(v[i]));
         }
         if (weft_x509_ski(v[i], &skil) == NULL || skil == 0) {
-            return weft_err_set(err, WEFT_ECONFIG,
-                                "%s %s has no Subject Key Identifier extension", what,
-                                weft_x509_subject(v[i]));
+            return weft_err_set(err, WEFT_ECONFIG, "%s %s has no Subject Key Identifier extension",
+                                what, weft_x509_subject(v[i]));
         }
     }
     return 0;
@@ -224,8 +223,8 @@ static int setup_signer(struct weft_msp *msp, const Msp__SigningIdentityInfo *si
                             "signing identity: private key does not match the certificate");
     }
     if (weft_x509_not_after(cert) < now) {
-        rc = weft_err_set(err, WEFT_ECONFIG, "signing identity %s expired",
-                          weft_x509_subject(cert));
+        rc =
+            weft_err_set(err, WEFT_ECONFIG, "signing identity %s expired", weft_x509_subject(cert));
         weft_x509_free(cert);
         return rc;
     }
@@ -254,8 +253,10 @@ int weft_msp_new(const uint8_t *mspconfig, size_t len, int64_t now_unix, struct 
     struct weft_msp *msp = NULL;
     int rc;
     if (mc->type != 0) {
-        rc = weft_err_set(err, WEFT_EUNSUPPORTED, "msp: MSP type %d is not supported (only "
-                                                  "FABRIC)", mc->type);
+        rc = weft_err_set(err, WEFT_EUNSUPPORTED,
+                          "msp: MSP type %d is not supported (only "
+                          "FABRIC)",
+                          mc->type);
         goto cleanup;
     }
     fc = msp__fabric_mspconfig__unpack(&weft_msp__pb_alloc, mc->config.len, mc->config.data);
@@ -274,8 +275,8 @@ int weft_msp_new(const uint8_t *mspconfig, size_t len, int64_t now_unix, struct 
         goto cleanup;
     }
     atomic_init(&msp->refs, 1);
-    if ((rc = parse_certs(fc->root_certs, fc->n_root_certs, "root cert", &msp->roots,
-                          &msp->n_roots, err)) != 0 ||
+    if ((rc = parse_certs(fc->root_certs, fc->n_root_certs, "root cert", &msp->roots, &msp->n_roots,
+                          err)) != 0 ||
         (rc = parse_certs(fc->intermediate_certs, fc->n_intermediate_certs, "intermediate cert",
                           &msp->inters, &msp->n_inters, err)) != 0 ||
         (rc = parse_certs(fc->admins, fc->n_admins, "admin cert", &msp->admins, &msp->n_admins,
@@ -283,8 +284,8 @@ int weft_msp_new(const uint8_t *mspconfig, size_t len, int64_t now_unix, struct 
         (rc = parse_certs(fc->tls_root_certs, fc->n_tls_root_certs, "TLS root cert",
                           &msp->tls_roots, &msp->n_tls_roots, err)) != 0 ||
         (rc = parse_certs(fc->tls_intermediate_certs, fc->n_tls_intermediate_certs,
-                          "TLS intermediate cert", &msp->tls_inters, &msp->n_tls_inters,
-                          err)) != 0) {
+                          "TLS intermediate cert", &msp->tls_inters, &msp->n_tls_inters, err)) !=
+            0) {
         goto cleanup;
     }
     if (msp->n_roots == 0) {
@@ -365,7 +366,8 @@ int weft_msp_new(const uint8_t *mspconfig, size_t len, int64_t now_unix, struct 
             if (!ok) {
                 rc = weft_err_set(err, WEFT_ECONFIG,
                                   "admin %zu is invalid: it has neither the client nor the admin "
-                                  "OU", i);
+                                  "OU",
+                                  i);
                 goto cleanup;
             }
         }

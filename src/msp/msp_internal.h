@@ -17,7 +17,7 @@ extern ProtobufCAllocator weft_msp__pb_alloc;
 /* An OU identifier: OU string plus optional certifiers id (hash of the chain
  * from the configured certificate to its root). */
 struct msp_ou {
-    char *ou;               /* NULL = not configured */
+    char *ou; /* NULL = not configured */
     bool has_certifier;
     uint8_t certifier[WEFT_SHA256_LEN];
 };
@@ -51,18 +51,17 @@ struct weft_msp_identity {
     size_t ser_len;
     struct weft_x509 *cert;
     char id[2 * WEFT_SHA256_LEN + 1];
-    int valid_rc;          /* 0 = valid */
-    char *valid_msg;       /* reason when invalid */
-    bool has_certifier;    /* chain was built */
+    int valid_rc;       /* 0 = valid */
+    char *valid_msg;    /* reason when invalid */
+    bool has_certifier; /* chain was built */
     uint8_t certifier[WEFT_SHA256_LEN];
-    unsigned node_ous;     /* WEFT_MSP_OU_* matched by OU string */
+    unsigned node_ous; /* WEFT_MSP_OU_* matched by OU string */
 };
 
 /* Builds an identity around a parsed certificate (takes a cert reference).
  * ser may be NULL: then a SerializedIdentity is made from the cert. */
 int weft_msp__identity_make(struct weft_msp *msp, struct weft_x509 *cert, const uint8_t *ser,
-                            size_t ser_len, struct weft_msp_identity **out,
-                            struct weft_err *err);
+                            size_t ser_len, struct weft_msp_identity **out, struct weft_err *err);
 /* Hash of the chain starting at cert (cert included) up to a root of msp:
  * Fabric's certifiers identifier. */
 int weft_msp__certifier(const struct weft_msp *msp, const struct weft_x509 *cert,

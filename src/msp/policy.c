@@ -234,7 +234,8 @@ static int check_rule(const Common__SignaturePolicy *r, size_t n_ids, int depth,
         if (r->signed_by < 0 || (size_t)r->signed_by >= n_ids) {
             return weft_err_set(err, WEFT_EPARSE,
                                 "identity index out of range, requested %d, but identities "
-                                "length is %zu", r->signed_by, n_ids);
+                                "length is %zu",
+                                r->signed_by, n_ids);
         }
         return 0;
     case COMMON__SIGNATURE_POLICY__TYPE_N_OUT_OF:
@@ -258,8 +259,10 @@ static int compile_signature(const uint8_t *value, size_t len, bool from_config,
         return weft_err_set(err, WEFT_EPARSE, "malformed SignaturePolicyEnvelope");
     }
     if (from_config && p->env->version != 0) {
-        return weft_err_set(err, WEFT_EPARSE, "this evaluator only understands messages of "
-                                              "version 0, but version was %d", p->env->version);
+        return weft_err_set(err, WEFT_EPARSE,
+                            "this evaluator only understands messages of "
+                            "version 0, but version was %d",
+                            p->env->version);
     }
     int rc = check_rule(p->env->rule, p->env->n_identities, 0, err);
     if (rc != 0) {
@@ -411,8 +414,7 @@ int weft_policy_evaluate_ids(const struct weft_policy *p, const struct weft_poli
 
 int weft_policy_evaluate_envelope(const uint8_t *env, size_t env_len, struct weft_msp_mgr *mgr,
                                   struct weft_verifier *verifier, struct weft_vcache *cache,
-                                  const struct weft_signed_data *sd, size_t n,
-                                  struct weft_err *err)
+                                  const struct weft_signed_data *sd, size_t n, struct weft_err *err)
 {
     struct weft_policy *p = NULL;
     int rc = weft_policy_new(WEFT_POLICY_SIGNATURE, env, env_len, false, &p, err);
@@ -640,14 +642,14 @@ static int eval_implicit(const struct weft_policy_mgr *pm, const char *path,
             continue;
         }
         int rc = find_policy(pm, sub) == NULL ? WEFT_ENOTFOUND
-                                                : eval_path(pm, sub, set, depth + 1, NULL);
+                                              : eval_path(pm, sub, set, depth + 1, NULL);
         if (rc == 0) {
             ok++;
         } else if (rc == WEFT_ENOMEM) {
             return weft_err_set(err, rc, "out of memory");
         } else if (flen + 4 < sizeof(failed)) {
-            int w = snprintf(failed + flen, sizeof(failed) - flen, "%s%s%s", flen ? ", " : "",
-                             sub, rc == WEFT_ENOTFOUND ? " (missing)" : "");
+            int w = snprintf(failed + flen, sizeof(failed) - flen, "%s%s%s", flen ? ", " : "", sub,
+                             rc == WEFT_ENOTFOUND ? " (missing)" : "");
             if (w > 0) {
                 flen += (size_t)w;
                 if (flen >= sizeof(failed)) {
@@ -656,9 +658,9 @@ static int eval_implicit(const struct weft_policy_mgr *pm, const char *path,
             }
         }
     }
-    size_t threshold = p->rule == WEFT_IMPLICIT_ANY ? 1
+    size_t threshold = p->rule == WEFT_IMPLICIT_ANY   ? 1
                        : p->rule == WEFT_IMPLICIT_ALL ? nsub
-                                                       : nsub / 2 + 1;
+                                                      : nsub / 2 + 1;
     if (nsub == 0) {
         threshold = 0;
     }

@@ -77,9 +77,8 @@ static int perr(struct parser *p, int code, const char *what)
 
 static void skip_ws(struct parser *p)
 {
-    while (p->pos < p->len &&
-           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
-            p->s[p->pos] == '\r')) {
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r')) {
         p->pos++;
     }
 }
@@ -96,8 +95,8 @@ int weft_msp__principal_split(const char *s, size_t len, char **mspid, int *role
         const char *name;
         int role;
     } roles[] = {
-        {"admin", WEFT_MSP_ROLE_ADMIN},   {"member", WEFT_MSP_ROLE_MEMBER},
-        {"client", WEFT_MSP_ROLE_CLIENT}, {"peer", WEFT_MSP_ROLE_PEER},
+        {"admin", WEFT_MSP_ROLE_ADMIN},     {"member", WEFT_MSP_ROLE_MEMBER},
+        {"client", WEFT_MSP_ROLE_CLIENT},   {"peer", WEFT_MSP_ROLE_PEER},
         {"orderer", WEFT_MSP_ROLE_ORDERER},
     };
     for (size_t r = 0; r < WEFT_ARRAY_LEN(roles); r++) {
@@ -238,8 +237,9 @@ static int parse_gate(struct parser *p, int depth, struct node **out)
         }
         skip_ws(p);
         if (p->pos >= p->len || p->s[p->pos] != ',') {
-            rc = perr(p, WEFT_EPARSE, "OutOf needs at least one principal or gate after the "
-                                      "threshold");
+            rc = perr(p, WEFT_EPARSE,
+                      "OutOf needs at least one principal or gate after the "
+                      "threshold");
             goto fail;
         }
         p->pos++;

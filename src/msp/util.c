@@ -157,8 +157,7 @@ int weft_msp__pem_next(const char *text, size_t len, size_t *pos, char *type, si
     }
 }
 
-int weft_msp__pem_encode(struct weft_buf *buf, const char *type, const uint8_t *der,
-                         size_t der_len)
+int weft_msp__pem_encode(struct weft_buf *buf, const char *type, const uint8_t *der, size_t der_len)
 {
     int rc = weft_buf_appendf(buf, "-----BEGIN %s-----\n", type);
     char line[65];
@@ -335,8 +334,7 @@ int weft_msp__yaml_load(const char *text, size_t len, struct ymt **out, struct w
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        int rc = weft_err_set(err, WEFT_EPARSE, "yaml line %zu: %s",
-                              parser.problem_mark.line + 1,
+        int rc = weft_err_set(err, WEFT_EPARSE, "yaml line %zu: %s", parser.problem_mark.line + 1,
                               parser.problem ? parser.problem : "syntax error");
         yaml_parser_delete(&parser);
         return rc;

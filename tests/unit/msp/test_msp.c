@@ -134,8 +134,8 @@ static void torg_init(struct torg *o, const char *base, const char *mspid)
     t.organization = mspid;
     t.common_name = "ca";
     t.is_ca = true;
-    t.key_usage = WEFT_X509_KU_DIGITAL_SIGNATURE | WEFT_X509_KU_KEY_CERT_SIGN |
-                  WEFT_X509_KU_CRL_SIGN;
+    t.key_usage =
+        WEFT_X509_KU_DIGITAL_SIGNATURE | WEFT_X509_KU_KEY_CERT_SIGN | WEFT_X509_KU_CRL_SIGN;
     t.not_before = now_s() - 86400 * 10;
     t.not_after = now_s() + 86400 * 365;
     assert_int_equal(weft_x509_issue(&t, o->ca_key, NULL, NULL, &o->ca, NULL), 0);
@@ -475,9 +475,8 @@ static void test_vector_msps(void **state)
     const uint8_t *ser = weft_msp_identity_serialized(signer, &ser_len);
     struct weft_msp_identity *id = NULL;
     assert_int_equal(weft_msp_deserialize(m1, ser, ser_len, &id, &err), 0);
-    assert_int_equal(weft_msp_identity_verify(id, NULL, (const uint8_t *)msg, strlen(msg), sig,
-                                              sl, NULL),
-                     0);
+    assert_int_equal(
+        weft_msp_identity_verify(id, NULL, (const uint8_t *)msg, strlen(msg), sig, sl, NULL), 0);
     assert_int_equal(weft_msp_identity_verify(id, NULL, (const uint8_t *)"other", 5, sig, sl, NULL),
                      WEFT_EBADSIG);
     assert_string_equal(weft_msp_identity_id(id), weft_msp_identity_id(signer));
@@ -617,9 +616,9 @@ static void test_identity_validation(void **state)
     /* CRL revoking one certificate */
     char *crl = NULL;
     size_t crl_len = 0;
-    assert_int_equal(weft_crl_issue(o.ca, o.ca_key, &revoked, 1, now - 10, now + 86400, &crl,
-                                    &crl_len, NULL),
-                     0);
+    assert_int_equal(
+        weft_crl_issue(o.ca, o.ca_key, &revoked, 1, now - 10, now + 86400, &crl, &crl_len, NULL),
+        0);
     char *crldir = weft_asprintf("%s/crls", o.dir);
     mkdir(crldir, 0755);
     char *crlpath = weft_asprintf("%s/crl.pem", crldir);
@@ -647,12 +646,9 @@ static void test_identity_validation(void **state)
         struct weft_x509 *c;
         const char *reason;
     } bad[] = {
-        {revoked, "revoked"},
-        {wrong_ou, "does not have an OU"},
-        {no_ou, "does not have an OU"},
-        {combo, "not a combination"},
-        {foreign, "not valid"},
-        {o.ca, "Certificate Authority"},
+        {revoked, "revoked"},           {wrong_ou, "does not have an OU"},
+        {no_ou, "does not have an OU"}, {combo, "not a combination"},
+        {foreign, "not valid"},         {o.ca, "Certificate Authority"},
     };
     for (size_t i = 0; i < WEFT_ARRAY_LEN(bad); i++) {
         id = ident(m, bad[i].c);
@@ -995,7 +991,7 @@ static void test_policy_table(void **state)
         /* invalid signatures are ignored, not fatal */
         {"OR('O1.peer')", "1x", WEFT_EPOLICY},
         {"OR('O1.peer')", "1h", WEFT_EPOLICY}, /* high-S rejected */
-        {"OR('O1.peer')", "1x1p", 0}, /* a bad then a good signature of the same signer */
+        {"OR('O1.peer')", "1x1p", 0},          /* a bad then a good signature of the same signer */
         {"AND('O1.peer','O2.peer')", "1x 2p", WEFT_EPOLICY},
     };
     for (size_t i = 0; i < WEFT_ARRAY_LEN(table); i++) {
@@ -1059,10 +1055,17 @@ static void test_implicit_meta(void **state)
         const char *signers;
         int expect;
     } table[] = {
-        {1, "1p", 0},          {1, "", WEFT_EPOLICY},     {2, "1p", WEFT_EPOLICY},
-        {2, "1p 2p", 0},       {3, "1p", WEFT_EPOLICY},   {3, "1p 3p", 0},
-        {3, "3p 3q", WEFT_EPOLICY}, {4, "1p 2p", WEFT_EPOLICY}, {4, "1p 2p 4p", 0},
-        {4, "1p 2p 4c", WEFT_EPOLICY}, {4, "1p 2p 3p 4p", 0},
+        {1, "1p", 0},
+        {1, "", WEFT_EPOLICY},
+        {2, "1p", WEFT_EPOLICY},
+        {2, "1p 2p", 0},
+        {3, "1p", WEFT_EPOLICY},
+        {3, "1p 3p", 0},
+        {3, "3p 3q", WEFT_EPOLICY},
+        {4, "1p 2p", WEFT_EPOLICY},
+        {4, "1p 2p 4p", 0},
+        {4, "1p 2p 4c", WEFT_EPOLICY},
+        {4, "1p 2p 3p 4p", 0},
     };
     for (size_t i = 0; i < WEFT_ARRAY_LEN(table); i++) {
         struct weft_policy_mgr *pm = weft_policy_mgr_new(f.mgr, NULL, NULL);
@@ -1124,9 +1127,9 @@ static void test_implicit_meta(void **state)
     n = signed_set(&f, "4p", sd, bad);
     assert_int_equal(weft_policy_mgr_evaluate(pm, "/Channel/Writers", sd, n, NULL), WEFT_EPOLICY);
     /* no sub-groups: threshold 0 */
-    assert_int_equal(weft_policy_mgr_evaluate(pm, "/Channel/Orderer/OrdererOrg/Writers", sd, n,
-                                              NULL),
-                     WEFT_EPOLICY);
+    assert_int_equal(
+        weft_policy_mgr_evaluate(pm, "/Channel/Orderer/OrdererOrg/Writers", sd, n, NULL),
+        WEFT_EPOLICY);
     assert_int_equal(weft_policy_mgr_evaluate(pm, "/Channel/Nope", sd, n, NULL), WEFT_ENOTFOUND);
     assert_true(weft_policy_mgr_has(pm, "/Channel/Orderer/Empty"));
     weft_policy_mgr_free(pm);
@@ -1192,8 +1195,8 @@ static void test_crypto_generate(void **state)
                       "    Template:\n      Count: 1\n";
     assert_int_equal(wt_write_file(cfgp, cfg, strlen(cfg)), 0);
     char *dir = weft_asprintf("%s/crypto", out);
-    assert_int_equal(sh("%s crypto generate --config %s --output %s >%s/out.txt 2>%s/err.txt",
-                        weft, cfgp, dir, out, out),
+    assert_int_equal(sh("%s crypto generate --config %s --output %s >%s/out.txt 2>%s/err.txt", weft,
+                        cfgp, dir, out, out),
                      0);
     char *errtxt = weft_asprintf("%s/err.txt", out);
     size_t el = 0;
@@ -1224,24 +1227,20 @@ static void test_crypto_generate(void **state)
     struct weft_err err;
     weft_err_clear(&err);
     char *orgmsp = weft_asprintf("%s/peerOrganizations/org1.example.com/msp", dir);
-    char *peermsp =
-        weft_asprintf("%s/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/msp",
-                      dir);
-    char *usermsp =
-        weft_asprintf("%s/peerOrganizations/org1.example.com/users/User2@org1.example.com/msp",
-                      dir);
-    char *adminmsp =
-        weft_asprintf("%s/peerOrganizations/org1.example.com/users/Admin@org1.example.com/msp",
-                      dir);
+    char *peermsp = weft_asprintf(
+        "%s/peerOrganizations/org1.example.com/peers/peer0.org1.example.com/msp", dir);
+    char *usermsp = weft_asprintf(
+        "%s/peerOrganizations/org1.example.com/users/User2@org1.example.com/msp", dir);
+    char *adminmsp = weft_asprintf(
+        "%s/peerOrganizations/org1.example.com/users/Admin@org1.example.com/msp", dir);
     char *o2msp = weft_asprintf("%s/peerOrganizations/org2.example.com/msp", dir);
-    char *o2admin =
-        weft_asprintf("%s/peerOrganizations/org2.example.com/users/Admin@org2.example.com/msp",
-                      dir);
+    char *o2admin = weft_asprintf(
+        "%s/peerOrganizations/org2.example.com/users/Admin@org2.example.com/msp", dir);
     char *ordmsp =
         weft_asprintf("%s/ordererOrganizations/example.com/orderers/orderer.example.com/msp", dir);
     char *ordorg = weft_asprintf("%s/ordererOrganizations/example.com/msp", dir);
-    struct weft_msp *org = NULL, *peer = NULL, *user = NULL, *admin = NULL, *o2 = NULL,
-                    *o2a = NULL, *ord = NULL, *oo = NULL;
+    struct weft_msp *org = NULL, *peer = NULL, *user = NULL, *admin = NULL, *o2 = NULL, *o2a = NULL,
+                    *ord = NULL, *oo = NULL;
     if (weft_msp_load_dir(orgmsp, "Org1MSP", &org, &err) != 0 ||
         weft_msp_load_dir(peermsp, "Org1MSP", &peer, &err) != 0 ||
         weft_msp_load_dir(usermsp, "Org1MSP", &user, &err) != 0 ||
@@ -1263,8 +1262,7 @@ static void test_crypto_generate(void **state)
     for (size_t i = 0; i < WEFT_ARRAY_LEN(cases); i++) {
         uint8_t sig[WEFT_ECDSA_SIG_MAX];
         size_t sl = 0;
-        assert_int_equal(weft_msp_sign(cases[i].local, (const uint8_t *)"x", 1, sig, &sl, NULL),
-                         0);
+        assert_int_equal(weft_msp_sign(cases[i].local, (const uint8_t *)"x", 1, sig, &sl, NULL), 0);
         size_t n = 0;
         const uint8_t *ser = weft_msp_identity_serialized(weft_msp_signer(cases[i].local), &n);
         struct weft_msp_identity *id = NULL;
@@ -1278,8 +1276,8 @@ static void test_crypto_generate(void **state)
     /* NodeOUs off: Org2's admin is known from admincerts */
     assert_false(weft_msp_node_ous_enabled(o2));
     /* extend adds a user and keeps the CA */
-    char *ca1 = weft_asprintf("%s/peerOrganizations/org1.example.com/ca/ca.org1.example.com-cert.pem",
-                              dir);
+    char *ca1 =
+        weft_asprintf("%s/peerOrganizations/org1.example.com/ca/ca.org1.example.com-cert.pem", dir);
     size_t l1 = 0, l2 = 0;
     char *before = wt_read_file(ca1, &l1);
     const char *cfg2 = "PeerOrgs:\n"
