@@ -13,6 +13,7 @@ static const struct cmd_entry commands[] = {
     {"peer", "run a peer node", cmd_peer},
     {"orderer", "run an ordering service node", cmd_orderer},
     {"ledger", "verify or inspect a channel's ledger offline", cmd_ledger},
+    {"configtx", "build genesis blocks and inspect channel configuration", cmd_configtx},
     {"crypto", "generate development identities (like cryptogen)", cmd_crypto},
     {"version", "print version information", cmd_version},
 };
