@@ -1,0 +1,578 @@
+/*
+ * libraft 0.15 on libuv: the orderer's consensus loop (STYLE.md R31). This is
+ * the only file that includes <raft.h> and <uv.h>.
+ *
+ * DESIGN
+ * One loop thread runs every channel's Raft group. Other threads reach it
+ * through a command queue plus uv_async_send (R27): orderer__cons_call()
+ * queues a function, wakes the loop and waits for it to have run, so group
+ * creation and teardown happen on the loop thread while the caller blocks.
+ *
+ * A group = struct raft + raft_uv io (log segments and snapshots in its
+ * folder) + a transport + the FSM. Committed entries are serialized blocks,
+ * applied by the chain (chain.c) through ops->on_apply. Leadership is
+ * polled every 20 ms from raft_state(); on becoming leader a barrier entry
+ * is appended and only when it is applied does the chain start cutting
+ * blocks (so every entry of earlier terms is in the ledger first).
+ *
+ * Transport: a single-voter group never sends a message, so it uses a null
+ * transport (listens on nothing, refuses to connect). Multi-voter groups
+ * need the mutual-TLS transport, which is not written yet (docs/orderer.md).
+ *
+ * Snapshots: the FSM snapshot is the ledger height (8 bytes); the blocks
+ * themselves are the ledger. The threshold is high so that followers catch
+ * up from the log.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "consensus.h"
+#include "weft/log.h"
+
+WEFT_LOGGER(lg_raft, "orderer.consensus.raft");
+
+struct cons_cmd {
+    void (*fn)(void *arg);
+    void *arg;
+    bool done;
+    struct cons_cmd *next;
+};
+
+struct orderer_cons {
+    uv_loop_t loop;
+    uv_async_t async;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct cons_cmd *head, *tail;
+    bool stop;
+};
+
+struct orderer_cons_group {
+    struct orderer_cons *cons;
+    const struct orderer_group_ops *ops;
+    void *ctx;
+    char *dir;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    uv_async_t wake;
+    uv_timer_t timer;
+    uv_timer_t poll;
+    bool timer_armed;
+    int state;
+    bool barrier_pending;
+    _Atomic bool leader;
+    _Atomic uint64_t leader_changes;
+    int open_handles; /* libuv handles + raft still to close */
+    bool closed;
+    bool raft_inited, io_inited, started;
+    /* creation result */
+    const struct orderer_group_opts *opts;
+    int rc;
+    char errmsg[600];
+};
+
+/* ---- loop thread and command queue --------------------------------------- */
+
+static void on_async(uv_async_t *h)
+{
+    struct orderer_cons *c = h->data;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        struct cons_cmd *cmd = c->head;
+        if (cmd != NULL) {
+            c->head = cmd->next;
+            if (c->head == NULL) {
+                c->tail = NULL;
+            }
+        }
+        bool stop = c->stop && cmd == NULL;
+        pthread_mutex_unlock(&c->mu);
+        if (cmd == NULL) {
+            if (stop) {
+                uv_close((uv_handle_t *)&c->async, NULL);
+            }
+            return;
+        }
+        cmd->fn(cmd->arg);
+        pthread_mutex_lock(&c->mu);
+        cmd->done = true;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct orderer_cons *c = arg;
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* Runs fn(arg) on the loop thread and waits for it. */
+static void cons_call(struct orderer_cons *c, void (*fn)(void *), void *arg)
+{
+    struct cons_cmd cmd = {.fn = fn, .arg = arg};
+    pthread_mutex_lock(&c->mu);
+    if (c->tail != NULL) {
+        c->tail->next = &cmd;
+    } else {
+        c->head = &cmd;
+    }
+    c->tail = &cmd;
+    pthread_mutex_unlock(&c->mu);
+    uv_async_send(&c->async);
+    pthread_mutex_lock(&c->mu);
+    while (!cmd.done) {
+        pthread_cond_wait(&c->cond, &c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int orderer__cons_new(struct orderer_cons **out, struct weft_err *err)
+{
+    struct orderer_cons *c = weft_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    int rc = uv_loop_init(&c->loop);
+    if (rc != 0) {
+        weft_err_set(err, WEFT_EIO, "uv_loop_init: %s", uv_strerror(rc));
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cond);
+        weft_free(c);
+        return WEFT_EIO;
+    }
+    uv_async_init(&c->loop, &c->async, on_async);
+    c->async.data = c;
+    rc = pthread_create(&c->thread, NULL, loop_main, c);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&c->async, NULL);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c->loop);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cond);
+        weft_free(c);
+        return weft_err_set(err, -rc, "start consensus thread: %s", strerror(rc));
+    }
+    c->thread_started = true;
+    *out = c;
+    return 0;
+}
+
+void orderer__cons_free(struct orderer_cons *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_mutex_unlock(&c->mu);
+    uv_async_send(&c->async);
+    pthread_join(c->thread, NULL);
+    uv_loop_close(&c->loop);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    weft_free(c);
+}
+
+/* ---- null transport (single voter) -------------------------------------- */
+
+static int nt_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+    (void)t;
+    (void)id;
+    (void)address;
+    return 0;
+}
+
+static int nt_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    (void)t;
+    (void)cb;
+    return 0;
+}
+
+static int nt_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                      const char *address, raft_uv_connect_cb cb)
+{
+    (void)req;
+    (void)id;
+    (void)address;
+    (void)cb;
+    snprintf(t->errmsg, sizeof(t->errmsg), "single-voter group: no peers to connect to");
+    return RAFT_NOCONNECTION;
+}
+
+static void nt_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+    if (cb != NULL) {
+        cb(t);
+    }
+}
+
+/* ---- FSM ----------------------------------------------------------------- */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct orderer_cons_group *g = fsm->data;
+    *result = NULL;
+    g->ops->on_apply(g->ctx, buf->base, buf->len);
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)fsm;
+    /* The ledger is the state: the snapshot only marks the point. */
+    struct raft_buffer *b = raft_malloc(sizeof(*b));
+    if (b == NULL) {
+        return RAFT_NOMEM;
+    }
+    b->base = raft_malloc(8);
+    if (b->base == NULL) {
+        raft_free(b);
+        return RAFT_NOMEM;
+    }
+    memset(b->base, 0, 8);
+    b->len = 8;
+    *bufs = b;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                 unsigned *n_bufs)
+{
+    (void)fsm;
+    for (unsigned i = 0; i < *n_bufs; i++) {
+        raft_free((*bufs)[i].base);
+    }
+    raft_free(*bufs);
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    (void)fsm;
+    raft_free(buf->base);
+    return 0;
+}
+
+/* ---- leadership --------------------------------------------------------- */
+
+static void on_barrier(struct raft_barrier *req, int status)
+{
+    struct orderer_cons_group *g = req->data;
+    weft_free(req);
+    if (g->closed) {
+        return;
+    }
+    g->barrier_pending = false;
+    if (status == 0 && raft_state(&g->raft) == RAFT_LEADER) {
+        atomic_store(&g->leader, true);
+        WEFT_INFO(lg_raft, "%s: leader (term %llu)", g->dir,
+                  (unsigned long long)g->raft.current_term);
+        g->ops->on_leader(g->ctx, true);
+    }
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    struct orderer_cons_group *g = t->data;
+    int st = raft_state(&g->raft);
+    if (st == g->state) {
+        return;
+    }
+    int was = g->state;
+    g->state = st;
+    if (st == RAFT_LEADER) {
+        atomic_fetch_add(&g->leader_changes, 1);
+        struct raft_barrier *b = weft_calloc(1, sizeof(*b));
+        if (b == NULL) {
+            return;
+        }
+        b->data = g;
+        g->barrier_pending = true;
+        if (raft_barrier(&g->raft, b, on_barrier) != 0) {
+            g->barrier_pending = false;
+            weft_free(b);
+            g->state = RAFT_FOLLOWER; /* retry on the next poll */
+        }
+    } else if (was == RAFT_LEADER) {
+        atomic_fetch_add(&g->leader_changes, 1);
+        if (atomic_exchange(&g->leader, false)) {
+            WEFT_INFO(lg_raft, "%s: no longer leader", g->dir);
+            g->ops->on_leader(g->ctx, false);
+        }
+    }
+}
+
+/* ---- group life cycle --------------------------------------------------- */
+
+static void on_wake(uv_async_t *h)
+{
+    struct orderer_cons_group *g = h->data;
+    if (!g->closed) {
+        g->ops->on_wake(g->ctx);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct orderer_cons_group *g = t->data;
+    g->timer_armed = false;
+    if (!g->closed) {
+        g->ops->on_timer(g->ctx);
+    }
+}
+
+static void group_create(void *arg)
+{
+    struct orderer_cons_group *g = arg;
+    const struct orderer_group_opts *o = g->opts;
+    uv_loop_t *loop = &g->cons->loop;
+    uv_async_init(loop, &g->wake, on_wake);
+    g->wake.data = g;
+    uv_timer_init(loop, &g->timer);
+    g->timer.data = g;
+    uv_timer_init(loop, &g->poll);
+    g->poll.data = g;
+    g->open_handles = 3;
+
+    g->transport = (struct raft_uv_transport){.init = nt_init,
+                                              .listen = nt_listen,
+                                              .connect = nt_connect,
+                                              .close = nt_close};
+    g->fsm = (struct raft_fsm){.version = 2,
+                               .data = g,
+                               .apply = fsm_apply,
+                               .snapshot = fsm_snapshot,
+                               .restore = fsm_restore,
+                               .snapshot_finalize = fsm_snapshot_finalize};
+    char address[32];
+    snprintf(address, sizeof(address), "weft-%llu", (unsigned long long)o->id);
+    int rc = raft_uv_init(&g->io, loop, g->dir, &g->transport);
+    if (rc != 0) {
+        g->rc = rc;
+        snprintf(g->errmsg, sizeof(g->errmsg), "raft_uv_init: %s", g->io.errmsg);
+        return;
+    }
+    g->io_inited = true;
+    rc = raft_init(&g->raft, &g->io, &g->fsm, o->id, address);
+    if (rc != 0) {
+        g->rc = rc;
+        snprintf(g->errmsg, sizeof(g->errmsg), "raft_init: %s", raft_errmsg(&g->raft));
+        return;
+    }
+    g->raft_inited = true;
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    rc = raft_configuration_add(&conf, o->id, address, RAFT_VOTER);
+    if (rc == 0) {
+        rc = raft_bootstrap(&g->raft, &conf);
+        if (rc == RAFT_CANTBOOTSTRAP) {
+            rc = 0; /* already bootstrapped: restart */
+        }
+    }
+    raft_configuration_close(&conf);
+    if (rc != 0) {
+        g->rc = rc;
+        snprintf(g->errmsg, sizeof(g->errmsg), "raft_bootstrap: %s", raft_strerror(rc));
+        return;
+    }
+    raft_set_election_timeout(&g->raft, o->election_ms ? o->election_ms : 1000);
+    raft_set_heartbeat_timeout(&g->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
+    raft_set_snapshot_threshold(&g->raft, 1u << 20);
+    raft_set_snapshot_trailing(&g->raft, 1u << 19);
+    rc = raft_start(&g->raft);
+    if (rc != 0) {
+        g->rc = rc;
+        snprintf(g->errmsg, sizeof(g->errmsg), "raft_start: %s", raft_errmsg(&g->raft));
+        return;
+    }
+    g->started = true;
+    g->state = RAFT_UNAVAILABLE;
+    uv_timer_start(&g->poll, on_poll, 1, 20);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct orderer_cons_group *g = h->data;
+    g->open_handles--;
+}
+
+static void raft_closed(struct raft *r)
+{
+    struct orderer_cons_group *g = r->data;
+    g->open_handles--;
+}
+
+static void group_close(void *arg)
+{
+    struct orderer_cons_group *g = arg;
+    g->closed = true;
+    atomic_store(&g->leader, false);
+    if (g->open_handles > 0) {
+        uv_close((uv_handle_t *)&g->wake, handle_closed);
+        uv_close((uv_handle_t *)&g->timer, handle_closed);
+        uv_close((uv_handle_t *)&g->poll, handle_closed);
+    }
+    if (g->raft_inited) {
+        g->open_handles++;
+        g->raft.data = g;
+        raft_close(&g->raft, raft_closed);
+    }
+}
+
+static void group_check_closed(void *arg)
+{
+    (void)arg;
+}
+
+void orderer__cons_group_free(struct orderer_cons_group *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    cons_call(g->cons, group_close, g);
+    /* Let the loop finish the close callbacks; poll with a no-op command. */
+    for (;;) {
+        cons_call(g->cons, group_check_closed, g);
+        pthread_mutex_lock(&g->cons->mu);
+        int open = g->open_handles;
+        pthread_mutex_unlock(&g->cons->mu);
+        if (open <= 0) {
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (g->io_inited && !g->raft_inited) {
+        /* raft_close closes the io; without raft it must be closed here */
+        raft_uv_close(&g->io);
+    } else if (g->io_inited) {
+        raft_uv_close(&g->io);
+    }
+    weft_free(g->dir);
+    weft_free(g);
+}
+
+int orderer__cons_group_new(struct orderer_cons *c, const struct orderer_group_opts *opts,
+                            const struct orderer_group_ops *ops, void *ctx,
+                            struct orderer_cons_group **out, struct weft_err *err)
+{
+    if (opts->n_voters != 1) {
+        return weft_err_set(err, WEFT_EUNSUPPORTED,
+                            "Raft groups with %u consenters need the cluster transport, which "
+                            "is not implemented yet (only single-consenter channels run)",
+                            opts->n_voters);
+    }
+    if (mkdir(opts->dir, 0750) != 0 && errno != EEXIST) {
+        return weft_err_set(err, -errno, "create %s: %s", opts->dir, strerror(errno));
+    }
+    struct orderer_cons_group *g = weft_calloc(1, sizeof(*g));
+    if (g == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    g->cons = c;
+    g->ops = ops;
+    g->ctx = ctx;
+    g->opts = opts;
+    g->dir = weft_strdup(opts->dir);
+    if (g->dir == NULL) {
+        weft_free(g);
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    cons_call(c, group_create, g);
+    g->opts = NULL;
+    if (g->rc != 0) {
+        int rc = weft_err_set(err, WEFT_EIO, "raft group in %s: %s", opts->dir, g->errmsg);
+        orderer__cons_group_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void orderer__cons_group_wake(struct orderer_cons_group *g)
+{
+    uv_async_send(&g->wake);
+}
+
+void orderer__cons_group_timer(struct orderer_cons_group *g, int64_t ns)
+{
+    if (ns <= 0) {
+        if (g->timer_armed) {
+            uv_timer_stop(&g->timer);
+            g->timer_armed = false;
+        }
+        return;
+    }
+    uint64_t ms = (uint64_t)(ns + 999999) / 1000000;
+    uv_timer_start(&g->timer, on_timer, ms, 0);
+    g->timer_armed = true;
+}
+
+bool orderer__cons_group_timer_armed(struct orderer_cons_group *g)
+{
+    return g->timer_armed;
+}
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+    (void)result;
+    if (status != 0) {
+        WEFT_WARN(lg_raft, "proposal failed: %s", raft_strerror(status));
+    }
+    weft_free(req);
+}
+
+int orderer__cons_group_propose(struct orderer_cons_group *g, const uint8_t *data, size_t len)
+{
+    if (!atomic_load(&g->leader) || g->closed) {
+        return WEFT_EUNAVAILABLE;
+    }
+    struct raft_buffer buf = {.base = raft_malloc(len > 0 ? len : 1), .len = len};
+    if (buf.base == NULL) {
+        return WEFT_ENOMEM;
+    }
+    memcpy(buf.base, data, len);
+    struct raft_apply *req = weft_calloc(1, sizeof(*req));
+    if (req == NULL) {
+        raft_free(buf.base);
+        return WEFT_ENOMEM;
+    }
+    int rc = raft_apply(&g->raft, req, &buf, 1, on_applied);
+    if (rc != 0) {
+        raft_free(buf.base);
+        weft_free(req);
+        WEFT_WARN(lg_raft, "raft_apply: %s", raft_strerror(rc));
+        return rc == RAFT_NOTLEADER ? WEFT_EUNAVAILABLE : WEFT_EIO;
+    }
+    return 0;
+}
+
+bool orderer__cons_group_is_leader(struct orderer_cons_group *g)
+{
+    return atomic_load(&g->leader);
+}
+
+uint64_t orderer__cons_group_leader_changes(struct orderer_cons_group *g)
+{
+    return atomic_load(&g->leader_changes);
+}

@@ -1,0 +1,67 @@
+/*
+ * The consensus driver: one libuv loop thread hosting one Raft group per
+ * channel (libraft 0.15). Only consensus.c includes <uv.h> and <raft.h>
+ * (STYLE.md R5, R31), so a move to another Raft API stays in that file.
+ *
+ * Threads: every callback in struct orderer_group_ops runs on the loop
+ * thread. orderer__cons_group_wake and _is_leader may be called from any
+ * thread; _propose and _timer only from the loop thread (i.e. inside a
+ * callback). Group creation and freeing block the calling thread until the
+ * loop has done the work (never call them from a callback).
+ */
+#ifndef WEFT_ORDERER_CONSENSUS_H
+#define WEFT_ORDERER_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/base.h"
+
+struct orderer_cons;
+struct orderer_cons_group;
+
+struct orderer_group_ops {
+    /* A log entry was committed: apply it (a serialized block). Entries
+     * replayed at start-up are applied again; the callee skips duplicates. */
+    void (*on_apply)(void *ctx, const uint8_t *data, size_t len);
+    /* This node became leader (after a barrier: every earlier entry is
+     * applied) or stopped being leader. */
+    void (*on_leader)(void *ctx, bool leader);
+    /* orderer__cons_group_wake() was called (coalesced). */
+    void (*on_wake)(void *ctx);
+    /* The timer armed with orderer__cons_group_timer() fired. */
+    void (*on_timer)(void *ctx);
+};
+
+struct orderer_group_opts {
+    const char *dir;          /* Raft log and snapshots; created if missing */
+    uint64_t id;              /* this node's Raft id (>= 1) */
+    unsigned n_voters;        /* only 1 is supported today */
+    unsigned election_ms;     /* 0 = 1000 */
+    unsigned heartbeat_ms;    /* 0 = 100 */
+};
+
+int orderer__cons_new(struct orderer_cons **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Every group must be freed first. NULL-safe. */
+void orderer__cons_free(struct orderer_cons *c);
+
+int orderer__cons_group_new(struct orderer_cons *c, const struct orderer_group_opts *opts,
+                            const struct orderer_group_ops *ops, void *ctx,
+                            struct orderer_cons_group **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Stops the group's Raft instance and frees it; no callback runs after it
+ * returns. NULL-safe. */
+void orderer__cons_group_free(struct orderer_cons_group *g);
+void orderer__cons_group_wake(struct orderer_cons_group *g);
+/* Loop thread: arms the one-shot timer (ns > 0), or disarms it (ns <= 0). */
+void orderer__cons_group_timer(struct orderer_cons_group *g, int64_t ns);
+bool orderer__cons_group_timer_armed(struct orderer_cons_group *g);
+/* Loop thread: proposes an entry (copied). WEFT_EUNAVAILABLE when not leader. */
+int orderer__cons_group_propose(struct orderer_cons_group *g, const uint8_t *data,
+                                size_t len) WEFT_WARN_UNUSED;
+/* True once leader and the barrier after election is applied. Any thread. */
+bool orderer__cons_group_is_leader(struct orderer_cons_group *g);
+/* Raft leader changes seen by this node (metrics). */
+uint64_t orderer__cons_group_leader_changes(struct orderer_cons_group *g);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * Internals of the orderer library (src/orderer). Not installed.
+ *
+ * The protocol core is free of I/O (STYLE.md R3):
+ *   blockcutter.c  batching rules (orderer__cutter_*)
+ *   blockbuild.c   block assembly and the orderer's signature (orderer__block_*)
+ *   msgcheck.c     Broadcast admission checks (orderer__bcast_*)
+ *   seekinfo.c     Deliver request parsing and seek resolution (orderer__seek_*)
+ * The drivers around it:
+ *   chain.c        one channel: ledger, cutter, batch timer, consensus glue
+ *   consensus.c    the only file that includes <raft.h> (R31)
+ *   service.c      the AtomicBroadcast gRPC handlers
+ *   participation.c the channel participation REST API
+ *   orderer.c      weft_orderer_new/free: wiring, channel registry
+ */
+#ifndef WEFT_ORDERER_INT_H
+#define WEFT_ORDERER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.pb-c.h"
+#include "weft/base.h"
+
+struct weft_policy_mgr;
+struct weft_msp_mgr;
+struct weft_msp;
+
+/* common.Status values used by Broadcast and Deliver. */
+enum orderer_status {
+    ORDERER_SUCCESS = 200,
+    ORDERER_BAD_REQUEST = 400,
+    ORDERER_FORBIDDEN = 403,
+    ORDERER_NOT_FOUND = 404,
+    ORDERER_TOO_LARGE = 413,
+    ORDERER_INTERNAL = 500,
+    ORDERER_UNAVAILABLE = 503,
+};
+
+#define ORDERER_INFO_LEN 256
+
+/* protobuf-c allocator over weft_malloc (util.c). */
+extern ProtobufCAllocator orderer__pb_alloc;
+#define ORDERER_PB (&orderer__pb_alloc)
+
+/* ---- block cutter ---------------------------------------------------------- */
+
+/* orderer.BatchSize plus BatchTimeout of a channel. */
+struct orderer_batch_cfg {
+    uint32_t max_message_count;
+    uint32_t absolute_max_bytes;
+    uint32_t preferred_max_bytes;
+    int64_t timeout_ns;
+};
+
+/* One envelope in a batch: serialized common.Envelope (owned by the batch)
+ * and its Fabric size (len(payload) + len(signature)). */
+struct orderer_msg {
+    uint8_t *env;
+    size_t len;
+    size_t size;
+};
+
+/* A cut batch; free with orderer__batch_free. */
+struct orderer_batch {
+    struct orderer_msg *msgs;
+    size_t n;
+};
+void orderer__batch_free(struct orderer_batch *b);
+
+struct orderer_cutter {
+    struct orderer_batch_cfg cfg;
+    struct orderer_msg *pending;
+    size_t n_pending, cap_pending;
+    size_t pending_bytes;
+};
+
+void orderer__cutter_init(struct orderer_cutter *c, const struct orderer_batch_cfg *cfg);
+void orderer__cutter_close(struct orderer_cutter *c);
+/* Fabric's Ordered(): takes ownership of msg->env in every case (freed on
+ * error). Writes 0, 1 or 2 batches to out[] (*n_out), in order, and whether a
+ * batch is still pending afterwards. WEFT_ENOMEM leaves the cutter as it was
+ * (the message is dropped). */
+int orderer__cutter_ordered(struct orderer_cutter *c, struct orderer_msg *msg,
+                            struct orderer_batch out[2], size_t *n_out, bool *pending);
+/* Cuts the pending batch (possibly empty: out->n == 0). Never fails. */
+void orderer__cutter_cut(struct orderer_cutter *c, struct orderer_batch *out);
+
+/* ---- block builder --------------------------------------------------------- */
+
+/* Signs msg (SHA-256 is applied by the signer) with the orderer's identity. */
+typedef int (*orderer_sign_fn)(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig,
+                               size_t *sig_len, struct weft_err *err);
+
+struct orderer_signer {
+    const uint8_t *creator; /* serialized msp.SerializedIdentity, borrowed */
+    size_t creator_len;
+    orderer_sign_fn sign;
+    void *ctx;
+};
+
+/* What a new block is made of. envs/lens are borrowed. */
+struct orderer_block_in {
+    uint64_t number;
+    const uint8_t *prev_hash; /* header hash of number-1; NULL for block 0 */
+    size_t prev_hash_len;
+    const uint8_t *const *envs;
+    const size_t *lens;
+    size_t n;
+    uint64_t last_config;          /* index of the newest config block */
+    const uint8_t *consenter_md;   /* bytes of OrdererBlockMetadata.consenter_metadata */
+    size_t consenter_md_len;
+};
+
+/* ASN.1 DER of the block header (block-and-validation.md §2). *out caller frees. */
+int orderer__header_der(uint64_t number, const uint8_t *prev, size_t prev_len,
+                        const uint8_t *data_hash, size_t dh_len, uint8_t **out, size_t *out_len);
+/* Builds, signs and serializes a block. *out (weft_free) and hash = its header
+ * hash. signer NULL leaves the SIGNATURES value unsigned (tests only). */
+int orderer__block_build(const struct orderer_block_in *in, const struct orderer_signer *signer,
+                         uint8_t **out, size_t *out_len, uint8_t hash[32],
+                         struct weft_err *err) WEFT_WARN_UNUSED;
+/* Checks the orderer signature(s) of a serialized block: every
+ * MetadataSignature over value || signature_header || DER(header) verifies
+ * with its creator (deserialized through msps). Returns the number of valid
+ * signatures in *n_valid. Used by tests and by join to sanity check. */
+int orderer__block_verify(const uint8_t *blk, size_t len, struct weft_msp_mgr *msps,
+                          size_t *n_valid, struct weft_err *err) WEFT_WARN_UNUSED;
+
+/* ---- Broadcast checks ------------------------------------------------------ */
+
+/* The view of a channel the checks need. */
+struct orderer_chan_view {
+    const char *channel_id;
+    uint32_t absolute_max_bytes;
+    struct weft_policy_mgr *policies;
+    struct weft_msp_mgr *msps;
+    bool no_expiration_check;
+};
+
+/* An envelope decoded far enough for admission. */
+struct orderer_bcast_msg {
+    Common__Envelope *env;
+    Common__Payload *payload;
+    Common__ChannelHeader *chdr;
+    Common__SignatureHeader *shdr;
+    size_t size; /* len(payload) + len(signature) */
+};
+void orderer__bcast_msg_clear(struct orderer_bcast_msg *m);
+
+/* Step 1: decode and header sanity. Returns a status (200 on success) and
+ * writes why into info. m must be zeroed; clear it in every case. */
+int orderer__bcast_parse(const uint8_t *env, size_t len, struct orderer_bcast_msg *m,
+                         char info[ORDERER_INFO_LEN]);
+/* Step 2: checks against the channel (ch NULL = unknown channel): size,
+ * message type, creator expiry, /Channel/Writers (signature included).
+ * now_unix = 0 uses the wall clock. Returns a status and info. */
+int orderer__bcast_check(const struct orderer_bcast_msg *m, const struct orderer_chan_view *ch,
+                         int64_t now_unix, char info[ORDERER_INFO_LEN]);
+
+/* ---- Deliver seek ------------------------------------------------------------ */
+
+enum orderer_seek_kind {
+    ORDERER_SEEK_NEWEST = 1,
+    ORDERER_SEEK_OLDEST = 2,
+    ORDERER_SEEK_SPECIFIED = 3,
+    ORDERER_SEEK_NEXT_COMMIT = 4,
+};
+
+struct orderer_seek_req {
+    Common__Envelope *env;
+    Common__Payload *payload;
+    Common__ChannelHeader *chdr;
+    Common__SignatureHeader *shdr;
+    char *channel_id; /* borrowed from chdr */
+    void *seek;       /* Orderer__SeekInfo *, NULL if payload.data did not parse */
+    /* signed data for the Readers policy, borrowed from env */
+    const uint8_t *data, *sig;
+    size_t data_len, sig_len;
+};
+void orderer__seek_req_clear(struct orderer_seek_req *r);
+
+/* Parses a Deliver envelope: payload, header and timestamp within window_ns
+ * of now_ns (0 = skip), TLS binding when tls_hash != NULL. SeekInfo parse
+ * errors are recorded (r->seek NULL), reported by orderer__seek_resolve so
+ * the channel check comes first, as Fabric does. Returns a status. */
+int orderer__seek_parse(const uint8_t *env, size_t len, int64_t now_ns, int64_t window_ns,
+                        const uint8_t *tls_hash, struct orderer_seek_req *r,
+                        char info[ORDERER_INFO_LEN]);
+
+struct orderer_seek_plan {
+    uint64_t start;
+    uint64_t stop;
+    bool fail_if_not_ready;
+};
+/* Decodes the SeekInfo, checks start/stop against the ledger height and
+ * computes the block range. Returns a status. */
+int orderer__seek_resolve(const struct orderer_seek_req *r, uint64_t height,
+                          struct orderer_seek_plan *plan, char info[ORDERER_INFO_LEN]);
+
+/* ---- chains (chain.c) ------------------------------------------------------- */
+
+struct orderer_chain;
+struct orderer_cons;
+struct weft_ledger;
+struct weft_channel_config;
+struct weft_metrics;
+
+struct orderer_chain_opts {
+    const char *channel_id;    /* NULL: taken from the genesis block */
+    const char *ledger_root;   /* FileLedger.Location */
+    const char *wal_root;      /* Consensus.WALDir; the group uses <wal_root>/<channel> */
+    const uint8_t *genesis;    /* join: block 0 to commit first; NULL to reopen */
+    size_t genesis_len;
+    struct orderer_cons *cons;
+    const struct orderer_signer *signer; /* borrowed, outlives the chain */
+    struct weft_metrics *metrics;        /* may be NULL */
+    bool no_sync;                        /* ledger without fsync (tests) */
+};
+
+int orderer__chain_open(const struct orderer_chain_opts *opts, struct orderer_chain **out,
+                        struct weft_err *err) WEFT_WARN_UNUSED;
+/* Stops consensus, closes the ledger and frees. The chain must no longer be
+ * reachable by new callers; waits for references to drop. NULL-safe. */
+void orderer__chain_close(struct orderer_chain *ch);
+void orderer__chain_ref(struct orderer_chain *ch);
+void orderer__chain_unref(struct orderer_chain *ch);
+const char *orderer__chain_id(const struct orderer_chain *ch);
+const struct orderer_chan_view *orderer__chain_view(const struct orderer_chain *ch);
+struct weft_ledger *orderer__chain_ledger(struct orderer_chain *ch);
+uint64_t orderer__chain_height(struct orderer_chain *ch);
+bool orderer__chain_is_leader(struct orderer_chain *ch);
+/* Hands an admitted envelope (copied) to the chain. Returns 200, or 503 with
+ * info when this node cannot order now. Any thread. */
+int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
+                          char info[ORDERER_INFO_LEN]);
+
+/* ---- the orderer (orderer.c) ------------------------------------------------ */
+
+#include <pthread.h>
+
+struct weft_http_server;
+struct weft_rpc_server;
+struct weft_ops;
+struct weft_config;
+struct weft_metrics_counter_vec;
+
+struct weft_orderer {
+    const struct weft_config *cfg;
+    struct weft_msp *msp; /* local MSP: signs blocks */
+    struct orderer_signer signer;
+    struct orderer_cons *cons;
+    char *ledger_root;
+    char *wal_root;
+    int64_t time_window_ns;
+    bool tls_binding;   /* General.TLS.ClientAuthRequired: check tls_cert_hash */
+    bool no_sync;
+    struct weft_metrics *metrics;
+    struct weft_metrics_counter_vec *m_bcast;
+    struct weft_http_server *admin;
+    struct weft_ops *ops; /* borrowed, for the health check */
+    /* channel registry, guarded by mu */
+    pthread_mutex_t mu;
+    struct orderer_chain **chains;
+    size_t n_chains;
+};
+
+/* A referenced chain (orderer__chain_unref) or NULL. Any thread. */
+struct orderer_chain *orderer__lookup(struct weft_orderer *o, const char *channel_id);
+/* Joins a channel from its genesis block (bytes borrowed). WEFT_EEXIST when
+ * already joined. *out (may be NULL) receives a reference. */
+int orderer__join(struct weft_orderer *o, const uint8_t *block, size_t len,
+                  struct orderer_chain **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Leaves a channel and deletes its ledger and Raft folders. WEFT_ENOTFOUND. */
+int orderer__remove(struct weft_orderer *o, const char *channel_id,
+                    struct weft_err *err) WEFT_WARN_UNUSED;
+/* Snapshot of the joined channels: referenced chains (caller unrefs each and
+ * frees the array with weft_free). */
+int orderer__list(struct weft_orderer *o, struct orderer_chain ***out, size_t *n) WEFT_WARN_UNUSED;
+
+/* service.c: registers Broadcast and Deliver. */
+int orderer__service_register(struct weft_orderer *o, struct weft_rpc_server *srv,
+                              struct weft_err *err) WEFT_WARN_UNUSED;
+/* participation.c: routes on the admin server. */
+int orderer__participation_register(struct weft_orderer *o, struct weft_http_server *srv,
+                                    struct weft_err *err) WEFT_WARN_UNUSED;
+
+#endif
