@@ -16,6 +16,7 @@
 
 #include "testlib.h"
 #include "weft/base.h"
+#include "weft/log.h"
 #include "weft/rpc.h"
 
 static char *certdir;
@@ -88,6 +89,10 @@ static int h_who(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size
     svc.last_pem = pem ? weft_strndup(pem, plen) : NULL;
     svc.last_hash_rc = weft_rpc_call_tls_cert_hash(call, svc.last_hash);
     pthread_mutex_unlock(&svc.lock);
+    /* clients in these tests use a 10 s default deadline */
+    uint64_t dl = weft_rpc_call_deadline_ns(call), now = weft_clock_mono_ns();
+    assert_true(dl > now && dl - now <= 10500000000ull);
+    assert_string_equal(weft_rpc_call_method(call), "/t.T/Who");
     const char *peer = weft_rpc_call_peer(call);
     return weft_buf_append(resp, peer, strlen(peer)) == 0 ? WEFT_RPC_OK : WEFT_RPC_INTERNAL;
 }
@@ -829,6 +834,10 @@ static int setup(void **state)
     (void)state;
     pthread_mutex_init(&svc.lock, NULL);
     pthread_cond_init(&svc.cv, NULL);
+    /* the refused handshakes below are expected: keep gRPC's warnings quiet */
+    if (weft_log_spec_set("warn:grpc=error", NULL) != 0) {
+        return -1;
+    }
     certdir = wt_tmpdir("rpc");
     char *cmd = weft_asprintf("sh %s/tests/unit/rpc/gen-certs.sh %s", wt_source_dir(), certdir);
     int rc = system(cmd);
@@ -860,6 +869,7 @@ static int teardown(void **state)
     weft_free(evil_cert);
     weft_free(evil_key);
     weft_free(svc.last_pem);
+    weft_log_shutdown();
     return 0;
 }
 
