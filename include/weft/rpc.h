@@ -125,7 +125,10 @@ struct weft_rpc_server_opts {
     /* Per-stream bound on queued outgoing messages; weft_rpc_call_send blocks
      * while it is reached. 0 = 32. */
     unsigned send_queue_max;
-    bool health;                   /* serve grpc.health.v1.Health/Check */
+    /* Serve grpc.health.v1.Health/Check: SERVING for "" and for any service
+     * with a registered method, NOT_FOUND otherwise. Watch is not served
+     * (UNIMPLEMENTED, which health clients read as "no health checking"). */
+    bool health;
 };
 
 struct weft_rpc_server;
@@ -219,7 +222,10 @@ const uint8_t *weft_rpc_call_request(const struct weft_rpc_call *call, size_t *l
  * connection lost), WEFT_ESHUTDOWN (server stopping), WEFT_ETIMEDOUT,
  * WEFT_ESTATE (wrong kind). Only one thread may receive at a time.
  * Backpressure: the next message is read from the network only once the
- * previous one was taken and the send queue is below its bound. */
+ * previous one was taken and the send queue is below its bound.
+ * Note: grpc-js half-closes a stream before resetting it when its caller
+ * cancels, so such a cancel may first show up here as a clean half-close;
+ * weft_rpc_call_is_cancelled() turns true once the reset arrives. */
 int weft_rpc_call_recv(struct weft_rpc_call *call, uint8_t **msg, size_t *len,
                        int64_t timeout_ms) WEFT_WARN_UNUSED;
 
