@@ -450,7 +450,7 @@ static int make_node(struct org *o, const char *host, const char *cn,
     }
     int rc = 0;
     if (!exists(dir)) {
-        char *extra[MAX_SANS];
+        char *extra[MAX_SANS] = {0};
         size_t ne = collect_sans(spec, prefix, index, host, o->domain, cn, extra, MAX_SANS);
         rc = make_identity(o, dir, cn, o->orderer ? "orderer" : "peer", host,
                            (const char *const *)extra, ne, true, NULL, err);
