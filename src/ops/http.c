@@ -113,6 +113,7 @@ struct weft_http_server {
     pthread_t thread;
     bool started;
     struct event *done_ev;
+    struct event *stop_ev; /* activated by free(); breaks the loop from inside */
     struct job *pending; /* loop thread only (and the freeing thread after join) */
 
     pthread_mutex_t lock; /* guards done_head, done_tail, running */
@@ -706,6 +707,17 @@ static int tls_setup(struct weft_http_server *srv, const struct weft_http_tls_op
     return 0;
 }
 
+/* event_base_loopbreak() from another thread is lost if it lands before the
+ * loop has started (the loop clears the flag on entry); an activated event
+ * is not, so free() activates this one and the loop breaks itself. */
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct weft_http_server *srv = arg;
+    event_base_loopbreak(srv->base);
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static int parse_listen(const char *addr, char *host, size_t hostlen, uint16_t *port)
@@ -776,8 +788,9 @@ struct weft_http_server *weft_http_server_new(const struct weft_http_server_opts
         goto fail;
     }
     srv->done_ev = event_new(srv->base, -1, 0, done_cb, srv);
+    srv->stop_ev = event_new(srv->base, -1, 0, stop_cb, srv);
     srv->http = evhttp_new(srv->base);
-    if (srv->done_ev == NULL || srv->http == NULL) {
+    if (srv->done_ev == NULL || srv->stop_ev == NULL || srv->http == NULL) {
         weft_err_set(err, WEFT_ENOMEM, "evhttp_new failed");
         goto fail;
     }
@@ -887,7 +900,7 @@ void weft_http_server_free(struct weft_http_server *srv)
         return;
     }
     if (srv->started) {
-        event_base_loopbreak(srv->base);
+        event_active(srv->stop_ev, EV_READ, 0);
         pthread_join(srv->thread, NULL);
         srv->started = false;
     }
@@ -915,6 +928,9 @@ void weft_http_server_free(struct weft_http_server *srv)
     }
     if (srv->done_ev != NULL) {
         event_free(srv->done_ev);
+    }
+    if (srv->stop_ev != NULL) {
+        event_free(srv->stop_ev);
     }
     if (srv->base != NULL) {
         event_base_free(srv->base);

@@ -555,9 +555,8 @@ void weft_metrics_counter_add(struct weft_metrics_counter *c, double delta)
     if (!(delta >= 0)) { /* negative or NaN: a counter never goes down */
         return;
     }
-    double whole = floor(delta);
     /* Integral deltas below 2^53 stay exact in the integer part. */
-    if (whole == delta && delta < 9007199254740992.0) {
+    if (delta < 9007199254740992.0 && (double)(uint64_t)delta == delta) {
         atomic_fetch_add_explicit(&CHILD(c)->ival, (uint64_t)delta, memory_order_relaxed);
         return;
     }
