@@ -6,10 +6,10 @@
  * The DER is built by hand into a stack buffer (it is tiny for real hashes);
  * OpenSSL's EVP interface does the hashing.
  */
-#include <openssl/evp.h>
 #include <string.h>
 
 #include "ledger_int.h"
+#include "weft/crypto.h"
 
 /* DER length octets; returns how many were written into out (max 9). */
 static size_t der_len(uint8_t *out, size_t len)
@@ -91,11 +91,7 @@ int weft_ledger_header_hash(uint64_t number, const uint8_t *prev, size_t prev_le
     }
     p += data_hash_len;
     int rc = 0;
-    unsigned int outlen = 0;
-    if (EVP_Digest(buf, p, out, &outlen, EVP_sha256(), NULL) != 1 ||
-        outlen != WEFT_LEDGER_HASH_LEN) {
-        rc = WEFT_ECRYPTO;
-    }
+    weft_sha256(buf, p, out);
     if (buf != stack) {
         weft_free(buf);
     }
@@ -105,27 +101,23 @@ int weft_ledger_header_hash(uint64_t number, const uint8_t *prev, size_t prev_le
 void weft_ledger_data_hash(const ProtobufCBinaryData *data, size_t n,
                            uint8_t out[WEFT_LEDGER_HASH_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int outlen = 0;
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (data[i].len > 0 && EVP_DigestUpdate(ctx, data[i].data, data[i].len) != 1) {
-            goto fail;
+    struct weft_sha256 *h = weft_sha256_new();
+    int rc = h == NULL ? WEFT_ENOMEM : 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (data[i].len > 0) {
+            rc = weft_sha256_update(h, data[i].data, data[i].len);
         }
     }
-    if (EVP_DigestFinal_ex(ctx, out, &outlen) != 1) {
-        goto fail;
+    if (rc == 0) {
+        rc = weft_sha256_final(h, out);
     }
-    EVP_MD_CTX_free(ctx);
-    return;
-fail:
-    /* Only an allocation failure inside OpenSSL gets here; an all-0xff hash
-     * matches no real data hash, so the block is refused rather than
-     * accepted unchecked. */
-    memset(out, 0xff, WEFT_LEDGER_HASH_LEN);
-    EVP_MD_CTX_free(ctx);
+    if (rc != 0) {
+        /* Only an allocation failure gets here; an all-0xff hash matches no
+         * real data hash, so the block is refused rather than accepted
+         * unchecked. */
+        memset(out, 0xff, WEFT_LEDGER_HASH_LEN);
+    }
+    weft_sha256_free(h);
 }
 
 int ledger__block_header_hash(const Common__Block *blk, uint8_t out[WEFT_LEDGER_HASH_LEN])

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include "weft/crypto.h"
 
 #include "common/common.pb-c.h"
 #include "peer/proposal.pb-c.h"
@@ -1051,7 +1051,7 @@ static int level_push(struct ledger_rqhelper *h, uint32_t lvl, const uint8_t has
 
 static void combine(const struct ledger_rqhelper *h, uint32_t lvl, uint8_t out[32])
 {
-    SHA256(h->levels[lvl], h->level_n[lvl] * 32, out);
+    weft_sha256(h->levels[lvl], h->level_n[lvl] * 32, out);
 }
 
 /* Adds a leaf; a level with more than max_degree hashes collapses into one
@@ -1080,7 +1080,7 @@ static int process_pending(struct ledger_rqhelper *h)
     int rc = ledger__queryreads_encode(h->pending, h->n_pending, &b);
     if (rc == 0) {
         uint8_t d[32];
-        SHA256(b.data != NULL ? b.data : (const uint8_t *)"", b.len, d);
+        weft_sha256(b.data != NULL ? b.data : (const uint8_t *)"", b.len, d);
         free_pending(h);
         rc = merkle_update(h, d);
     }
