@@ -400,6 +400,19 @@ static int parse_orgs(struct weft_channel_config *cfg, const Common__ConfigGroup
     return 0;
 }
 
+/* Copies bytes with a NUL after them (PEM usable as a string). */
+static uint8_t *dup_nul(const ProtobufCBinaryData *b)
+{
+    uint8_t *p = weft_malloc(b->len + 1);
+    if (p != NULL) {
+        if (b->len > 0) {
+            memcpy(p, b->data, b->len);
+        }
+        p[b->len] = 0;
+    }
+    return p;
+}
+
 static int parse_orderer(struct weft_channel_config *cfg, const Common__ConfigGroup *g,
                          int64_t now, struct weft_err *err)
 {
@@ -416,9 +429,7 @@ static int parse_orderer(struct weft_channel_config *cfg, const Common__ConfigGr
     Orderer__ConsensusType *ct = (Orderer__ConsensusType *)m;
     o->consensus_type = weft_strdup(ct->type);
     o->consensus_state = (int32_t)ct->state;
-    o->consensus_metadata = weft_memdup(ct->metadata.len > 0 ? ct->metadata.data
-                                                             : (const uint8_t *)"",
-                                        ct->metadata.len > 0 ? ct->metadata.len : 1);
+    o->consensus_metadata = dup_nul(&ct->metadata);
     o->consensus_metadata_len = ct->metadata.len;
     if (o->consensus_type == NULL || o->consensus_metadata == NULL) {
         configtx__free(m);
@@ -444,20 +455,12 @@ static int parse_orderer(struct weft_channel_config *cfg, const Common__ConfigGr
             o->n_consenters++;
             d->host = weft_strdup(c->host);
             d->port = c->port;
-            d->client_tls_cert = weft_memdup(c->client_tls_cert.len ? c->client_tls_cert.data
-                                                                    : (const uint8_t *)"",
-                                             c->client_tls_cert.len + 1);
+            d->client_tls_cert = dup_nul(&c->client_tls_cert);
             d->client_tls_cert_len = c->client_tls_cert.len;
-            d->server_tls_cert = weft_memdup(c->server_tls_cert.len ? c->server_tls_cert.data
-                                                                    : (const uint8_t *)"",
-                                             c->server_tls_cert.len + 1);
+            d->server_tls_cert = dup_nul(&c->server_tls_cert);
             d->server_tls_cert_len = c->server_tls_cert.len;
             if (d->host == NULL || d->client_tls_cert == NULL || d->server_tls_cert == NULL) {
                 rc = ENOMEM_RET(err);
-            } else {
-                /* NUL-terminate so PEM can be used as a string */
-                d->client_tls_cert[d->client_tls_cert_len] = 0;
-                d->server_tls_cert[d->server_tls_cert_len] = 0;
             }
         }
         if (rc == 0 && md->options != NULL) {
