@@ -50,6 +50,9 @@ struct weft_ledger_options {
     bool no_sync;
     /* Keep the history index (default true via weft_ledger_options_init). */
     bool history;
+    /* Block store only: no world state, so transactions are never parsed
+     * (the orderer's ledger). Default false. */
+    bool no_state;
 };
 
 /* Fills defaults (history on, sync on). */

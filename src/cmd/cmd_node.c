@@ -24,6 +24,7 @@
 #include "weft/config.h"
 #include "weft/log.h"
 #include "weft/ops.h"
+#include "weft/orderer.h"
 #include "weft/rpc.h"
 
 WEFT_LOGGER(lg_node, "node");
@@ -122,6 +123,7 @@ struct node {
     char **ops_roots;
     struct weft_ops *ops;
     struct weft_rpc_server *rpc;
+    struct weft_orderer *orderer;
 };
 
 /* Optional getters: an unset key keeps the caller's default. */
@@ -278,7 +280,8 @@ static int node_start_rpc(struct node *n, struct weft_err *err)
     if (n->rpc == NULL) {
         return weft_err_prefix(err, "gRPC server on %s", n->listen);
     }
-    rc = weft_rpc_server_start(n->rpc, err);
+    /* the orderer registers its services first (node_start_orderer) */
+    rc = n->spec->daemon == CMD_CONFIG_ORDERER ? 0 : weft_rpc_server_start(n->rpc, err);
     if (rc != 0) {
         return weft_err_prefix(err, "start gRPC server on %s", n->listen);
     }
@@ -355,11 +358,23 @@ static int node_start_ops(struct node *n, struct weft_err *err)
     return 0;
 }
 
+/* Orderer only: AtomicBroadcast, channels and the admin API, then start gRPC. */
+static int node_start_orderer(struct node *n, struct weft_err *err)
+{
+    n->orderer = weft_orderer_new(n->cfg, n->rpc, n->ops, err);
+    if (n->orderer == NULL) {
+        return err->code != 0 ? err->code : WEFT_EINVAL;
+    }
+    int rc = weft_rpc_server_start(n->rpc, err);
+    return rc != 0 ? weft_err_prefix(err, "start gRPC server on %s", n->listen) : 0;
+}
+
 static void node_close(struct node *n)
 {
     if (n->rpc != NULL) {
         weft_rpc_server_stop(n->rpc, 1000);
     }
+    weft_orderer_free(n->orderer);
     weft_ops_free(n->ops);
     weft_rpc_server_free(n->rpc);
     weft_config_strlist_free(n->client_roots);
@@ -466,6 +481,9 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
     }
     if (rc == 0) {
         rc = node_start_ops(&n, &err);
+    }
+    if (rc == 0 && spec->daemon == CMD_CONFIG_ORDERER) {
+        rc = node_start_orderer(&n, &err);
     }
     if (rc != 0) {
         fprintf(stderr, "weft %s start: %s\n", spec->name,

@@ -220,7 +220,7 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             return ledger__mdb_err(err, rc, "begin commit transaction");
         }
         rc = ledger__index_put(l, txn, number, hash, loc, bytes, len, blk, err);
-        if (rc == 0) {
+        if (rc == 0 && updates != NULL) {
             rc = ledger__state_apply(l->state, txn, updates, err);
         }
         if (rc == 0) {
@@ -338,7 +338,7 @@ static int do_commit(struct weft_ledger *l, const Common__Block *blk, const uint
     if (rc != 0) {
         return rc;
     }
-    rc = ledger__updates_from_block(blk, codes, ntx, &updates, err);
+    rc = l->opt.no_state ? 0 : ledger__updates_from_block(blk, codes, ntx, &updates, err);
     if (rc != 0) {
         weft_err_prefix(err, "block %llu", (unsigned long long)blk->header->number);
         goto out;
@@ -498,7 +498,7 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
                 size_t ntx;
                 struct ledger_updates *updates = NULL;
                 rc = block_codes(blk, &codes, &owned, &ntx, err);
-                if (rc == 0) {
+                if (rc == 0 && !l->opt.no_state) {
                     rc = ledger__updates_from_block(blk, codes, ntx, &updates, err);
                 }
                 /* The record may never have been fsync'd (the process died

@@ -472,6 +472,7 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     lo.root = o->ledger_root;
     lo.channel = ch->channel_id;
     lo.history = false;
+    lo.no_state = true;
     lo.no_sync = o->no_sync;
     rc = weft_ledger_open(&ch->ledger, &lo, err);
     if (rc != 0) {

@@ -125,6 +125,11 @@ static int registry_add(struct weft_orderer *o, struct orderer_chain *ch)
 static int open_chain(struct weft_orderer *o, const char *channel_id, const uint8_t *genesis,
                       size_t genesis_len, struct orderer_chain **out, struct weft_err *err)
 {
+    if (o->msp == NULL) {
+        return weft_err_set(err, WEFT_ECONFIG,
+                            "channel %s: this orderer has no local MSP to sign blocks with",
+                            channel_id);
+    }
     struct orderer_chain_opts co = {
         .channel_id = channel_id,
         .ledger_root = o->ledger_root,
@@ -383,18 +388,27 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
     }
     if (rc == 0) {
         rc = weft_msp_load_dir(msp_dir, mspid, &o->msp, err);
-        if (rc != 0) {
+        if (rc == WEFT_ENOTFOUND) {
+            /* A node without identity can still serve operations; it cannot
+             * sign blocks, so channels cannot be joined or opened. */
+            WEFT_WARN(lg_ord, "no local MSP (%s): channels cannot be joined", err->msg);
+            weft_err_clear(err);
+            rc = 0;
+        } else if (rc != 0) {
             weft_err_prefix(err, "local MSP %s (%s)", msp_dir, mspid);
         }
     }
     weft_free(msp_dir);
-    if (rc == 0 && weft_msp_signer(o->msp) == NULL) {
+    if (rc == 0 && o->msp != NULL && weft_msp_signer(o->msp) == NULL) {
         rc = weft_err_set(err, WEFT_ECONFIG, "local MSP %s has no signing identity", mspid);
     }
     if (rc != 0) {
         goto fail;
     }
-    o->signer.creator = weft_msp_identity_serialized(weft_msp_signer(o->msp), &o->signer.creator_len);
+    if (o->msp != NULL) {
+        o->signer.creator =
+            weft_msp_identity_serialized(weft_msp_signer(o->msp), &o->signer.creator_len);
+    }
     o->signer.sign = sign_cb;
     o->signer.ctx = o->msp;
 
