@@ -1,0 +1,89 @@
+/* Private state of struct weft_cc_support (support.c, launch.c). */
+#ifndef WEFT_CC_SUPPORT_H
+#define WEFT_CC_SUPPORT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "cc_internal.h"
+
+struct cc_iter {
+    struct cc_iter *next;
+    char id[37];
+    struct weft_ledger_range_iter *rit;
+    struct weft_ledger_hist_iter *hit;
+    uint8_t *pending; /* result read ahead of the last batch */
+    size_t pending_len;
+    uint64_t total;
+    bool paged;
+};
+
+/* One transaction in flight on a handler (lives on the executing thread's
+ * stack). Guarded by support->mu except iters (reader thread, or c2c job,
+ * while busy > 0; the executing thread after done && busy == 0). */
+struct cc_tx {
+    struct cc_tx *next;
+    const struct weft_cc_invocation *inv;
+    const char *ns;
+    struct cc_iter *iters;
+    int busy;
+    bool done;
+    uint8_t *final; /* the COMPLETED/ERROR message */
+    size_t final_len;
+};
+
+struct cc_handler {
+    struct cc_handler *next;
+    char *ccid;
+    const struct weft_cc_stream_ops *ops;
+    void *stream;
+    pthread_mutex_t send_mu;
+    int refs;
+    bool ready, dead;
+    struct cc_tx *txs;
+};
+
+/* A process the peer started (bin/run or node). */
+struct cc_proc {
+    struct cc_proc *next;
+    char *ccid;
+    pid_t pid;
+    char *log_path;
+    char *run_dir; /* removed when the process is reaped (may be NULL) */
+    bool exited;
+    int status;
+};
+
+struct cc_ccaas_conn;
+
+struct weft_cc_support {
+    struct weft_cc_support_opts opts; /* strings copied (owned) */
+    struct weft_cc_builder *builders; /* owned copies */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_t launch_mu;
+    struct cc_handler *handlers;
+    char **expect; /* package IDs allowed to REGISTER (being launched) */
+    size_t n_expect;
+    struct cc_proc *procs;            /* guarded by mu */
+    struct cc_ccaas_conn *conns;      /* guarded by mu */
+    struct weft_pool *pool;
+    bool closing;
+};
+
+int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv, uint8_t **final,
+                size_t *final_len, struct weft_err *err);
+int cc__expect(struct weft_cc_support *s, const char *ccid, bool on);
+/* launch.c */
+int cc__opts_copy(struct weft_cc_support *s, const struct weft_cc_support_opts *o);
+void cc__opts_free(struct weft_cc_support *s);
+int cc__launch(struct weft_cc_support *s, const char *ccid, struct cc_proc **proc,
+               struct weft_err *err);
+bool cc__proc_exited(struct weft_cc_support *s, struct cc_proc *p, struct weft_err *err);
+void cc__proc_log_tail(struct cc_proc *p, struct weft_err *err);
+void cc__proc_stop(struct weft_cc_support *s, struct cc_proc *p);
+void cc__proc_stop_ccid(struct weft_cc_support *s, const char *ccid);
+void cc__proc_stop_all(struct weft_cc_support *s);
+void cc__ccaas_join_all(struct weft_cc_support *s);
+
+#endif

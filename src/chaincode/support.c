@@ -1,0 +1,1350 @@
+/*
+ * Chaincode support: the registry of chaincode stream handlers, launch on
+ * first use, and transaction execution over the shim protocol (spec
+ * chaincode.md §2-§5).
+ *
+ * DESIGN
+ * One handler per connected chaincode (keyed by package ID). Its stream is
+ * read by one thread: the gRPC worker running Register, or the thread a
+ * CCaaS dial starts. That reader answers the chaincode's state requests
+ * itself, in arrival order (each is a short LMDB read or a buffered write),
+ * and hands COMPLETED/ERROR to the executing thread waiting on the
+ * transaction. INVOKE_CHAINCODE runs on the support's pool because it waits
+ * for another chaincode (possibly behind this very stream).
+ *
+ * Locking: s->mu guards the handler list, each handler's transaction list,
+ * reference counts and flags; s->cv is broadcast on every change. Sends to a
+ * stream take the handler's send_mu (one sender at a time). s->launch_mu
+ * serialises launches, so a package is started once even when many
+ * proposals arrive together. No lock is held across a send or a wait on the
+ * ledger, except launch_mu across the launch itself.
+ *
+ * Lifetimes: an executing transaction and a queued INVOKE_CHAINCODE job each
+ * hold a reference on the handler; the reader frees the handler after the
+ * stream ends and the references drop to zero. A transaction's busy count
+ * keeps it alive while the reader serves one of its requests.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cc_internal.h"
+#include "cc_support.h"
+#include "peer/chaincode.pb-c.h"
+#include "peer/chaincode_event.pb-c.h"
+#include "peer/chaincode_shim.pb-c.h"
+#include "peer/proposal_response.pb-c.h"
+#include "weft/crypto.h"
+#include "weft/ledger_state.h"
+#include "weft/log.h"
+#include "weft/rpc.h"
+
+WEFT_LOGGER(lg_cc, "chaincode");
+
+#define MAX_RESULTS_PER_BATCH 100
+
+static const char *type_name(int t)
+{
+    switch (t) {
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE: return "GET_STATE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE: return "PUT_STATE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__DEL_STATE: return "DEL_STATE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE: return "INVOKE_CHAINCODE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_BY_RANGE: return "GET_STATE_BY_RANGE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_QUERY_RESULT: return "GET_QUERY_RESULT";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_NEXT: return "QUERY_STATE_NEXT";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE: return "QUERY_STATE_CLOSE";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_HISTORY_FOR_KEY: return "GET_HISTORY_FOR_KEY";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_METADATA: return "GET_STATE_METADATA";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE_METADATA: return "PUT_STATE_METADATA";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_PRIVATE_DATA_HASH: return "GET_PRIVATE_DATA_HASH";
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA: return "PURGE_PRIVATE_DATA";
+    default: return "UNKNOWN";
+    }
+}
+
+/* ---- minimal protobuf field reader ------------------------------------------
+ * Request keys are proto `string`s that carry U+0000 (composite keys), which
+ * protobuf-c's NUL-terminated strings would cut short; so request payloads
+ * are read field by field with explicit lengths. */
+
+struct pbf {
+    const uint8_t *p;
+    size_t len;
+    uint64_t v; /* varint value */
+    bool set;
+};
+
+static int read_varint(const uint8_t *b, size_t len, size_t *off, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*off >= len) {
+            return WEFT_EPARSE;
+        }
+        uint8_t c = b[(*off)++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if ((c & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return WEFT_EPARSE;
+}
+
+/* Fills f[1..nf-1] from the top-level fields of buf (last occurrence wins). */
+static int pb_fields(const uint8_t *buf, size_t len, struct pbf *f, size_t nf)
+{
+    memset(f, 0, nf * sizeof(*f));
+    size_t off = 0;
+    while (off < len) {
+        uint64_t tag, v;
+        if (read_varint(buf, len, &off, &tag) != 0) {
+            return WEFT_EPARSE;
+        }
+        uint64_t fn = tag >> 3;
+        unsigned wt = (unsigned)(tag & 7);
+        const uint8_t *p = NULL;
+        size_t l = 0;
+        v = 0;
+        switch (wt) {
+        case 0:
+            if (read_varint(buf, len, &off, &v) != 0) {
+                return WEFT_EPARSE;
+            }
+            break;
+        case 1:
+            if (len - off < 8) {
+                return WEFT_EPARSE;
+            }
+            off += 8;
+            break;
+        case 2:
+            if (read_varint(buf, len, &off, &v) != 0 || v > len - off) {
+                return WEFT_EPARSE;
+            }
+            p = buf + off;
+            l = (size_t)v;
+            off += l;
+            break;
+        case 5:
+            if (len - off < 4) {
+                return WEFT_EPARSE;
+            }
+            off += 4;
+            break;
+        default:
+            return WEFT_EPARSE;
+        }
+        if (fn > 0 && fn < nf) {
+            f[fn].p = p;
+            f[fn].len = l;
+            f[fn].v = v;
+            f[fn].set = true;
+        }
+    }
+    return 0;
+}
+
+/* Copy of a string field as a NUL-terminated weft_malloc string (embedded
+ * NULs kept; use the length). */
+static char *pbf_str(const struct pbf *f)
+{
+    return weft_strndup(f->p != NULL ? (const char *)f->p : "", f->len);
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static int handler_send(struct cc_handler *h, Protos__ChaincodeMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *buf = weft_malloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        return WEFT_ENOMEM;
+    }
+    protobuf_c_message_pack(&m->base, buf);
+    pthread_mutex_lock(&h->send_mu);
+    int rc = h->ops->send(h->stream, buf, n);
+    pthread_mutex_unlock(&h->send_mu);
+    weft_free(buf);
+    return rc;
+}
+
+static int send_simple(struct cc_handler *h, Protos__ChaincodeMessage__Type type,
+                       const char *txid, const char *channel, const void *payload, size_t len)
+{
+    Protos__ChaincodeMessage m = PROTOS__CHAINCODE_MESSAGE__INIT;
+    m.type = type;
+    m.txid = (char *)(txid != NULL ? txid : "");
+    m.channel_id = (char *)(channel != NULL ? channel : "");
+    m.payload.data = (uint8_t *)(uintptr_t)payload;
+    m.payload.len = len;
+    return handler_send(h, &m);
+}
+
+static void send_error(struct cc_handler *h, int type, const char *txid, const char *channel,
+                       const char *cause)
+{
+    char msg[WEFT_ERR_MSG_LEN + 128];
+    snprintf(msg, sizeof(msg), "%s failed: transaction ID: %s: %s", type_name(type), txid,
+             cause);
+    WEFT_DEBUG(lg_cc, "[%.8s] %s", txid, msg);
+    (void)send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR, txid, channel, msg,
+                      strlen(msg));
+}
+
+/* ---- transactions and iterators ------------------------------------------------ */
+
+static void iter_free(struct cc_iter *it)
+{
+    weft_ledger_range_free(it->rit);
+    weft_ledger_hist_free(it->hit);
+    weft_free(it->pending);
+    weft_free(it);
+}
+
+static struct cc_tx *tx_find(struct cc_handler *h, const char *channel, const char *txid)
+{
+    for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
+        if (strcmp(t->inv->txid, txid) == 0 && strcmp(t->inv->channel, channel) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void new_uuid(char out[37])
+{
+    uint8_t r[16];
+    if (weft_crypto_random(r, sizeof(r)) != 0) {
+        uint64_t t = weft_clock_mono_ns();
+        memcpy(r, &t, sizeof(t));
+        memcpy(r + 8, &t, sizeof(t));
+    }
+    r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+    r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+}
+
+/* Reads the next batch of it into a serialized QueryResponse. Closes and
+ * unlinks the iterator when it is exhausted (caller passes the tx). */
+static int iter_batch(struct weft_cc_support *s, struct cc_tx *tx, struct cc_iter *it,
+                      uint8_t **out, size_t *out_len, struct weft_err *err)
+{
+    Protos__QueryResultBytes items[MAX_RESULTS_PER_BATCH];
+    Protos__QueryResultBytes *ptrs[MAX_RESULTS_PER_BATCH];
+    uint8_t *bufs[MAX_RESULTS_PER_BATCH];
+    size_t n = 0;
+    bool has_more = false, exhausted = false;
+    int rc = 0;
+    uint64_t limit = s->opts.total_query_limit;
+    size_t batch_max = it->paged ? SIZE_MAX : MAX_RESULTS_PER_BATCH;
+    struct weft_buf all; /* paginated pages may exceed one batch */
+    weft_buf_init(&all, SIZE_MAX / 2);
+    uint8_t **pbufs = bufs;
+    size_t pcap = MAX_RESULTS_PER_BATCH;
+    Protos__QueryResultBytes *pitems = items;
+    Protos__QueryResultBytes **pptrs = ptrs;
+
+    if (it->pending != NULL) {
+        bufs[0] = it->pending;
+        protos__query_result_bytes__init(&items[0]);
+        items[0].resultbytes.data = it->pending;
+        items[0].resultbytes.len = it->pending_len;
+        ptrs[0] = &items[0];
+        it->pending = NULL;
+        n = 1;
+    }
+    for (;;) {
+        if (it->total >= limit) {
+            exhausted = true;
+            break;
+        }
+        uint8_t *rb = NULL;
+        size_t rl = 0;
+        int r;
+        if (it->rit != NULL) {
+            struct weft_ledger_kv kv;
+            r = weft_ledger_range_next(it->rit, &kv, err);
+            if (r == 1) {
+                rc = weft_ledger_kv_pack(&kv, &rb, &rl);
+            }
+        } else {
+            struct weft_ledger_key_mod km;
+            r = weft_ledger_hist_next(it->hit, &km, err);
+            if (r == 1) {
+                rc = weft_ledger_key_mod_pack(&km, &rb, &rl);
+            }
+        }
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        if (r == 0) {
+            exhausted = true;
+            break;
+        }
+        if (rc != 0) {
+            break;
+        }
+        it->total++;
+        if (n == batch_max) {
+            it->pending = rb;
+            it->pending_len = rl;
+            has_more = true;
+            break;
+        }
+        if (n == pcap) {
+            /* only paginated queries grow past one batch */
+            size_t ncap = pcap * 2;
+            uint8_t **nb = weft_malloc(ncap * sizeof(*nb));
+            Protos__QueryResultBytes *ni = weft_malloc(ncap * sizeof(*ni));
+            Protos__QueryResultBytes **np = weft_malloc(ncap * sizeof(*np));
+            if (nb == NULL || ni == NULL || np == NULL) {
+                weft_free(nb);
+                weft_free(ni);
+                weft_free(np);
+                weft_free(rb);
+                rc = WEFT_ENOMEM;
+                break;
+            }
+            memcpy(nb, pbufs, n * sizeof(*nb));
+            memcpy(ni, pitems, n * sizeof(*ni));
+            for (size_t i = 0; i < n; i++) {
+                np[i] = &ni[i];
+            }
+            if (pbufs != bufs) {
+                weft_free(pbufs);
+                weft_free(pitems);
+                weft_free(pptrs);
+            }
+            pbufs = nb;
+            pitems = ni;
+            pptrs = np;
+            pcap = ncap;
+        }
+        pbufs[n] = rb;
+        protos__query_result_bytes__init(&pitems[n]);
+        pitems[n].resultbytes.data = rb;
+        pitems[n].resultbytes.len = rl;
+        pptrs[n] = &pitems[n];
+        n++;
+    }
+    Protos__QueryResponse qr = PROTOS__QUERY_RESPONSE__INIT;
+    Protos__QueryResponseMetadata md = PROTOS__QUERY_RESPONSE_METADATA__INIT;
+    uint8_t *mdbuf = NULL;
+    char *bookmark = NULL;
+    if (rc == 0) {
+        qr.n_results = n;
+        qr.results = pptrs;
+        qr.has_more = has_more;
+        qr.id = it->id;
+        if (it->paged) {
+            int32_t fetched = 0;
+            size_t bl = 0;
+            rc = weft_ledger_range_page_meta(it->rit, &fetched, &bookmark, &bl, err);
+            if (rc == 0) {
+                md.fetched_records_count = fetched;
+                md.bookmark = bookmark;
+                size_t ml = protobuf_c_message_get_packed_size(&md.base);
+                mdbuf = weft_malloc(ml > 0 ? ml : 1);
+                if (mdbuf == NULL) {
+                    rc = WEFT_ENOMEM;
+                } else {
+                    protobuf_c_message_pack(&md.base, mdbuf);
+                    qr.metadata.data = mdbuf;
+                    qr.metadata.len = ml;
+                }
+            }
+        }
+    }
+    if (rc == 0) {
+        size_t ql = protobuf_c_message_get_packed_size(&qr.base);
+        *out = weft_malloc(ql > 0 ? ql : 1);
+        if (*out == NULL) {
+            rc = WEFT_ENOMEM;
+        } else {
+            protobuf_c_message_pack(&qr.base, *out);
+            *out_len = ql;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        weft_free(pbufs[i]);
+    }
+    if (pbufs != bufs) {
+        weft_free(pbufs);
+        weft_free(pitems);
+        weft_free(pptrs);
+    }
+    weft_free(mdbuf);
+    weft_free(bookmark);
+    weft_buf_close(&all);
+    if (rc == 0 && (exhausted || it->paged || !has_more)) {
+        /* unlink and close: the peer closes an exhausted iterator */
+        for (struct cc_iter **pp = &tx->iters; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == it) {
+                *pp = it->next;
+                break;
+            }
+        }
+        iter_free(it);
+    }
+    if (rc != 0 && (err == NULL || err->code == 0)) {
+        weft_err_set(err, rc, "%s", weft_strerror(rc));
+    }
+    return rc;
+}
+
+static int tx_add_iter(struct cc_tx *tx, struct cc_iter **out)
+{
+    struct cc_iter *it = weft_calloc(1, sizeof(*it));
+    if (it == NULL) {
+        return WEFT_ENOMEM;
+    }
+    new_uuid(it->id);
+    it->next = tx->iters;
+    tx->iters = it;
+    *out = it;
+    return 0;
+}
+
+static void tx_drop_iter(struct cc_tx *tx, struct cc_iter *it)
+{
+    for (struct cc_iter **pp = &tx->iters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == it) {
+            *pp = it->next;
+            iter_free(it);
+            return;
+        }
+    }
+}
+
+/* ---- request handlers --------------------------------------------------------- */
+
+/* Handles one state request of tx; fills resp (RESPONSE payload) or err. */
+static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
+                          const uint8_t *pl, size_t plen, struct weft_buf *resp,
+                          struct weft_err *err)
+{
+    struct weft_ledger_sim *sim = tx->inv->sim;
+    const char *ns = tx->ns;
+    struct pbf f[5];
+    int rc = 0;
+    if (sim == NULL) {
+        return weft_err_set(err, WEFT_ESTATE, "no ledger context");
+    }
+    switch (type) {
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE:
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__DEL_STATE:
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_METADATA:
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_PRIVATE_DATA_HASH:
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA: {
+        if (pb_fields(pl, plen, f, 3) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        if (f[2].len > 0 || type == PROTOS__CHAINCODE_MESSAGE__TYPE__GET_PRIVATE_DATA_HASH ||
+            type == PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA) {
+            return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
+        }
+        char *key = pbf_str(&f[1]);
+        if (key == NULL) {
+            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        if (type == PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE) {
+            uint8_t *val = NULL;
+            size_t vl = 0;
+            bool found = false;
+            rc = weft_ledger_sim_get(sim, ns, key, f[1].len, &val, &vl, &found, NULL, err);
+            if (rc == 0 && vl > 0) {
+                rc = weft_buf_append(resp, val, vl);
+            }
+            weft_free(val);
+        } else if (type == PROTOS__CHAINCODE_MESSAGE__TYPE__DEL_STATE) {
+            rc = weft_ledger_sim_del(sim, ns, key, f[1].len, err);
+        } else {
+            uint8_t *meta = NULL;
+            size_t ml = 0;
+            rc = weft_ledger_sim_get_metadata(sim, ns, key, f[1].len, &meta, &ml, err);
+            if (rc == 0 && meta != NULL) {
+                /* KVMetadataWrite{entries(2): {name(1), value(2)}} ->
+                 * StateMetadataResult{entries(1): {metakey(1), value(2)}} */
+                size_t off = 0;
+                while (rc == 0 && off < ml) {
+                    uint64_t tag, l;
+                    if (read_varint(meta, ml, &off, &tag) != 0 || (tag & 7) != 2 ||
+                        read_varint(meta, ml, &off, &l) != 0 || l > ml - off) {
+                        rc = weft_err_set(err, WEFT_ECORRUPT, "bad stored metadata");
+                        break;
+                    }
+                    if ((tag >> 3) == 2) {
+                        uint8_t hdr[11];
+                        size_t hl = 0;
+                        hdr[hl++] = 0x0a;
+                        uint64_t x = l;
+                        do {
+                            hdr[hl++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+                            x >>= 7;
+                        } while (x != 0);
+                        rc = weft_buf_append(resp, hdr, hl);
+                        if (rc == 0) {
+                            rc = weft_buf_append(resp, meta + off, (size_t)l);
+                        }
+                    }
+                    off += (size_t)l;
+                }
+            }
+            weft_free(meta);
+        }
+        weft_free(key);
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE: {
+        if (pb_fields(pl, plen, f, 4) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        if (f[3].len > 0) {
+            return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
+        }
+        char *key = pbf_str(&f[1]);
+        if (key == NULL) {
+            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        rc = weft_ledger_sim_put(sim, ns, key, f[1].len, f[2].p, f[2].len, err);
+        weft_free(key);
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE_METADATA: {
+        struct pbf m[3];
+        if (pb_fields(pl, plen, f, 4) != 0 || pb_fields(f[3].p, f[3].len, m, 3) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        if (f[2].len > 0) {
+            return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
+        }
+        char *key = pbf_str(&f[1]);
+        char *mk = pbf_str(&m[1]);
+        if (key == NULL || mk == NULL) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        } else {
+            rc = weft_ledger_sim_put_metadata(sim, ns, key, f[1].len, mk, m[2].p, m[2].len, err);
+        }
+        weft_free(key);
+        weft_free(mk);
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_BY_RANGE: {
+        if (pb_fields(pl, plen, f, 5) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        if (f[3].len > 0) {
+            return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
+        }
+        int32_t page_size = 0;
+        const uint8_t *bm = NULL;
+        size_t bml = 0;
+        if (f[4].len > 0) {
+            struct pbf q[3];
+            if (pb_fields(f[4].p, f[4].len, q, 3) != 0) {
+                return weft_err_set(err, WEFT_EPARSE, "unmarshal QueryMetadata failed");
+            }
+            page_size = (int32_t)q[1].v;
+            bm = q[2].p;
+            bml = q[2].len;
+        }
+        bool paged = page_size != 0 || bml > 0;
+        struct cc_iter *it = NULL;
+        char *start = pbf_str(&f[1]), *end = pbf_str(&f[2]), *bmk = NULL;
+        if (start == NULL || end == NULL || tx_add_iter(tx, &it) != 0) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        } else if (paged) {
+            bmk = weft_strndup(bm != NULL ? (const char *)bm : "", bml);
+            rc = bmk == NULL ? WEFT_ENOMEM
+                             : weft_ledger_sim_range_paged(sim, ns, start, f[1].len, end,
+                                                           f[2].len, page_size, bmk, bml, 0,
+                                                           &it->rit, err);
+            it->paged = true;
+        } else {
+            rc = weft_ledger_sim_range(sim, ns, start, f[1].len, end, f[2].len, 0, &it->rit,
+                                       err);
+        }
+        weft_free(start);
+        weft_free(end);
+        weft_free(bmk);
+        if (rc == 0) {
+            uint8_t *qr = NULL;
+            size_t ql = 0;
+            rc = iter_batch(s, tx, it, &qr, &ql, err);
+            if (rc == 0) {
+                rc = weft_buf_append(resp, qr, ql);
+            }
+            weft_free(qr);
+        } else if (it != NULL) {
+            tx_drop_iter(tx, it);
+        }
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_HISTORY_FOR_KEY: {
+        if (pb_fields(pl, plen, f, 2) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        struct cc_iter *it = NULL;
+        char *key = pbf_str(&f[1]);
+        if (key == NULL || tx_add_iter(tx, &it) != 0) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        } else {
+            rc = weft_ledger_sim_history(sim, ns, key, f[1].len, true, &it->hit, err);
+        }
+        weft_free(key);
+        if (rc == 0) {
+            uint8_t *qr = NULL;
+            size_t ql = 0;
+            rc = iter_batch(s, tx, it, &qr, &ql, err);
+            if (rc == 0) {
+                rc = weft_buf_append(resp, qr, ql);
+            }
+            weft_free(qr);
+        } else if (it != NULL) {
+            tx_drop_iter(tx, it);
+        }
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_NEXT:
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE: {
+        if (pb_fields(pl, plen, f, 2) != 0) {
+            return weft_err_set(err, WEFT_EPARSE, "unmarshal failed");
+        }
+        struct cc_iter *it = tx->iters;
+        while (it != NULL && (strlen(it->id) != f[1].len || memcmp(it->id, f[1].p, f[1].len))) {
+            it = it->next;
+        }
+        if (type == PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE) {
+            Protos__QueryResponse qr = PROTOS__QUERY_RESPONSE__INIT;
+            char id[64];
+            snprintf(id, sizeof(id), "%.*s", (int)(f[1].len < 63 ? f[1].len : 63),
+                     f[1].p != NULL ? (const char *)f[1].p : "");
+            qr.id = id;
+            if (it != NULL) {
+                tx_drop_iter(tx, it);
+            }
+            uint8_t tmp[128];
+            size_t ql = protobuf_c_message_pack(&qr.base, tmp);
+            return weft_buf_append(resp, tmp, ql);
+        }
+        if (it == NULL) {
+            return weft_err_set(err, WEFT_ENOTFOUND, "query iterator not found");
+        }
+        uint8_t *qr = NULL;
+        size_t ql = 0;
+        rc = iter_batch(s, tx, it, &qr, &ql, err);
+        if (rc == 0) {
+            rc = weft_buf_append(resp, qr, ql);
+        }
+        weft_free(qr);
+        return rc;
+    }
+    case PROTOS__CHAINCODE_MESSAGE__TYPE__GET_QUERY_RESULT:
+        return weft_err_set(err, WEFT_EUNSUPPORTED, "rich queries are not enabled on this peer");
+    default:
+        return weft_err_set(err, WEFT_EINVAL, "unexpected message type");
+    }
+}
+
+/* ---- INVOKE_CHAINCODE ----------------------------------------------------------- */
+
+struct c2c_job {
+    struct weft_cc_support *s;
+    struct cc_handler *h;
+    struct cc_tx *tx;
+    uint8_t *payload;
+    size_t len;
+};
+
+static int c2c_invoke(struct weft_cc_support *s, struct cc_tx *tx, const uint8_t *pl, size_t plen,
+                      uint8_t **out, size_t *out_len, struct weft_err *err)
+{
+    Protos__ChaincodeSpec *spec = protos__chaincode_spec__unpack(NULL, plen, pl);
+    if (spec == NULL) {
+        return weft_err_set(err, WEFT_EPARSE, "unmarshal ChaincodeSpec failed");
+    }
+    char name[256], *ccid = NULL, *version = NULL;
+    uint8_t *input = NULL;
+    int rc = 0;
+    const char *full = spec->chaincode_id != NULL ? spec->chaincode_id->name : "";
+    snprintf(name, sizeof(name), "%s", full);
+    char *slash = strchr(name, '/');
+    if (slash != NULL) {
+        *slash = 0;
+        if (strcmp(slash + 1, tx->inv->channel) != 0) {
+            rc = weft_err_set(err, WEFT_EUNSUPPORTED,
+                              "calling chaincode on another channel (%s) is not supported yet",
+                              slash + 1);
+            goto out;
+        }
+    }
+    char *colon = strchr(name, ':');
+    if (colon != NULL) {
+        *colon = 0;
+    }
+    if (s->opts.resolve == NULL) {
+        rc = weft_err_set(err, WEFT_EUNSUPPORTED, "chaincode-to-chaincode calls are disabled");
+        goto out;
+    }
+    rc = s->opts.resolve(s->opts.resolve_ctx, tx->inv->channel, name, &ccid, &version, err);
+    if (rc != 0) {
+        goto out;
+    }
+    Protos__ChaincodeInput empty = PROTOS__CHAINCODE_INPUT__INIT;
+    const ProtobufCMessage *in = spec->input != NULL ? &spec->input->base : &empty.base;
+    size_t il = protobuf_c_message_get_packed_size(in);
+    input = weft_malloc(il > 0 ? il : 1);
+    if (input == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto out;
+    }
+    protobuf_c_message_pack(in, input);
+    struct weft_cc_invocation inv = *tx->inv;
+    inv.ccid = ccid;
+    inv.ns = name;
+    inv.input = input;
+    inv.input_len = il;
+    inv.is_init = false;
+    rc = cc__execute(s, &inv, out, out_len, err);
+out:
+    weft_free(ccid);
+    weft_free(version);
+    weft_free(input);
+    protos__chaincode_spec__free_unpacked(spec, NULL);
+    return rc;
+}
+
+static void tx_release(struct weft_cc_support *s, struct cc_handler *h, struct cc_tx *tx)
+{
+    pthread_mutex_lock(&s->mu);
+    tx->busy--;
+    h->refs--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void c2c_run(void *arg)
+{
+    struct c2c_job *j = arg;
+    struct weft_err e = {0};
+    uint8_t *msg = NULL;
+    size_t ml = 0;
+    const char *txid = j->tx->inv->txid, *ch = j->tx->inv->channel;
+    int rc = c2c_invoke(j->s, j->tx, j->payload, j->len, &msg, &ml, &e);
+    if (rc == 0) {
+        (void)send_simple(j->h, PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE, txid, ch, msg, ml);
+    } else {
+        send_error(j->h, PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE, txid, ch, e.msg);
+    }
+    weft_free(msg);
+    tx_release(j->s, j->h, j->tx);
+    weft_free(j->payload);
+    weft_free(j);
+}
+
+/* ---- the stream reader --------------------------------------------------------- */
+
+static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__ChaincodeMessage *m,
+                     const uint8_t *raw, size_t raw_len)
+{
+    const char *txid = m->txid != NULL ? m->txid : "";
+    const char *ch = m->channel_id != NULL ? m->channel_id : "";
+    pthread_mutex_lock(&s->mu);
+    struct cc_tx *tx = tx_find(h, ch, txid);
+    if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
+        m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
+        if (tx != NULL && !tx->done) {
+            tx->final = weft_memdup(raw, raw_len > 0 ? raw_len : 1);
+            tx->final_len = raw_len;
+            tx->done = true;
+            pthread_cond_broadcast(&s->cv);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (tx == NULL || tx->done) {
+        pthread_mutex_unlock(&s->mu);
+        send_error(h, m->type, txid, ch, "no ledger context");
+        return;
+    }
+    tx->busy++;
+    if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE) {
+        h->refs++;
+        pthread_mutex_unlock(&s->mu);
+        struct c2c_job *j = weft_calloc(1, sizeof(*j));
+        if (j != NULL) {
+            j->s = s;
+            j->h = h;
+            j->tx = tx;
+            j->payload = weft_memdup(m->payload.data, m->payload.len > 0 ? m->payload.len : 1);
+            j->len = m->payload.len;
+        }
+        if (j == NULL || j->payload == NULL || weft_pool_submit(s->pool, c2c_run, j) != 0) {
+            if (j != NULL) {
+                weft_free(j->payload);
+            }
+            weft_free(j);
+            send_error(h, m->type, txid, ch, "out of memory");
+            tx_release(s, h, tx);
+        }
+        return;
+    }
+    pthread_mutex_unlock(&s->mu);
+    struct weft_buf resp;
+    weft_buf_init(&resp, WEFT_RPC_DEFAULT_MAX_MSG);
+    struct weft_err e = {0};
+    int rc = handle_request(s, tx, (int)m->type, m->payload.data, m->payload.len, &resp, &e);
+    if (rc == 0) {
+        (void)send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE, txid, ch, resp.data,
+                          resp.len);
+    } else {
+        if (e.msg[0] == 0) {
+            snprintf(e.msg, sizeof(e.msg), "%s", weft_strerror(rc));
+        }
+        send_error(h, m->type, txid, ch, e.msg);
+    }
+    weft_buf_close(&resp);
+    pthread_mutex_lock(&s->mu);
+    tx->busy--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static bool expected_locked(struct weft_cc_support *s, const char *ccid)
+{
+    for (size_t i = 0; i < s->n_expect; i++) {
+        if (strcmp(s->expect[i], ccid) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct cc_handler *find_handler_locked(struct weft_cc_support *s, const char *ccid)
+{
+    for (struct cc_handler *h = s->handlers; h != NULL; h = h->next) {
+        if (!h->dead && strcmp(h->ccid, ccid) == 0) {
+            return h;
+        }
+    }
+    return NULL;
+}
+
+void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_cc_stream_ops *ops,
+                                  void *stream)
+{
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    int rc = ops->recv(stream, &raw, &len, s->opts.startup_timeout_ms);
+    if (rc != 0 || raw == NULL) {
+        WEFT_WARN(lg_cc, "chaincode stream ended before REGISTER: %s",
+                  rc != 0 ? weft_strerror(rc) : "closed");
+        return;
+    }
+    Protos__ChaincodeMessage *m = protos__chaincode_message__unpack(NULL, len, raw);
+    weft_free(raw);
+    Protos__ChaincodeID *cid = NULL;
+    if (m == NULL || m->type != PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTER ||
+        (cid = protos__chaincode_id__unpack(NULL, m->payload.len, m->payload.data)) == NULL ||
+        cid->name[0] == 0) {
+        WEFT_WARN(lg_cc, "chaincode stream: first message is not a valid REGISTER (type %d)",
+                  m != NULL ? (int)m->type : -1);
+        protos__chaincode_id__free_unpacked(cid, NULL);
+        protos__chaincode_message__free_unpacked(m, NULL);
+        return;
+    }
+    protos__chaincode_message__free_unpacked(m, NULL);
+    struct cc_handler *h = weft_calloc(1, sizeof(*h));
+    if (h == NULL || (h->ccid = weft_strdup(cid->name)) == NULL) {
+        weft_free(h);
+        protos__chaincode_id__free_unpacked(cid, NULL);
+        return;
+    }
+    protos__chaincode_id__free_unpacked(cid, NULL);
+    h->ops = ops;
+    h->stream = stream;
+    pthread_mutex_init(&h->send_mu, NULL);
+    pthread_mutex_lock(&s->mu);
+    if (!expected_locked(s, h->ccid) || find_handler_locked(s, h->ccid) != NULL || s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        WEFT_WARN(lg_cc, "peer will not accept external chaincode connection %s", h->ccid);
+        pthread_mutex_destroy(&h->send_mu);
+        weft_free(h->ccid);
+        weft_free(h);
+        return;
+    }
+    h->next = s->handlers;
+    s->handlers = h;
+    pthread_mutex_unlock(&s->mu);
+
+    rc = send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTERED, "", "", NULL, 0);
+    if (rc == 0) {
+        rc = send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__READY, "", "", NULL, 0);
+    }
+    pthread_mutex_lock(&s->mu);
+    h->ready = rc == 0;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    WEFT_INFO(lg_cc, "chaincode %s registered", h->ccid);
+
+    while (rc == 0) {
+        raw = NULL;
+        rc = ops->recv(stream, &raw, &len, -1);
+        if (rc != 0 || raw == NULL) {
+            break;
+        }
+        m = protos__chaincode_message__unpack(NULL, len, raw);
+        if (m == NULL) {
+            WEFT_WARN(lg_cc, "chaincode %s: malformed message, closing stream", h->ccid);
+            weft_free(raw);
+            break;
+        }
+        int t = (int)m->type;
+        if (t == PROTOS__CHAINCODE_MESSAGE__TYPE__KEEPALIVE) {
+            /* ignored */
+        } else if (t == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
+                   t == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR ||
+                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE &&
+                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE) ||
+                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_BY_RANGE &&
+                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE) ||
+                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_HISTORY_FOR_KEY &&
+                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA)) {
+            dispatch(s, h, m, raw, len);
+        } else {
+            WEFT_WARN(lg_cc, "chaincode %s: unexpected message type %d, closing stream", h->ccid,
+                      t);
+            rc = WEFT_EPARSE;
+        }
+        protos__chaincode_message__free_unpacked(m, NULL);
+        weft_free(raw);
+    }
+    WEFT_INFO(lg_cc, "chaincode %s stream terminated", h->ccid);
+    pthread_mutex_lock(&s->mu);
+    h->dead = true;
+    pthread_cond_broadcast(&s->cv);
+    while (h->refs > 0) {
+        pthread_cond_wait(&s->cv, &s->mu);
+    }
+    for (struct cc_handler **pp = &s->handlers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&h->send_mu);
+    weft_free(h->ccid);
+    weft_free(h);
+}
+
+/* ---- execution ------------------------------------------------------------------ */
+
+static void deadline_ts(uint64_t ms_from_now, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + (ms_from_now % 1000) * 1000000u;
+    ts->tv_sec += (time_t)(ms_from_now / 1000 + ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+int cc__expect(struct weft_cc_support *s, const char *ccid, bool on)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (on) {
+        char **nv = weft_realloc(s->expect, (s->n_expect + 1) * sizeof(*nv));
+        char *c = weft_strdup(ccid);
+        if (nv == NULL || c == NULL) {
+            weft_free(c);
+            if (nv != NULL) {
+                s->expect = nv;
+            }
+            rc = WEFT_ENOMEM;
+        } else {
+            s->expect = nv;
+            s->expect[s->n_expect++] = c;
+        }
+    } else {
+        for (size_t i = 0; i < s->n_expect; i++) {
+            if (strcmp(s->expect[i], ccid) == 0) {
+                weft_free(s->expect[i]);
+                s->expect[i] = s->expect[--s->n_expect];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Waits (s->mu held) for a ready handler for ccid until deadline or until
+ * the launch reports failure through *failed. */
+static struct cc_handler *wait_ready_locked(struct weft_cc_support *s, const char *ccid,
+                                            const struct timespec *dl)
+{
+    for (;;) {
+        struct cc_handler *h = find_handler_locked(s, ccid);
+        if (h != NULL && h->ready) {
+            return h;
+        }
+        if (pthread_cond_timedwait(&s->cv, &s->mu, dl) == ETIMEDOUT) {
+            h = find_handler_locked(s, ccid);
+            return h != NULL && h->ready ? h : NULL;
+        }
+    }
+}
+
+/* Gets a ready handler for ccid with a reference, launching if needed. */
+static int get_handler(struct weft_cc_support *s, const char *ccid, struct cc_handler **out,
+                       struct weft_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    struct cc_handler *h = find_handler_locked(s, ccid);
+    if (h != NULL && h->ready) {
+        h->refs++;
+        pthread_mutex_unlock(&s->mu);
+        *out = h;
+        return 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    pthread_mutex_lock(&s->launch_mu);
+    pthread_mutex_lock(&s->mu);
+    h = find_handler_locked(s, ccid);
+    if (h != NULL) {
+        struct timespec dl;
+        deadline_ts(1000, &dl);
+        h = wait_ready_locked(s, ccid, &dl);
+    }
+    if (h != NULL) {
+        h->refs++;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->launch_mu);
+        *out = h;
+        return 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    int rc = cc__expect(s, ccid, true);
+    if (rc != 0) {
+        pthread_mutex_unlock(&s->launch_mu);
+        return weft_err_set(err, rc, "out of memory");
+    }
+    struct cc_proc *proc = NULL;
+    rc = cc__launch(s, ccid, &proc, err);
+    if (rc == 0) {
+        uint64_t start = weft_clock_mono_ns();
+        uint64_t limit = (uint64_t)s->opts.startup_timeout_ms * 1000000u;
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+            struct timespec dl;
+            deadline_ts(100, &dl);
+            h = wait_ready_locked(s, ccid, &dl);
+            if (h != NULL) {
+                h->refs++;
+                break;
+            }
+            pthread_mutex_unlock(&s->mu);
+            if (proc != NULL && cc__proc_exited(s, proc, err)) {
+                rc = WEFT_EUNAVAILABLE;
+            } else if (weft_clock_mono_ns() - start > limit) {
+                rc = weft_err_set(err, WEFT_ETIMEDOUT,
+                                  "timeout expired while starting chaincode %s", ccid);
+                cc__proc_log_tail(proc, err);
+            }
+            pthread_mutex_lock(&s->mu);
+            if (rc != 0) {
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (rc != 0 && proc != NULL) {
+            cc__proc_stop(s, proc);
+        }
+    }
+    (void)cc__expect(s, ccid, false);
+    pthread_mutex_unlock(&s->launch_mu);
+    if (rc != 0) {
+        return weft_err_prefix(err, "could not launch chaincode %s", ccid);
+    }
+    *out = h;
+    return 0;
+}
+
+int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv, uint8_t **final,
+                size_t *final_len, struct weft_err *err)
+{
+    struct cc_handler *h = NULL;
+    int rc = get_handler(s, inv->ccid, &h, err);
+    if (rc != 0) {
+        return rc;
+    }
+    struct cc_tx tx = {.inv = inv, .ns = inv->ns};
+    pthread_mutex_lock(&s->mu);
+    if (tx_find(h, inv->channel, inv->txid) != NULL) {
+        h->refs--;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        return weft_err_set(err, WEFT_ESTATE, "txid: %s(%s) exists", inv->txid, inv->channel);
+    }
+    tx.next = h->txs;
+    h->txs = &tx;
+    pthread_mutex_unlock(&s->mu);
+
+    Protos__ChaincodeMessage m = PROTOS__CHAINCODE_MESSAGE__INIT;
+    Protos__SignedProposal *sp = NULL;
+    m.type = inv->is_init ? PROTOS__CHAINCODE_MESSAGE__TYPE__INIT
+                          : PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION;
+    m.txid = (char *)inv->txid;
+    m.channel_id = (char *)inv->channel;
+    m.payload.data = (uint8_t *)(uintptr_t)inv->input;
+    m.payload.len = inv->input_len;
+    if (inv->signed_proposal != NULL) {
+        sp = protos__signed_proposal__unpack(NULL, inv->signed_proposal_len,
+                                             inv->signed_proposal);
+        m.proposal = sp;
+    }
+    rc = handler_send(h, &m);
+    protos__signed_proposal__free_unpacked(sp, NULL);
+
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0) {
+        rc = weft_err_set(err, WEFT_EUNAVAILABLE, "error sending: %s", weft_strerror(rc));
+    } else {
+        struct timespec dl;
+        deadline_ts((uint64_t)s->opts.execute_timeout_ms, &dl);
+        while (!tx.done && !h->dead) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT) {
+                break;
+            }
+        }
+        if (!tx.done) {
+            rc = h->dead ? weft_err_set(err, WEFT_EUNAVAILABLE, "chaincode stream terminated")
+                         : weft_err_set(err, WEFT_ETIMEDOUT,
+                                        "timeout expired while executing transaction");
+        }
+    }
+    tx.done = true; /* late messages for this tx are dropped */
+    while (tx.busy > 0) {
+        pthread_cond_wait(&s->cv, &s->mu);
+    }
+    for (struct cc_tx **pp = &h->txs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == &tx) {
+            *pp = tx.next;
+            break;
+        }
+    }
+    h->refs--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    while (tx.iters != NULL) {
+        struct cc_iter *it = tx.iters;
+        tx.iters = it->next;
+        iter_free(it);
+    }
+    if (rc == 0) {
+        *final = tx.final;
+        *final_len = tx.final_len;
+    } else {
+        weft_free(tx.final);
+    }
+    return rc;
+}
+
+void weft_cc_result_clear(struct weft_cc_result *r)
+{
+    weft_free(r->message);
+    weft_free(r->payload);
+    weft_free(r->response);
+    weft_free(r->event);
+    memset(r, 0, sizeof(*r));
+}
+
+int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
+                            struct weft_cc_result *out, struct weft_err *err)
+{
+    uint8_t *final = NULL;
+    size_t fl = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = cc__execute(s, inv, &final, &fl, err);
+    if (rc != 0) {
+        return rc;
+    }
+    Protos__ChaincodeMessage *m = protos__chaincode_message__unpack(NULL, fl, final);
+    weft_free(final);
+    if (m == NULL) {
+        return weft_err_set(err, WEFT_EPARSE, "malformed final chaincode message");
+    }
+    if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
+        out->status = 500;
+        out->message = weft_asprintf("transaction returned with failure: %.*s",
+                                     (int)m->payload.len, (const char *)m->payload.data);
+        Protos__Response r = PROTOS__RESPONSE__INIT;
+        r.status = 500;
+        r.message = out->message != NULL ? out->message : (char *)"";
+        size_t n = protobuf_c_message_get_packed_size(&r.base);
+        out->response = weft_malloc(n > 0 ? n : 1);
+        if (out->response != NULL) {
+            protobuf_c_message_pack(&r.base, out->response);
+            out->response_len = n;
+        }
+    } else {
+        Protos__Response *r = protos__response__unpack(NULL, m->payload.len, m->payload.data);
+        if (r == NULL) {
+            protos__chaincode_message__free_unpacked(m, NULL);
+            return weft_err_set(err, WEFT_EPARSE, "chaincode sent a malformed Response");
+        }
+        out->status = r->status;
+        out->message = weft_strdup(r->message);
+        out->payload = weft_memdup(r->payload.data, r->payload.len > 0 ? r->payload.len : 1);
+        out->payload_len = r->payload.len;
+        out->response = weft_memdup(m->payload.data, m->payload.len > 0 ? m->payload.len : 1);
+        out->response_len = m->payload.len;
+        protos__response__free_unpacked(r, NULL);
+        if (m->chaincode_event != NULL) {
+            size_t n = protobuf_c_message_get_packed_size(&m->chaincode_event->base);
+            out->event = weft_malloc(n > 0 ? n : 1);
+            if (out->event != NULL) {
+                protobuf_c_message_pack(&m->chaincode_event->base, out->event);
+                out->event_len = n;
+            }
+        }
+    }
+    protos__chaincode_message__free_unpacked(m, NULL);
+    if (out->message == NULL || out->response == NULL ||
+        (out->payload == NULL && out->payload_len > 0)) {
+        weft_cc_result_clear(out);
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+int weft_cc_support_new(const struct weft_cc_support_opts *opts, struct weft_cc_support **out,
+                        struct weft_err *err)
+{
+    if (opts == NULL || opts->store == NULL) {
+        return weft_err_set(err, WEFT_EINVAL, "chaincode support: an install store is required");
+    }
+    struct weft_cc_support *s = weft_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    s->opts = *opts;
+    if (s->opts.execute_timeout_ms < 1000) {
+        s->opts.execute_timeout_ms = 30000;
+    }
+    if (s->opts.startup_timeout_ms < 5000) {
+        s->opts.startup_timeout_ms = 5000;
+    }
+    if (s->opts.total_query_limit == 0) {
+        s->opts.total_query_limit = 100000;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->launch_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->pool = weft_pool_new(4);
+    int rc = cc__opts_copy(s, opts);
+    if (s->pool == NULL || rc != 0) {
+        weft_cc_support_free(s);
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+void weft_cc_support_free(struct weft_cc_support *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    for (struct cc_handler *h = s->handlers; h != NULL; h = h->next) {
+        if (h->ops->cancel != NULL) {
+            h->ops->cancel(h->stream);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    cc__ccaas_join_all(s);
+    cc__proc_stop_all(s);
+    weft_pool_free(s->pool);
+    pthread_mutex_lock(&s->mu);
+    while (s->handlers != NULL) {
+        pthread_cond_wait(&s->cv, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < s->n_expect; i++) {
+        weft_free(s->expect[i]);
+    }
+    weft_free(s->expect);
+    cc__opts_free(s);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->launch_mu);
+    pthread_cond_destroy(&s->cv);
+    weft_free(s);
+}
+
+bool weft_cc_support_connected(struct weft_cc_support *s, const char *ccid)
+{
+    pthread_mutex_lock(&s->mu);
+    struct cc_handler *h = find_handler_locked(s, ccid);
+    bool ok = h != NULL && h->ready;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+void weft_cc_support_stop(struct weft_cc_support *s, const char *ccid)
+{
+    pthread_mutex_lock(&s->mu);
+    struct cc_handler *h = find_handler_locked(s, ccid);
+    if (h != NULL && h->ops->cancel != NULL) {
+        h->ops->cancel(h->stream);
+    }
+    pthread_mutex_unlock(&s->mu);
+    cc__proc_stop_ccid(s, ccid);
+}
+
+/* ---- gRPC glue -------------------------------------------------------------------- */
+
+static int rpc_send(void *st, const uint8_t *m, size_t l)
+{
+    return weft_rpc_call_send(st, m, l);
+}
+
+static int rpc_recv(void *st, uint8_t **m, size_t *l, int64_t t)
+{
+    return weft_rpc_call_recv(st, m, l, t);
+}
+
+static const struct weft_cc_stream_ops rpc_ops = {.send = rpc_send, .recv = rpc_recv};
+
+static void register_fn(void *ctx, struct weft_rpc_call *call)
+{
+    weft_cc_support_serve_stream(ctx, &rpc_ops, call);
+}
+
+int weft_cc_support_register_service(struct weft_cc_support *s, struct weft_rpc_server *srv,
+                                     struct weft_err *err)
+{
+    int rc = weft_rpc_server_add_stream(srv, "/protos.ChaincodeSupport/Register",
+                                        WEFT_RPC_BIDI_STREAMING, register_fn, s);
+    return rc == 0 ? 0 : weft_err_set(err, rc, "register ChaincodeSupport: %s",
+                                      weft_strerror(rc));
+}
