@@ -307,9 +307,14 @@ test('orderer: join, broadcast, deliver, refusals, restart', { timeout: 150000 }
     const del = await fetch(`${admin}/mychannel`, { method: 'DELETE' });
     assert.strictEqual(del.status, 204);
     assert.strictEqual((await fetch(`${admin}/mychannel`)).status, 404);
+    client.close();
+    client = null;
+    const st2 = await stop(node);
+    node = null;
+    assert.strictEqual(st2.code, 0, 'clean exit (no sanitizer report) after remove');
   } finally {
     if (client) client.close();
-    await stop(node);
+    if (node) await stop(node);
     if (process.env.WEFT_KEEP_TMP) console.log('kept', dir); else fs.rmSync(dir, { recursive: true, force: true });
   }
 });
