@@ -1,0 +1,156 @@
+/*
+ * weft committer (part of the peer library): block validation and commit for
+ * one channel, orderer block verification, and the peer's Deliver service.
+ *
+ * Validation follows ../shared/spec/block-and-validation.md section 6 (the
+ * v20 validator of Fabric v2.4.9) and sets every transaction's
+ * TxValidationCode exactly as Fabric does; MVCC (section 7) is delegated to
+ * weft_ledger_mvcc_validate_block. A block is validated in two phases so the
+ * next block's signature checks overlap the current block's commit:
+ *
+ *   prepare  (state-independent) envelope structure, headers, txid, proposal
+ *            hash, rwset decoding; every creator and endorsement signature of
+ *            the block in ONE batch on the parallel verifier (and the
+ *            verification cache);
+ *   finish   (needs the state after the previous block) DUPLICATE_TXID
+ *            against the ledger, chaincode definitions from _lifecycle,
+ *            endorsement policies with key-level overrides, _lifecycle rules,
+ *            in-block duplicates, MVCC; config transactions are applied.
+ *
+ * Threads: a struct weft_validator is used by one committer at a time:
+ * prepare() may run on one thread while finish() runs on another for an
+ * EARLIER block, never two prepares or two finishes at once. The committer
+ * object runs that pipeline on its own two threads.
+ *
+ * Errors: 0 or a negative WEFT_E* code with a message in err (may be NULL).
+ * A transaction that is invalid is not an error (its code says why); an
+ * error means the block cannot be committed (ledger failure, a config
+ * transaction that cannot be applied, a block that is not the next one).
+ */
+#ifndef WEFT_COMMITTER_H
+#define WEFT_COMMITTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/base.h"
+
+struct weft_ledger;
+struct weft_verifier;
+struct weft_vcache;
+struct weft_channel_config;
+struct Common__Block;
+
+/* protos.TxValidationCode values (spec section 9). */
+enum weft_tx_code {
+    WEFT_TXC_VALID = 0,
+    WEFT_TXC_NIL_ENVELOPE = 1,
+    WEFT_TXC_BAD_PAYLOAD = 2,
+    WEFT_TXC_BAD_COMMON_HEADER = 3,
+    WEFT_TXC_BAD_CREATOR_SIGNATURE = 4,
+    WEFT_TXC_INVALID_ENDORSER_TRANSACTION = 5,
+    WEFT_TXC_INVALID_CONFIG_TRANSACTION = 6,
+    WEFT_TXC_UNSUPPORTED_TX_PAYLOAD = 7,
+    WEFT_TXC_BAD_PROPOSAL_TXID = 8,
+    WEFT_TXC_DUPLICATE_TXID = 9,
+    WEFT_TXC_ENDORSEMENT_POLICY_FAILURE = 10,
+    WEFT_TXC_MVCC_READ_CONFLICT = 11,
+    WEFT_TXC_PHANTOM_READ_CONFLICT = 12,
+    WEFT_TXC_UNKNOWN_TX_TYPE = 13,
+    WEFT_TXC_TARGET_CHAIN_NOT_FOUND = 14,
+    WEFT_TXC_MARSHAL_TX_ERROR = 15,
+    WEFT_TXC_NIL_TXACTION = 16,
+    WEFT_TXC_EXPIRED_CHAINCODE = 17,
+    WEFT_TXC_CHAINCODE_VERSION_CONFLICT = 18,
+    WEFT_TXC_BAD_HEADER_EXTENSION = 19,
+    WEFT_TXC_BAD_CHANNEL_HEADER = 20,
+    WEFT_TXC_BAD_RESPONSE_PAYLOAD = 21,
+    WEFT_TXC_BAD_RWSET = 22,
+    WEFT_TXC_ILLEGAL_WRITESET = 23,
+    WEFT_TXC_INVALID_WRITESET = 24,
+    WEFT_TXC_INVALID_CHAINCODE = 25,
+    WEFT_TXC_NOT_VALIDATED = 254,
+    WEFT_TXC_INVALID_OTHER_REASON = 255,
+};
+
+/* Fabric's enum name of a code ("VALID", "MVCC_READ_CONFLICT"); "UNKNOWN"
+ * for a value that has none. Static string. */
+const char *weft_tx_code_name(int code);
+
+/* ---- validator -------------------------------------------------------------- */
+
+struct weft_validator;
+struct weft_vblock;
+
+/* Counters of a validator (cumulative; for metrics and benchmarks). */
+struct weft_validator_stats {
+    uint64_t blocks;
+    uint64_t txs;
+    uint64_t sig_checks;      /* signatures handed to the verifier */
+    uint64_t prepare_ns;      /* time in prepare (parse + signatures) */
+    uint64_t finish_ns;       /* time in finish (policies + MVCC) */
+    uint64_t config_updates;  /* config blocks applied after the genesis */
+};
+
+/* New validator for cfg->channel_id. cfg is TRANSFERRED on success (the
+ * validator frees it; replaced configs are kept until the validator is freed
+ * so pointers handed out by weft_validator_config stay valid). ledger,
+ * verifier (may be NULL: checks run on the calling thread) and cache (may be
+ * NULL) are borrowed and must outlive the validator. */
+int weft_validator_new(struct weft_channel_config *cfg, struct weft_ledger *ledger,
+                       struct weft_verifier *verifier, struct weft_vcache *cache,
+                       struct weft_validator **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* NULL-safe. No prepare/finish may be in progress. */
+void weft_validator_free(struct weft_validator *v);
+
+/* The current channel configuration (borrowed; valid until the validator is
+ * freed, even after a config block replaced it). */
+const struct weft_channel_config *weft_validator_config(const struct weft_validator *v);
+
+/* Phase 1. blk is borrowed and must stay alive and unmodified until the
+ * matching finish() or weft_vblock_free(). *out (weft_vblock_free) on
+ * success. Fails only on allocation failure or a block without header/data
+ * (WEFT_EINVAL). */
+int weft_validator_prepare(struct weft_validator *v, const struct Common__Block *blk,
+                           struct weft_vblock **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* True when the prepared block holds a config transaction: the next block
+ * must not be prepared before this one has been finished (its MSPs may
+ * change). */
+bool weft_vblock_is_config(const struct weft_vblock *vb);
+/* Phase 2, in block order, after the previous block was committed to the
+ * ledger. Writes the final code of every transaction to codes[0..ntx) (ntx =
+ * number of transactions of the block; never NOT_VALIDATED). Applies a valid
+ * config transaction to the validator's channel config. */
+int weft_validator_finish(struct weft_validator *v, struct weft_vblock *vb, uint8_t *codes,
+                          size_t ntx, struct weft_err *err) WEFT_WARN_UNUSED;
+/* NULL-safe. */
+void weft_vblock_free(struct weft_vblock *vb);
+
+/* prepare + finish in one call. */
+int weft_validator_validate(struct weft_validator *v, const struct Common__Block *blk,
+                            uint8_t *codes, size_t ntx, struct weft_err *err) WEFT_WARN_UNUSED;
+
+/* Orderer-side checks a peer applies to a block it receives (Fabric's
+ * mcs.VerifyBlock, spec section 3): header present with number
+ * expected_number, first envelope's channel = this channel, data hash,
+ * metadata[SIGNATURES] parses and its signatures satisfy
+ * /Channel/Orderer/BlockValidation of the current config. 0 when the block
+ * is acceptable; WEFT_EINVAL (structure, number, hash) or WEFT_EPOLICY /
+ * WEFT_EBADSIG (signatures) with a message naming the block. Any thread
+ * (reads the current config; not concurrently with a finish() that applies a
+ * config block). */
+int weft_validator_verify_block(struct weft_validator *v, const struct Common__Block *blk,
+                                uint64_t expected_number, struct weft_err *err) WEFT_WARN_UNUSED;
+
+void weft_validator_get_stats(const struct weft_validator *v, struct weft_validator_stats *out);
+
+/* ASN.1 DER of a block header (spec section 2): SEQUENCE{INTEGER number,
+ * OCTET STRING prev, OCTET STRING data_hash}. Returns the length written to
+ * out (which must hold 16 + prev_len + data_hash_len bytes), or 0 when out
+ * is too small. */
+size_t weft_block_header_der(uint64_t number, const uint8_t *prev, size_t prev_len,
+                             const uint8_t *data_hash, size_t data_hash_len, uint8_t *out,
+                             size_t cap);
+
+#endif
