@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -367,18 +368,27 @@ static void test_metrics_concurrency(void **state)
         cs[i] = (struct conc){.cv = cv, .hv = hv, .id = i};
         assert_int_equal(pthread_create(&th[i], NULL, conc_main, &cs[i]), 0);
     }
-    /* scrape while writers run: every scrape parses and is consistent */
+    /* scrape while writers run: every scrape parses and is consistent.
+     * Failures are counted, not asserted, so that no assertion jumps out of
+     * this frame while the writers still use it. */
+    int bad_parse = 0, bad_hist = 0;
     for (int k = 0; k < 20; k++) {
         struct weft_buf b;
         weft_buf_init(&b, 1 << 20);
-        assert_int_equal(weft_metrics_write(m, &b), 0);
+        if (weft_metrics_write(m, &b) != 0) {
+            bad_parse++;
+        }
         struct prom p;
-        assert_int_equal(prom_parse((char *)b.data, &p), 0);
+        /* an early scrape may be empty: no child exists yet */
+        if (prom_parse(b.data ? (char *)b.data : "", &p) != 0) {
+            bad_parse++;
+        }
         const struct prom_sample *inf = prom_find(&p, "conc_hist_bucket", "who", "shared", "le",
                                                   "+Inf", NULL);
         const struct prom_sample *cnt = prom_find(&p, "conc_hist_count", "who", "shared", NULL);
-        if (inf != NULL || cnt != NULL) {
-            assert_true(inf != NULL && cnt != NULL && inf->value == cnt->value);
+        if ((inf != NULL || cnt != NULL) &&
+            !(inf != NULL && cnt != NULL && inf->value == cnt->value)) {
+            bad_hist++;
         }
         prom_free(&p);
         weft_buf_close(&b);
@@ -386,6 +396,8 @@ static void test_metrics_concurrency(void **state)
     for (int i = 0; i < NTHREADS; i++) {
         pthread_join(th[i], NULL);
     }
+    assert_int_equal(bad_parse, 0);
+    assert_int_equal(bad_hist, 0);
     struct weft_metrics_counter *k = weft_metrics_counter_with(cv, (const char *const[]){"shared"});
     assert_true(weft_metrics_counter_value(k) == (double)NTHREADS * NITER);
     const int per = (NITER + 15) / 16;
@@ -1231,5 +1243,10 @@ int main(void)
         cmocka_unit_test(test_ops_tls_client_required),
         cmocka_unit_test(test_start_stop_repeat),
     };
+    /* WEFT_TEST_FILTER=test_http_* runs a subset (cmocka glob). */
+    const char *filter = getenv("WEFT_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0') {
+        cmocka_set_test_filter(filter);
+    }
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
