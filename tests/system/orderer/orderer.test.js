@@ -292,8 +292,10 @@ test('orderer: join, broadcast, deliver, refusals, restart', { timeout: 150000 }
     const st = await stop(node);
     assert.strictEqual(st.code, 0, 'clean exit on SIGTERM');
     node = startOrderer(dir, ports);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.ops}/healthz`)).status === 200,
-      20000, 'leader after restart');
+    // /healthz can answer before the orderer registered its check: wait for
+    // the leader gauge of the reopened channel instead
+    await waitFor(async () => /consensus_etcdraft_is_leader\{channel="mychannel"\} 1/.test(
+      await (await fetch(`http://127.0.0.1:${ports.ops}/metrics`)).text()), 20000, 'leader after restart');
     client = new grpc.Client(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
     const more = await broadcastAll(client, [envelope(user, 'mychannel', 3, Buffer.from('after-restart'))]);
     assert.strictEqual(more[0].status, common.Status.SUCCESS, more[0].info);
