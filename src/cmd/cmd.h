@@ -28,5 +28,6 @@ int cmd_orderer(int argc, char **argv); /* cmd_node.c */
 int cmd_ledger(int argc, char **argv);  /* cmd_ledger.c */
 int cmd_configtx(int argc, char **argv); /* cmd_configtx.c */
 int cmd_crypto(int argc, char **argv);  /* cmd_crypto.c */
+int cmd_network(int argc, char **argv); /* cmd_network.c */
 
 #endif

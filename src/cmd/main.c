@@ -15,6 +15,7 @@ static const struct cmd_entry commands[] = {
     {"ledger", "verify or inspect a channel's ledger offline", cmd_ledger},
     {"configtx", "build genesis blocks and inspect channel configuration", cmd_configtx},
     {"crypto", "generate development identities (like cryptogen)", cmd_crypto},
+    {"network", "run a local development network (up, down, status, logs)", cmd_network},
     {"version", "print version information", cmd_version},
 };
 
