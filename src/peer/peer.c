@@ -1,0 +1,575 @@
+/*
+ * The peer object: local MSP, joined channels (ledger + channel config),
+ * the chaincode install store and chaincode support, the chaincode
+ * listener (second gRPC server, ChaincodeSupport/Register), chaincode
+ * definitions, and the wiring of protos.Endorser/ProcessProposal.
+ *
+ * Channels are opened at start from <fileSystemPath>/ledgersData/chains;
+ * their configuration is read from block 0 (config updates are the
+ * committer's job, a later issue). The channel list only grows while the
+ * peer runs; p->mu guards it and the definition tables.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "peer_internal.h"
+#include "peer/lifecycle/db.pb-c.h"
+#include "peer/lifecycle/chaincode_definition.pb-c.h"
+#include "weft/config.h"
+#include "weft/configtx.h"
+#include "weft/ledger.h"
+#include "weft/ledger_state.h"
+#include "weft/log.h"
+#include "weft/msp.h"
+#include "weft/rpc.h"
+
+WEFT_LOGGER(lg_peer, "peer");
+
+static void channel_free(struct peer_channel *c)
+{
+    weft_ledger_close(c->ledger);
+    weft_channel_config_free(c->cfg);
+    weft_free(c->id);
+    weft_free(c);
+}
+
+struct peer_channel *peer__channel(struct weft_peer *p, const char *id)
+{
+    pthread_mutex_lock(&p->mu);
+    struct peer_channel *c = p->channels;
+    while (c != NULL && strcmp(c->id, id) != 0) {
+        c = c->next;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+static int channel_open(struct weft_peer *p, const char *id, const uint8_t *genesis,
+                        size_t glen, struct weft_err *err)
+{
+    struct peer_channel *c = weft_calloc(1, sizeof(*c));
+    uint8_t *b0 = NULL;
+    size_t b0len = 0;
+    if (c == NULL || (c->id = weft_strdup(id)) == NULL) {
+        weft_free(c);
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    struct weft_ledger_options lo;
+    weft_ledger_options_init(&lo);
+    lo.root = p->fs_path;
+    lo.channel = id;
+    lo.no_sync = p->no_sync;
+    int rc = weft_ledger_open(&c->ledger, &lo, err);
+    if (rc != 0) {
+        weft_err_prefix(err, "open ledger of channel %s", id);
+        goto fail;
+    }
+    struct weft_ledger_info info;
+    weft_ledger_info(c->ledger, &info);
+    if (info.height == 0) {
+        if (genesis == NULL) {
+            rc = weft_err_set(err, WEFT_ECORRUPT, "channel %s: empty ledger", id);
+            goto fail;
+        }
+        rc = weft_ledger_commit_bytes(c->ledger, genesis, glen, err);
+        if (rc != 0) {
+            weft_err_prefix(err, "commit genesis block of %s", id);
+            goto fail;
+        }
+    }
+    rc = weft_ledger_block_by_number(c->ledger, 0, &b0, &b0len, err);
+    if (rc == 0) {
+        rc = weft_channel_config_from_block(b0, b0len, 0, &c->cfg, err);
+    }
+    weft_free(b0);
+    if (rc != 0) {
+        weft_err_prefix(err, "channel %s configuration", id);
+        goto fail;
+    }
+    pthread_mutex_lock(&p->mu);
+    c->next = p->channels;
+    p->channels = c;
+    pthread_mutex_unlock(&p->mu);
+    WEFT_INFO(lg_peer, "channel %s opened (height %llu)", id, (unsigned long long)info.height);
+    return 0;
+fail:
+    channel_free(c);
+    return rc;
+}
+
+int weft_peer_join(struct weft_peer *p, const uint8_t *block, size_t len, char **channel_id,
+                   struct weft_err *err)
+{
+    struct weft_channel_config *cfg = NULL;
+    int rc = weft_channel_config_from_block(block, len, 0, &cfg, err);
+    if (rc != 0) {
+        return weft_err_prefix(err, "join: not a valid genesis block");
+    }
+    char *id = weft_strdup(cfg->channel_id);
+    weft_channel_config_free(cfg);
+    if (id == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&p->join_mu);
+    if (peer__channel(p, id) != NULL) {
+        rc = weft_err_set(err, WEFT_EEXIST, "channel %s already joined", id);
+    } else {
+        rc = channel_open(p, id, block, len, err);
+    }
+    pthread_mutex_unlock(&p->join_mu);
+    if (rc == 0 && channel_id != NULL) {
+        *channel_id = id;
+    } else {
+        weft_free(id);
+    }
+    return rc;
+}
+
+int weft_peer_commit_block(struct weft_peer *p, const char *channel, const uint8_t *block,
+                           size_t len, struct weft_err *err)
+{
+    struct peer_channel *c = peer__channel(p, channel);
+    if (c == NULL) {
+        return weft_err_set(err, WEFT_ENOTFOUND, "channel '%s' not found", channel);
+    }
+    pthread_mutex_lock(&p->join_mu);
+    int rc = weft_ledger_commit_bytes(c->ledger, block, len, err);
+    pthread_mutex_unlock(&p->join_mu);
+    return rc;
+}
+
+/* ---- chaincode definitions ------------------------------------------------------ */
+
+static int def_add(struct weft_peer *p, struct peer_def **list, const char *channel,
+                   const char *name, int64_t seq, const char *version, const char *package_id,
+                   struct weft_err *err)
+{
+    struct peer_def *d = weft_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    d->channel = weft_strdup(channel);
+    d->name = weft_strdup(name);
+    d->version = weft_strdup(version != NULL ? version : "");
+    d->package_id = weft_strdup(package_id);
+    d->sequence = seq;
+    if (d->channel == NULL || d->name == NULL || d->version == NULL || d->package_id == NULL) {
+        peer__def_free(d);
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&p->mu);
+    d->next = *list;
+    *list = d;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void peer__def_free(struct peer_def *d)
+{
+    weft_free(d->channel);
+    weft_free(d->name);
+    weft_free(d->version);
+    weft_free(d->package_id);
+    weft_free(d);
+}
+
+int weft_peer_approve_local(struct weft_peer *p, const char *channel, const char *name,
+                            int64_t sequence, const char *package_id, struct weft_err *err)
+{
+    return def_add(p, &p->approvals, channel, name, sequence, NULL, package_id, err);
+}
+
+int weft_peer_define_chaincode(struct weft_peer *p, const char *channel, const char *name,
+                               const char *version, const char *package_id,
+                               struct weft_err *err)
+{
+    return def_add(p, &p->devdefs, channel, name, 0, version, package_id, err);
+}
+
+static struct peer_def *def_find(struct peer_def *list, const char *channel, const char *name,
+                                 int64_t seq)
+{
+    for (struct peer_def *d = list; d != NULL; d = d->next) {
+        if (strcmp(d->channel, channel) == 0 && strcmp(d->name, name) == 0 &&
+            (seq < 0 || d->sequence == seq)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* Reads one lifecycle.StateData field of _lifecycle. *sd NULL when absent. */
+static int lifecycle_field(struct weft_ledger_sim *qe, const char *name, const char *field,
+                           Lifecycle__StateData **sd, struct weft_err *err)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "namespaces/fields/%s/%s", name, field);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    bool found = false;
+    *sd = NULL;
+    int rc = weft_ledger_sim_get(qe, "_lifecycle", key, strlen(key), &v, &vl, &found, NULL, err);
+    if (rc == 0 && found) {
+        *sd = lifecycle__state_data__unpack(NULL, vl, v);
+        if (*sd == NULL) {
+            rc = weft_err_set(err, WEFT_ECORRUPT, "_lifecycle %s: malformed StateData", key);
+        }
+    }
+    weft_free(v);
+    return rc;
+}
+
+int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *name,
+                     char **ccid, char **version, struct weft_err *err)
+{
+    pthread_mutex_lock(&p->mu);
+    struct peer_def *d = def_find(p->devdefs, c->id, name, -1);
+    if (d != NULL) {
+        *ccid = weft_strdup(d->package_id);
+        *version = weft_strdup(d->version);
+        pthread_mutex_unlock(&p->mu);
+        return *ccid == NULL || *version == NULL ? WEFT_ENOMEM : 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    struct weft_ledger_sim *qe = NULL;
+    Lifecycle__StateData *seq = NULL, *ei = NULL;
+    Lifecycle__ChaincodeEndorsementInfo *info = NULL;
+    int rc = weft_ledger_qe_new(c->ledger, &qe, err);
+    if (rc == 0) {
+        rc = lifecycle_field(qe, name, "Sequence", &seq, err);
+    }
+    if (rc == 0) {
+        rc = lifecycle_field(qe, name, "EndorsementInfo", &ei, err);
+    }
+    weft_ledger_sim_free(qe);
+    if (rc != 0) {
+        goto out;
+    }
+    if (seq == NULL || ei == NULL || seq->type_case != LIFECYCLE__STATE_DATA__TYPE_INT64 ||
+        ei->type_case != LIFECYCLE__STATE_DATA__TYPE_BYTES) {
+        rc = weft_err_set(err, WEFT_ENOTFOUND, "chaincode %s not found", name);
+        goto out;
+    }
+    info = lifecycle__chaincode_endorsement_info__unpack(NULL, ei->bytes.len, ei->bytes.data);
+    if (info == NULL) {
+        rc = weft_err_set(err, WEFT_ECORRUPT, "malformed EndorsementInfo of %s", name);
+        goto out;
+    }
+    pthread_mutex_lock(&p->mu);
+    d = def_find(p->approvals, c->id, name, seq->int64);
+    char *pkg = d != NULL ? weft_strdup(d->package_id) : NULL;
+    pthread_mutex_unlock(&p->mu);
+    if (pkg == NULL || !weft_cc_store_has(p->store, pkg)) {
+        weft_free(pkg);
+        rc = weft_err_set(err, WEFT_ENOTFOUND,
+                          "chaincode definition for '%s' exists, but chaincode is not installed",
+                          name);
+        goto out;
+    }
+    *ccid = pkg;
+    *version = weft_strdup(info->version);
+    rc = *version == NULL ? WEFT_ENOMEM : 0;
+out:
+    lifecycle__chaincode_endorsement_info__free_unpacked(info, NULL);
+    lifecycle__state_data__free_unpacked(seq, NULL);
+    lifecycle__state_data__free_unpacked(ei, NULL);
+    return rc;
+}
+
+static int resolve_cb(void *ctx, const char *channel, const char *name, char **ccid,
+                      char **version, struct weft_err *err)
+{
+    struct weft_peer *p = ctx;
+    struct peer_channel *c = peer__channel(p, channel);
+    if (c == NULL) {
+        return weft_err_set(err, WEFT_ENOTFOUND, "channel '%s' not found", channel);
+    }
+    return peer__definition(p, c, name, ccid, version, err);
+}
+
+int weft_peer_install(struct weft_peer *p, const uint8_t *pkg, size_t len, char **package_id,
+                      struct weft_err *err)
+{
+    char *id = NULL;
+    int rc = weft_cc_store_install(p->store, pkg, len, &id, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = weft_cc_support_build(p->support, id, err);
+    if (rc != 0) {
+        struct weft_err e2 = {0};
+        if (weft_cc_store_remove(p->store, id, &e2) != 0) {
+            WEFT_WARN(lg_peer, "%s", e2.msg);
+        }
+        weft_free(id);
+        return weft_err_prefix(err, "could not build chaincode");
+    }
+    if (package_id != NULL) {
+        *package_id = id;
+    } else {
+        weft_free(id);
+    }
+    return 0;
+}
+
+/* ---- construction ----------------------------------------------------------------- */
+
+static void open_existing(struct weft_peer *p)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/ledgersData/chains", p->fs_path);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        struct weft_err e = {0};
+        if (channel_open(p, de->d_name, NULL, 0, &e) != 0) {
+            WEFT_WARN(lg_peer, "channel %s not opened: %s", de->d_name, e.msg);
+        }
+    }
+    closedir(d);
+}
+
+struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft_rpc_server *rpc,
+                                     struct weft_err *err)
+{
+    if (o->fs_path == NULL || o->msp_dir == NULL || o->mspid == NULL) {
+        weft_err_set(err, WEFT_EINVAL, "peer: fileSystemPath, mspConfigPath and localMspId "
+                     "are required");
+        return NULL;
+    }
+    struct weft_peer *p = weft_calloc(1, sizeof(*p));
+    if (p == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->join_mu, NULL);
+    p->no_sync = o->ledger_no_sync;
+    p->fs_path = weft_strdup(o->fs_path);
+    if (p->fs_path == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (weft_msp_load_dir(o->msp_dir, o->mspid, &p->msp, err) != 0) {
+        weft_err_prefix(err, "load local MSP %s from %s", o->mspid, o->msp_dir);
+        goto fail;
+    }
+    if (weft_msp_signer(p->msp) == NULL) {
+        weft_err_set(err, WEFT_ECONFIG, "local MSP %s has no signing identity", o->msp_dir);
+        goto fail;
+    }
+    if (weft_cc_store_open(p->fs_path, &p->store, err) != 0) {
+        goto fail;
+    }
+    struct weft_rpc_server_opts so = {0};
+    so.listen[0] = o->chaincode_listen != NULL ? o->chaincode_listen : "0.0.0.0:7052";
+    so.cq_threads = 1;
+    so.workers = 256;
+    so.health = true;
+    p->cc_server = weft_rpc_server_new(&so, err);
+    if (p->cc_server == NULL) {
+        weft_err_prefix(err, "chaincode listener on %s", so.listen[0]);
+        goto fail;
+    }
+    char addr[300];
+    if (o->chaincode_address != NULL) {
+        snprintf(addr, sizeof(addr), "%s", o->chaincode_address);
+    } else {
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(p->cc_server, 0));
+    }
+    struct weft_cc_support_opts co = {
+        .store = p->store,
+        .peer_address = addr,
+        .mspid = o->mspid,
+        .execute_timeout_ms = o->execute_timeout_ms,
+        .startup_timeout_ms = o->startup_timeout_ms,
+        .builders = o->builders,
+        .n_builders = o->n_builders,
+        .node_modules = o->node_modules,
+        .launcher = o->launcher,
+        .resolve = resolve_cb,
+        .resolve_ctx = p,
+    };
+    if (weft_cc_support_new(&co, &p->support, err) != 0 ||
+        weft_cc_support_register_service(p->support, p->cc_server, err) != 0 ||
+        weft_rpc_server_start(p->cc_server, err) != 0) {
+        goto fail;
+    }
+    if (rpc != NULL && peer__endorser_register(p, rpc, err) != 0) {
+        goto fail;
+    }
+    open_existing(p);
+    WEFT_INFO(lg_peer, "chaincode listener on port %d; chaincode dials %s",
+              weft_rpc_server_port(p->cc_server, 0), addr);
+    return p;
+fail:
+    weft_peer_free(p);
+    return NULL;
+}
+
+/* chaincode.externalBuilders: [{name, path, propagateEnvironment: []}] */
+static int read_builders(struct weft_config *cfg, struct weft_cc_builder **out, size_t *n,
+                         char ***strs, struct weft_err *err)
+{
+    const struct weft_config_node *list = weft_config_lookup(cfg, "chaincode.externalBuilders");
+    size_t cnt = list != NULL ? weft_config_node_len(list) : 0;
+    *out = NULL;
+    *n = 0;
+    *strs = NULL;
+    if (cnt == 0) {
+        return 0;
+    }
+    struct weft_cc_builder *b = weft_calloc(cnt, sizeof(*b));
+    if (b == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        const struct weft_config_node *it = weft_config_node_at(list, i);
+        const char *name = NULL, *path = NULL;
+        if (weft_config_node_string(cfg, weft_config_node_child(it, "name"), &name, err) != 0 ||
+            weft_config_node_string(cfg, weft_config_node_child(it, "path"), &path, err) != 0) {
+            weft_free(b);
+            return weft_err_prefix(err, "chaincode.externalBuilders[%zu]", i);
+        }
+        b[i].name = name;
+        b[i].path = path;
+        const struct weft_config_node *pe = weft_config_node_child(it, "propagateEnvironment");
+        if (pe == NULL) {
+            pe = weft_config_node_child(it, "environmentWhitelist");
+        }
+        size_t ne = pe != NULL ? weft_config_node_len(pe) : 0;
+        if (ne > 0) {
+            const char **v = weft_calloc(ne + 1, sizeof(*v));
+            if (v == NULL) {
+                weft_free(b);
+                return WEFT_ENOMEM;
+            }
+            for (size_t k = 0; k < ne; k++) {
+                v[k] = weft_config_node_value(weft_config_node_at(pe, k));
+                if (v[k] == NULL) {
+                    v[k] = "";
+                }
+            }
+            b[i].propagate_env = v;
+        }
+    }
+    *out = b;
+    *n = cnt;
+    return 0;
+}
+
+struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server *rpc,
+                                struct weft_ops *ops, struct weft_err *err)
+{
+    (void)ops;
+    struct weft_peer_opts o = {0};
+    char *fsp = NULL, *msp = NULL, *listen = NULL, *nm = NULL;
+    const char *s = NULL;
+    struct weft_cc_builder *b = NULL;
+    size_t nb = 0;
+    char **strs = NULL;
+    int64_t ns = 0;
+    struct weft_peer *p = NULL;
+    if (weft_config_get_path(cfg, "peer.fileSystemPath", &fsp, err) != 0 ||
+        weft_config_get_path(cfg, "peer.mspConfigPath", &msp, err) != 0 ||
+        weft_config_get_string(cfg, "peer.localMspId", &o.mspid, err) != 0) {
+        goto out;
+    }
+    o.fs_path = fsp;
+    o.msp_dir = msp;
+    if (weft_config_get_string(cfg, "peer.chaincodeListenAddress", &s, NULL) == 0 && s[0]) {
+        o.chaincode_listen = s;
+    } else {
+        const char *pa = "0.0.0.0:7051";
+        if (weft_config_get_string(cfg, "peer.address", &pa, NULL) != 0) {
+            pa = "0.0.0.0:7051";
+        }
+        const char *colon = strrchr(pa, ':');
+        listen = weft_asprintf("%.*s:7052", (int)(colon != NULL ? colon - pa : (long)strlen(pa)),
+                               pa);
+        o.chaincode_listen = listen;
+    }
+    const char *ca = NULL;
+    if (weft_config_get_string(cfg, "peer.chaincodeAddress", &ca, NULL) == 0 && ca[0]) {
+        o.chaincode_address = ca;
+    }
+    if (weft_config_get_duration(cfg, "chaincode.executetimeout", &ns, NULL) == 0) {
+        o.execute_timeout_ms = ns / 1000000;
+    }
+    if (weft_config_get_duration(cfg, "chaincode.startuptimeout", &ns, NULL) == 0) {
+        o.startup_timeout_ms = ns / 1000000;
+    }
+    if (weft_config_get_path(cfg, "chaincode.node.modulesPath", &nm, NULL) == 0) {
+        o.node_modules = nm;
+    }
+    if (read_builders(cfg, &b, &nb, &strs, err) != 0) {
+        goto out;
+    }
+    o.builders = b;
+    o.n_builders = nb;
+    p = weft_peer_new_opts(&o, rpc, err);
+out:
+    for (size_t i = 0; b != NULL && i < nb; i++) {
+        weft_free((void *)b[i].propagate_env);
+    }
+    weft_free(b);
+    weft_free(fsp);
+    weft_free(msp);
+    weft_free(listen);
+    weft_free(nm);
+    return p;
+}
+
+void weft_peer_free(struct weft_peer *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (p->cc_server != NULL) {
+        weft_rpc_server_stop(p->cc_server, 500);
+    }
+    weft_cc_support_free(p->support);
+    weft_rpc_server_free(p->cc_server);
+    weft_cc_store_free(p->store);
+    while (p->channels != NULL) {
+        struct peer_channel *c = p->channels;
+        p->channels = c->next;
+        channel_free(c);
+    }
+    struct peer_def *lists[2] = {p->approvals, p->devdefs};
+    for (size_t i = 0; i < 2; i++) {
+        while (lists[i] != NULL) {
+            struct peer_def *d = lists[i];
+            lists[i] = d->next;
+            peer__def_free(d);
+        }
+    }
+    weft_msp_unref(p->msp);
+    weft_free(p->fs_path);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->join_mu);
+    weft_free(p);
+}
+
+int weft_peer_chaincode_port(const struct weft_peer *p)
+{
+    return weft_rpc_server_port(p->cc_server, 0);
+}
+
+struct weft_cc_store *weft_peer_store(struct weft_peer *p)
+{
+    return p->store;
+}
+
+struct weft_cc_support *weft_peer_cc_support(struct weft_peer *p)
+{
+    return p->support;
+}

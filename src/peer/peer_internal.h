@@ -1,0 +1,48 @@
+/* Private state of struct weft_peer (peer.c, endorser.c). */
+#ifndef WEFT_PEER_INTERNAL_H
+#define WEFT_PEER_INTERNAL_H
+
+#include <pthread.h>
+
+#include "weft/peer.h"
+
+struct weft_ledger;
+struct weft_channel_config;
+struct weft_msp;
+
+struct peer_channel {
+    struct peer_channel *next;
+    char *id;
+    struct weft_ledger *ledger;
+    struct weft_channel_config *cfg;
+};
+
+/* A local approval (channel, name, sequence -> package) or a development
+ * definition (version, package). */
+struct peer_def {
+    struct peer_def *next;
+    char *channel, *name, *version, *package_id;
+    int64_t sequence;
+};
+
+struct weft_peer {
+    pthread_mutex_t mu;      /* channels list, approvals, devdefs */
+    pthread_mutex_t join_mu; /* serialises joins and commits */
+    char *fs_path;
+    bool no_sync;
+    struct weft_msp *msp; /* local MSP with the signing identity */
+    struct weft_cc_store *store;
+    struct weft_cc_support *support;
+    struct weft_rpc_server *cc_server;
+    struct peer_channel *channels;
+    struct peer_def *approvals, *devdefs;
+};
+
+struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
+int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *name, char **ccid,
+                     char **version, struct weft_err *err);
+void peer__def_free(struct peer_def *d);
+int peer__endorser_register(struct weft_peer *p, struct weft_rpc_server *rpc,
+                            struct weft_err *err);
+
+#endif
