@@ -153,4 +153,76 @@ size_t weft_block_header_der(uint64_t number, const uint8_t *prev, size_t prev_l
                              const uint8_t *data_hash, size_t data_hash_len, uint8_t *out,
                              size_t cap);
 
+/* ---- committer (one per channel) ------------------------------------------------ */
+
+/* Runs the validate-and-commit pipeline of one channel on two threads: the
+ * validation thread unpacks block N+1, checks its orderer signatures and
+ * runs weft_validator_prepare (every signature of the block on the parallel
+ * verifier) while the commit thread finishes and commits block N. A config
+ * block is a barrier: the block after it is prepared only once it has been
+ * committed, with the MSPs and policies it installed. */
+struct weft_committer;
+
+/* Called on the commit thread after each block is committed: codes[i] is
+ * the TxValidationCode of transaction i; blk is the committed block (with
+ * its TRANSACTIONS_FILTER). All borrowed for the call. Must not call back
+ * into the committer except the read-only getters. */
+typedef void (*weft_committer_commit_cb)(void *ctx, uint64_t number, const uint8_t *codes,
+                                         size_t ntx, const struct Common__Block *blk);
+
+struct weft_committer_options {
+    struct weft_channel_config *config; /* TRANSFERRED on success (see weft_validator_new) */
+    struct weft_ledger *ledger;         /* borrowed */
+    struct weft_verifier *verifier;     /* borrowed, may be NULL */
+    struct weft_vcache *cache;          /* borrowed, may be NULL */
+    /* Check each block (except block 0) against the current config's
+     * /Channel/Orderer/BlockValidation before validating it: a block that
+     * fails (or is not the next number) is refused, counted and dropped,
+     * and the committer keeps waiting for the right block. */
+    bool verify_orderer_sigs;
+    size_t queue_depth; /* blocks accepted by submit before it waits; 0 = 8 */
+    weft_committer_commit_cb on_commit; /* may be NULL */
+    void *ctx;
+};
+
+/* Starts the two threads. The ledger may already hold blocks (the next
+ * block expected is its height). */
+int weft_committer_new(const struct weft_committer_options *opt, struct weft_committer **out,
+                       struct weft_err *err) WEFT_WARN_UNUSED;
+/* Stops the threads (queued blocks that were not committed are dropped) and
+ * frees. NULL-safe. Not from an on_commit callback. */
+void weft_committer_free(struct weft_committer *c);
+
+/* Queues a serialized common.Block. bytes are TRANSFERRED on success (freed
+ * with weft_free). Waits while the queue is full, until deadline_mono_ns (0
+ * = no limit): WEFT_ETIMEDOUT. WEFT_ESHUTDOWN once the committer stopped
+ * (after a fatal error: weft_committer_status tells why). Any thread. */
+int weft_committer_submit(struct weft_committer *c, uint8_t *bytes, size_t len,
+                          uint64_t deadline_mono_ns, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Synchronous: submits a copy of the block and waits until it is committed
+ * (or refused). codes (may be NULL) receives its validation codes (ntx
+ * entries). WEFT_EINVAL when the block was refused. */
+int weft_committer_commit_block(struct weft_committer *c, const uint8_t *bytes, size_t len,
+                                uint8_t *codes, size_t ntx, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Waits until the ledger height is at least height. WEFT_ETIMEDOUT at the
+ * deadline (0 = none); the committer's fatal error if it stopped. */
+int weft_committer_wait_height(struct weft_committer *c, uint64_t height,
+                               uint64_t deadline_mono_ns, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Committed height (blocks). */
+uint64_t weft_committer_height(struct weft_committer *c);
+/* Number of the next block the committer will accept: waits until every
+ * queued block has been examined (accepted or refused), so a block puller
+ * knows where to resume after a refusal. */
+uint64_t weft_committer_next_number(struct weft_committer *c);
+/* Blocks refused so far (orderer signatures, number); the last reason in
+ * err when it is non-NULL. */
+uint64_t weft_committer_refused(struct weft_committer *c, struct weft_err *err);
+/* 0 while running; the fatal error (ledger failure, config that cannot be
+ * applied) once stopped. */
+int weft_committer_status(struct weft_committer *c, struct weft_err *err);
+/* The channel config in force (borrowed; valid until the committer is
+ * freed). */
+const struct weft_channel_config *weft_committer_config(struct weft_committer *c);
+void weft_committer_get_stats(struct weft_committer *c, struct weft_validator_stats *out);
+
 #endif
