@@ -40,6 +40,7 @@
 
 #include "cmd.h"
 #include "cmd_network.h"
+#include "weft/log.h"
 
 #define MARKER ".weft-network"
 #define DEFAULT_DIR "weft-net"
@@ -414,6 +415,36 @@ cleanup:
     return rc;
 }
 
+/* Before the peers start: each peer's ledger gets the genesis block (see
+ * cmd_network_peer.c for why this is not a remote call yet). */
+static int join_peers(const struct net *net, const char *block)
+{
+    struct weft_buf blk;
+    weft_buf_init(&blk, 64u << 20);
+    int rc = read_file_bytes(block, &blk);
+    if (rc != 0) {
+        fprintf(stderr, "weft network: cannot read %s: %s\n", block, weft_strerror(rc));
+    }
+    for (size_t k = 0; rc == 0 && k < net->n_nodes; k++) {
+        const struct net_node *n = &net->nodes[k];
+        if (n->role != NET_PEER) {
+            continue;
+        }
+        struct weft_err err = {0};
+        rc = mkdir_p(n->data_dir);
+        if (rc != 0) {
+            fprintf(stderr, "weft network: cannot create %s\n", n->data_dir);
+            break;
+        }
+        rc = net_peer_join_offline(n, blk.data, blk.len, &err);
+        if (rc != 0) {
+            fail_msg("peer join", rc, &err);
+        }
+    }
+    weft_buf_close(&blk);
+    return rc;
+}
+
 static void stop_all(struct net *net)
 {
     for (size_t k = 0; k < net->n_nodes; k++) {
@@ -482,6 +513,11 @@ static int network_up(const struct up_opts *o)
     bool started = false;
     char *setup_log = NULL, *cc_cfg = NULL, *cc_out = NULL, *tx_cfg = NULL, *block = NULL;
     snprintf(net.channel, sizeof(net.channel), "%s", o->channel);
+    /* The libraries this command calls in-process (peer join) log at info;
+     * their progress is summarised by the steps printed here instead. */
+    if (weft_log_spec_set("warning", NULL) != 0) {
+        fprintf(stderr, "weft network: cannot set the log level\n");
+    }
     net.dir = abs_dir(o->dir);
     net.bin = realpath("/proc/self/exe", NULL);
     if (net.dir == NULL || net.bin == NULL) {
@@ -550,7 +586,7 @@ static int network_up(const struct up_opts *o)
            "%s\n",
            net.n_orderers, net.n_orgs, net.n_peers, net.channel, net.base_port,
            net.base_port + (int)net.n_nodes * NET_PORT_STRIDE - 1, net.dir);
-    printf("[1/6] identities (weft crypto generate)\n");
+    printf("[1/7] identities (weft crypto generate)\n");
     fflush(stdout);
     rc = net_write_crypto_config(&net, cc_cfg, &err);
     if (rc != 0) {
@@ -566,7 +602,7 @@ static int network_up(const struct up_opts *o)
     }
 
     if (!o->no_channel) {
-        printf("[2/6] channel genesis block (weft configtx genesis)\n");
+        printf("[2/7] channel genesis block (weft configtx genesis)\n");
         fflush(stdout);
         rc = net_write_configtx(&net, tx_cfg, &err);
         if (rc != 0) {
@@ -583,10 +619,21 @@ static int network_up(const struct up_opts *o)
             goto cleanup;
         }
     } else {
-        printf("[2/6] channel: skipped (--no-channel)\n");
+        printf("[2/7] channel: skipped (--no-channel)\n");
     }
 
-    printf("[3/6] starting %zu nodes\n", net.n_nodes);
+    if (!o->no_channel) {
+        printf("[3/7] peers join channel %s (ledger created from the genesis block)\n",
+               net.channel);
+        fflush(stdout);
+        if (join_peers(&net, block) != 0) {
+            rc = 1;
+            goto cleanup;
+        }
+    } else {
+        printf("[3/7] peers join: skipped (--no-channel)\n");
+    }
+    printf("[4/7] starting %zu nodes\n", net.n_nodes);
     fflush(stdout);
     for (size_t k = 0; k < net.n_nodes; k++) {
         struct net_node *n = &net.nodes[k];
@@ -606,7 +653,7 @@ static int network_up(const struct up_opts *o)
         }
         started = true;
     }
-    printf("[4/6] waiting for /healthz of every node\n");
+    printf("[5/7] waiting for /healthz of every node\n");
     fflush(stdout);
     if (wait_ready(&net) != 0) {
         rc = 1;
@@ -622,30 +669,26 @@ static int network_up(const struct up_opts *o)
 
     bool joined = false;
     if (!o->no_channel) {
-        printf("[5/6] joining channel %s\n", net.channel);
+        printf("[6/7] orderers join channel %s\n", net.channel);
         fflush(stdout);
         if (join_orderers(&net) != 0) {
             rc = 1;
             goto cleanup;
         }
         joined = true;
-        /* Peers join through their channel API (cscc JoinChain), which this
-         * build of the peer does not serve yet. */
-        printf("  peers: channel join is not available in this build of weft peer yet; "
-               "peers run without the channel\n");
     } else {
-        printf("[5/6] channel join: skipped (--no-channel)\n");
+        printf("[6/7] channel join: skipped (--no-channel)\n");
     }
 
     const char *chaincode = NULL;
     if (o->no_chaincode || o->no_channel) {
-        printf("[6/6] chaincode: none (%s)\n", o->no_chaincode ? "--no-chaincode" : "no channel");
+        printf("[7/7] chaincode: none (%s)\n", o->no_chaincode ? "--no-chaincode" : "no channel");
     } else {
-        printf("[6/6] chaincode %s: `weft chaincode` (install/approve/commit) is not available "
+        printf("[7/7] chaincode %s: `weft chaincode` (install/approve/commit) is not available "
                "in this build yet; nothing deployed\n",
                o->chaincode_name != NULL ? o->chaincode_name : "asset-transfer");
     }
-    rc = net_write_descriptors(&net, joined, false, chaincode, &err);
+    rc = net_write_descriptors(&net, joined, joined, chaincode, &err);
     if (rc != 0) {
         fail_msg("network.json", rc, &err);
         rc = 1;

@@ -75,6 +75,13 @@ int net_write_node_config(const struct net *net, const struct net_node *n, struc
 int net_write_descriptors(const struct net *net, bool orderers_joined, bool peers_joined,
                           const char *chaincode, struct weft_err *err);
 
+/* ---- cmd_network_peer.c ------------------------------------------------- */
+
+/* Joins a (stopped) peer to the channel of the genesis block: creates the
+ * ledger under its data dir and commits block 0. */
+int net_peer_join_offline(const struct net_node *n, const uint8_t *block, size_t len,
+                          struct weft_err *err);
+
 /* ---- cmd_network_proc.c ------------------------------------------------- */
 
 /* Runs `bin argv...` to completion, output appended to log; returns its exit

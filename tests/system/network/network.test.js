@@ -127,6 +127,11 @@ test('network.json lists every node with a live PID and its files', () => {
       } else {
         assert.strictEqual(node.role, 'peer');
         assert.match(node.mspId, /^Org\dMSP$/);
+        // Joined: the channel ledger holds the genesis block and verifies.
+        assert.deepStrictEqual(node.channels, ['mychannel']);
+        const chain = path.join(node.dataDir, 'ledgersData', 'chains', 'mychannel');
+        const v = weft(['ledger', 'verify', chain]);
+        assert.strictEqual(v.code, 0, `ledger verify ${chain}: ${v.out}${v.err}`);
       }
     }
     assert.strictEqual(names.size, j.nodes.length);
