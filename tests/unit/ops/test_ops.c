@@ -321,6 +321,66 @@ static void test_metrics_errors(void **state)
     weft_metrics_free(m);
 }
 
+/* One registry build + scrape; returns 0 when every step succeeded. */
+static int metrics_scenario(void)
+{
+    struct weft_metrics *m = weft_metrics_new();
+    if (m == NULL) {
+        return -1;
+    }
+    int rc = -1;
+    struct weft_buf b;
+    weft_buf_init(&b, 1 << 20);
+    struct weft_err err;
+    struct weft_metrics_opts co = {.namespace_ = "a", .subsystem = "b", .name = "c", .help = "h",
+                                   .label_names = (const char *const[]){"x", "y"},
+                                   .n_labels = 2};
+    struct weft_metrics_opts ho = {.name = "hist", .help = "h",
+                                   .label_names = (const char *const[]){"x"}, .n_labels = 1};
+    struct weft_metrics_opts go = {.name = "g", .help = "h"};
+    struct weft_metrics_counter_vec *cv = weft_metrics_counter_vec_new(m, &co, &err);
+    struct weft_metrics_histogram_vec *hv = weft_metrics_histogram_vec_new(m, &ho, &err);
+    struct weft_metrics_gauge_vec *gv = weft_metrics_gauge_vec_new(m, &go, &err);
+    if (cv == NULL || hv == NULL || gv == NULL) {
+        goto out;
+    }
+    for (int i = 0; i < 20; i++) {
+        char v[8];
+        snprintf(v, sizeof(v), "v%d", i);
+        struct weft_metrics_counter *c = weft_metrics_counter_with(cv, (const char *const[]){v, "z"});
+        struct weft_metrics_histogram *h = weft_metrics_histogram_with(hv, (const char *const[]){v});
+        if (c == NULL || h == NULL) {
+            goto out;
+        }
+        weft_metrics_counter_inc(c);
+        weft_metrics_histogram_observe(h, i);
+    }
+    weft_metrics_gauge_set(weft_metrics_gauge_with(gv, NULL), 3);
+    rc = weft_metrics_write(m, &b);
+out:
+    weft_buf_close(&b);
+    weft_metrics_free(m);
+    return rc;
+}
+
+/* allocation torture: fail the n-th allocation for every n */
+static void test_metrics_alloc_torture(void **state)
+{
+    (void)state;
+    int ok_at = 0;
+    for (uint64_t n = 1; n < 5000; n++) {
+        weft_alloc_fail_after(n);
+        int rc = metrics_scenario();
+        weft_alloc_fail_after(0);
+        if (rc == 0) {
+            ok_at = (int)n;
+            break;
+        }
+    }
+    assert_true(ok_at > 50); /* many allocations were each failed once */
+    assert_int_equal(metrics_scenario(), 0);
+}
+
 #define NTHREADS 8
 #define NITER 100000
 
@@ -920,6 +980,36 @@ static void test_http_client_disconnect(void **state)
     weft_http_server_free(s);
 }
 
+static int slow_handler(void *ctx, const struct weft_http_request *req,
+                        struct weft_http_response *resp)
+{
+    (void)ctx;
+    (void)req;
+    /* longer than the connection timeout of the server below */
+    struct timespec ts = {.tv_sec = 2, .tv_nsec = 200000000};
+    nanosleep(&ts, NULL);
+    return weft_http_response_set(resp, 200, "text/plain", "slow", 4);
+}
+
+/* a handler may take longer than the connection's idle timeout */
+static void test_http_slow_handler(void **state)
+{
+    (void)state;
+    struct weft_http_server_opts o = {.timeout_s = 1};
+    struct weft_http_server *s = server_up(&o);
+    assert_int_equal(weft_http_route(s, "GET", "/slow", WEFT_HTTP_ROUTE_BLOCKING, slow_handler,
+                                     NULL),
+                     0);
+    struct weft_err err;
+    assert_int_equal(weft_http_server_start(s, &err), 0);
+    struct http_result r;
+    assert_int_equal(http_do(weft_http_server_port(s), NULL, "GET", "/slow", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "slow");
+    http_result_free(&r);
+    weft_http_server_free(s);
+}
+
 static void test_http_body_limit(void **state)
 {
     (void)state;
@@ -1227,6 +1317,7 @@ int main(void)
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_metrics_errors),
+        cmocka_unit_test(test_metrics_alloc_torture),
         cmocka_unit_test(test_metrics_concurrency),
         cmocka_unit_test(test_ops_healthz),
         cmocka_unit_test(test_ops_healthz_timeout),
@@ -1236,6 +1327,7 @@ int main(void)
         cmocka_unit_test(test_http_routes),
         cmocka_unit_test(test_http_blocking_parallel),
         cmocka_unit_test(test_http_client_disconnect),
+        cmocka_unit_test(test_http_slow_handler),
         cmocka_unit_test(test_http_body_limit),
         cmocka_unit_test(test_http_bad_config),
         cmocka_unit_test(test_ops_tls_server_only),
