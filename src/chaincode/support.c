@@ -68,6 +68,16 @@ static const char *type_name(int t)
     }
 }
 
+/* Copy of n bytes (p may be NULL when n is 0); never NULL unless out of memory. */
+static uint8_t *memdup0(const void *p, size_t n)
+{
+    uint8_t *d = weft_malloc(n > 0 ? n : 1);
+    if (d != NULL && n > 0) {
+        memcpy(d, p, n);
+    }
+    return d;
+}
+
 /* ---- minimal protobuf field reader ------------------------------------------
  * Request keys are proto `string`s that carry U+0000 (composite keys), which
  * protobuf-c's NUL-terminated strings would cut short; so request payloads
@@ -764,7 +774,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
     if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
         m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
         if (tx != NULL && !tx->done) {
-            tx->final = weft_memdup(raw, raw_len > 0 ? raw_len : 1);
+            tx->final = memdup0(raw, raw_len);
             tx->final_len = raw_len;
             tx->done = true;
             pthread_cond_broadcast(&s->cv);
@@ -786,7 +796,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
             j->s = s;
             j->h = h;
             j->tx = tx;
-            j->payload = weft_memdup(m->payload.data, m->payload.len > 0 ? m->payload.len : 1);
+            j->payload = memdup0(m->payload.data, m->payload.len);
             j->len = m->payload.len;
         }
         if (j == NULL || j->payload == NULL || weft_pool_submit(s->pool, c2c_run, j) != 0) {
@@ -1207,9 +1217,9 @@ int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invo
         }
         out->status = r->status;
         out->message = weft_strdup(r->message);
-        out->payload = weft_memdup(r->payload.data, r->payload.len > 0 ? r->payload.len : 1);
+        out->payload = memdup0(r->payload.data, r->payload.len);
         out->payload_len = r->payload.len;
-        out->response = weft_memdup(m->payload.data, m->payload.len > 0 ? m->payload.len : 1);
+        out->response = memdup0(m->payload.data, m->payload.len);
         out->response_len = m->payload.len;
         protos__response__free_unpacked(r, NULL);
         if (m->chaincode_event != NULL) {
