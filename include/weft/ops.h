@@ -28,6 +28,13 @@
  *     Creating families and children takes a short mutex.
  *   - Health checks run on the health registry's own worker threads.
  *
+ * Process-wide effects: the first weft_http_server_new() calls libevent's
+ * evthread_use_pthreads() (once; it makes event bases lockable so other
+ * threads may wake the loop). The library installs no signal handler: a
+ * client that disconnects while its answer is being written makes the
+ * write raise SIGPIPE, so the process must ignore SIGPIPE (the weft daemon
+ * does at start; tests do in their setup).
+ *
  * Ownership: every *_new returns an object the caller frees with the
  * matching *_free (NULL-safe). Strings passed in options are copied unless
  * said otherwise. Pointers handed to a handler are valid until it returns.

@@ -556,6 +556,18 @@ static void gen_cb(struct evhttp_request *ereq, void *arg)
         path = "/";
     }
     const char *method = method_name(evhttp_request_get_command(ereq));
+    if (srv->ssl_ctx != NULL) {
+        /* bev_cb() could not make a TLS bufferevent (out of memory) and
+         * libevent fell back to a plain socket: never serve plaintext on a
+         * TLS listener. */
+        struct evhttp_connection *evcon = evhttp_request_get_connection(ereq);
+        struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+        if (bev == NULL || bufferevent_openssl_get_ssl(bev) == NULL) {
+            evhttp_add_header(evhttp_request_get_output_headers(ereq), "Connection", "close");
+            send_simple(ereq, 400, "text/plain; charset=utf-8", "TLS required\n");
+            return;
+        }
+    }
 
     const struct route *hit = NULL;
     bool path_hit = false;
@@ -640,8 +652,8 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
     struct weft_http_server *srv = arg;
     SSL *ssl = SSL_new(srv->ssl_ctx);
     if (ssl == NULL) {
-        /* libevent would then fall back to a plain socket; that connection
-         * never sees a verified certificate, and TLS clients fail to parse. */
+        /* libevent then falls back to a plain socket; gen_cb() refuses
+         * every request on such a connection. */
         return NULL;
     }
     struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl,

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1087,6 +1088,18 @@ static void test_http_bad_config(void **state)
     assert_null(weft_http_server_new(&o, &err));
     assert_int_equal(err.code, WEFT_ECONFIG);
 
+    /* accepted address forms */
+    const char *good_addrs[] = {"localhost:0", ":0", NULL};
+    for (int i = 0; good_addrs[i]; i++) {
+        struct weft_http_server_opts g = {.listen_address = good_addrs[i]};
+        struct weft_http_server *gs = weft_http_server_new(&g, &err);
+        if (gs == NULL) {
+            fail_msg("%s: %s", good_addrs[i], err.msg);
+        }
+        assert_true(weft_http_server_port(gs) > 0);
+        weft_http_server_free(gs);
+    }
+
     /* a port in use */
     struct weft_http_server_opts a = {.listen_address = "127.0.0.1:0"};
     struct weft_http_server *s1 = weft_http_server_new(&a, &err);
@@ -1298,6 +1311,7 @@ static void test_format_time(void **state)
 static int group_setup(void **state)
 {
     (void)state;
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does; see ops.h */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return test_pki_make(&pki);
 }
