@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// The asset-transfer story against a local weft network, with the standard
+// Fabric Gateway client (@hyperledger/fabric-gateway). Nothing here is
+// weft-specific: it reads the files `weft network up` writes (network.json,
+// the organisations' identities and TLS roots) and talks to the peers the
+// way it would talk to Hyperledger Fabric.
+//
+//   node app.js [path/to/network.json] [--channel NAME] [--chaincode NAME]
+//
+// Org1's user creates an asset, reads it, transfers it, lists all assets
+// and reads its history; Org2's user then tries to update Org1's asset and
+// must be refused. A chaincode event listener prints every event seen.
+// Exit code 0 when every step behaved as expected, 1 when one did not, 2
+// when the peer does not serve the Gateway service at all.
+'use strict';
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const { connect, hash, signers } = require('@hyperledger/fabric-gateway');
+
+const utf8 = new TextDecoder();
+
+function parseArgs(argv) {
+  const o = { network: process.env.WEFT_NETWORK || path.resolve('weft-net', 'network.json') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--channel') o.channel = argv[++i];
+    else if (a === '--chaincode') o.chaincode = argv[++i];
+    else if (a === '-h' || a === '--help') o.help = true;
+    else o.network = a;
+  }
+  return o;
+}
+
+// One Gateway connection for an organisation's user, through that
+// organisation's first peer.
+async function gatewayFor(net, orgName) {
+  const org = net.organizations.find((o) => o.name === orgName);
+  if (!org || !org.user) throw new Error(`no organisation ${orgName} in network.json`);
+  const peer = net.nodes.find((n) => n.role === 'peer' && n.org === orgName);
+  if (!peer) throw new Error(`no peer of ${orgName} in network.json`);
+  const tlsRoot = fs.readFileSync(peer.tlsRootCert);
+  const client = new grpc.Client(peer.endpoints.grpc, grpc.credentials.createSsl(tlsRoot), {
+    'grpc.ssl_target_name_override': peer.name,
+  });
+  const gateway = connect({
+    client,
+    identity: { mspId: org.mspId, credentials: fs.readFileSync(org.user.cert) },
+    signer: signers.newPrivateKeySigner(crypto.createPrivateKey(fs.readFileSync(org.user.key))),
+    hash: hash.sha256,
+    evaluateOptions: () => ({ deadline: Date.now() + 5000 }),
+    endorseOptions: () => ({ deadline: Date.now() + 15000 }),
+    submitOptions: () => ({ deadline: Date.now() + 5000 }),
+    commitStatusOptions: () => ({ deadline: Date.now() + 60000 }),
+  });
+  return { gateway, client, org, peer };
+}
+
+function describe(err) {
+  const details = (err.details || []).map((d) => `${d.mspId || ''}@${d.address}: ${d.message}`);
+  return [err.message, ...details].join('\n    ');
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.help) {
+    console.log('usage: node app.js [network.json] [--channel NAME] [--chaincode NAME]');
+    return 0;
+  }
+  const net = JSON.parse(fs.readFileSync(o.network, 'utf8'));
+  const channel = o.channel || net.channel;
+  const chaincode = o.chaincode || net.chaincode || 'asset-transfer';
+  const peerOrgs = net.organizations.filter((x) => x.name !== 'OrdererOrg').map((x) => x.name);
+  console.log(`network ${net.dir}: channel ${channel}, chaincode ${chaincode}, ` +
+    `organisations ${peerOrgs.join(', ')}`);
+
+  const results = [];
+  const step = async (title, fn, { expectError = false } = {}) => {
+    process.stdout.write(`--> ${title}\n`);
+    try {
+      const v = await fn();
+      if (expectError) {
+        console.log('    unexpected success');
+        results.push({ title, ok: false });
+      } else {
+        if (v !== undefined) console.log(`    ${v}`);
+        results.push({ title, ok: true });
+      }
+    } catch (err) {
+      if (err.code === grpc.status.UNIMPLEMENTED || err.code === grpc.status.UNAVAILABLE) {
+        // Not an answer from the chaincode: the service itself is missing.
+        throw Object.assign(new Error(`${org1.peer.name} (${org1.peer.endpoints.grpc}) ` +
+          `does not serve the Fabric Gateway service: ${err.message}`), { unserved: true });
+      }
+      console.log(`    ${expectError ? 'refused as expected: ' : 'FAILED: '}${describe(err)}`);
+      results.push({ title, ok: expectError });
+    }
+  };
+
+  const org1 = await gatewayFor(net, peerOrgs[0]);
+  const org2 = peerOrgs.length > 1 ? await gatewayFor(net, peerOrgs[1]) : null;
+  const contract1 = org1.gateway.getNetwork(channel).getContract(chaincode);
+  const events = [];
+  let eventsIter;
+  try {
+    // Events from now on; the listener runs beside the story.
+    eventsIter = await org1.gateway.getNetwork(channel).getChaincodeEvents(chaincode,
+      { deadline: Date.now() + 120000 });
+    (async () => {
+      try {
+        for await (const ev of eventsIter) {
+          const payload = utf8.decode(ev.payload);
+          events.push(ev);
+          console.log(`    <event> ${ev.eventName} in block ${ev.blockNumber} tx ` +
+            `${ev.transactionId.slice(0, 12)}…: ${payload}`);
+        }
+      } catch (err) {
+        if (err.code !== grpc.status.CANCELLED && err.code !== grpc.status.UNIMPLEMENTED) {
+          console.log(`    event stream ended: ${err.message}`);
+        }
+      }
+    })();
+  } catch (err) {
+    console.log(`    (no event listener: ${describe(err)})`);
+  }
+
+  try {
+    await story();
+  } catch (err) {
+    if (!err.unserved) throw err;
+    console.log(`\napp: ${err.message}`);
+    results.push({ title: 'gateway', ok: false, unserved: true });
+  }
+
+  async function story() {
+    const id = `asset${Date.now()}`;
+    await step(`${peerOrgs[0]} creates ${id}`, async () => {
+      await contract1.submitTransaction('CreateAsset', id, 'blue', '5', org1.org.mspId, '300');
+      return 'committed';
+    });
+    await step(`read ${id}`, async () =>
+      utf8.decode(await contract1.evaluateTransaction('ReadAsset', id)));
+    await step(`transfer ${id} to Tomoko`, async () => {
+      const commit = await contract1.submitAsync('TransferAsset', { arguments: [id, 'Tomoko'] });
+      const status = await commit.getStatus();
+      if (!status.successful) throw new Error(`transaction ${status.transactionId} ${status.code}`);
+      return `committed in block ${status.blockNumber}, previous owner ` +
+        `${utf8.decode(commit.getResult()) || '(not returned)'}`;
+    });
+    await step('all assets', async () => {
+      const all = JSON.parse(utf8.decode(await contract1.evaluateTransaction('GetAllAssets')));
+      if (!all.some((a) => (a.ID || a.id) === id)) throw new Error(`${id} missing from the list`);
+      return `${all.length} asset(s)`;
+    });
+    await step(`history of ${id}`, async () =>
+      utf8.decode(await contract1.evaluateTransaction('GetAssetHistory', id)));
+    if (org2) {
+      const contract2 = org2.gateway.getNetwork(channel).getContract(chaincode);
+      await step(`${peerOrgs[1]} tries to update ${peerOrgs[0]}'s asset`, () =>
+        contract2.submitTransaction('UpdateAsset', id, 'red', '5', 'Mallory', '1'),
+      { expectError: true });
+    }
+  }
+
+  // Give the listener a moment to see the last commits' events.
+  const unserved = results.some((r) => r.unserved);
+  const until = Date.now() + (unserved ? 0 : 5000);
+  while (events.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (eventsIter) eventsIter.close();
+  console.log(`--> ${events.length} chaincode event(s) received`);
+
+  org1.gateway.close();
+  org1.client.close();
+  if (org2) {
+    org2.gateway.close();
+    org2.client.close();
+  }
+  const failed = results.filter((r) => !r.ok);
+  console.log(`\n${results.length - failed.length} passed, ${failed.length} failed`);
+  return failed.length === 0 ? 0 : unserved ? 2 : 1;
+}
+
+main().then((code) => { process.exitCode = code; }, (err) => {
+  console.error(`app: ${err.stack || err}`);
+  process.exitCode = 1;
+});
