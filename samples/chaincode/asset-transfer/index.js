@@ -1,0 +1,5 @@
+'use strict';
+const { AssetTransfer } = require('./lib/assetTransfer');
+
+module.exports.AssetTransfer = AssetTransfer;
+module.exports.contracts = [AssetTransfer];

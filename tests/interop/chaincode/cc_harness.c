@@ -1,0 +1,317 @@
+/* Interop harness: a weft peer (library) that joins the Fabric vector
+ * channel, installs the Node sample chaincode (run by the built-in Node
+ * launcher with fabric-shim from NODE_PATH), and endorses proposals signed
+ * by User1@org1. Commands on stdin, one per line:
+ *   submit|evaluate <fn> [args...]
+ * submit also orders the endorsed transaction into a block and commits it.
+ * Each line answers "<base64 ProposalResponse>" or "ERR <message>". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/common.pb-c.h"
+#include "peer/chaincode.pb-c.h"
+#include "peer/proposal.pb-c.h"
+#include "peer/proposal_response.pb-c.h"
+#include "peer/transaction.pb-c.h"
+#include "testlib.h"
+#include "weft/crypto.h"
+#include "weft/ledger.h"
+#include "weft/msp.h"
+#include "weft/peer.h"
+
+static struct weft_msp *user;
+static struct weft_peer *peer;
+static uint64_t height = 1;
+static uint8_t prev_hash[32];
+
+static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(*len + 1);
+    protobuf_c_message_pack(m, b);
+    return b;
+}
+
+static void b64(const uint8_t *d, size_t n)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+                     (i + 2 < n ? d[i + 2] : 0);
+        putchar(t[v >> 18 & 63]);
+        putchar(t[v >> 12 & 63]);
+        putchar(i + 1 < n ? t[v >> 6 & 63] : '=');
+        putchar(i + 2 < n ? t[v & 63] : '=');
+    }
+}
+
+static int commit(Common__Header *hdr, const uint8_t *cpp, size_t cppl, const uint8_t *resp,
+                  size_t rl)
+{
+    Protos__ProposalResponse *pr = protos__proposal_response__unpack(NULL, rl, resp);
+    if (pr == NULL || pr->endorsement == NULL) {
+        return -1;
+    }
+    Protos__ChaincodeEndorsedAction ea = PROTOS__CHAINCODE_ENDORSED_ACTION__INIT;
+    ea.proposal_response_payload = pr->payload;
+    Protos__Endorsement *ends[1] = {pr->endorsement};
+    ea.n_endorsements = 1;
+    ea.endorsements = ends;
+    Protos__ChaincodeActionPayload cap = PROTOS__CHAINCODE_ACTION_PAYLOAD__INIT;
+    cap.chaincode_proposal_payload.data = (uint8_t *)cpp;
+    cap.chaincode_proposal_payload.len = cppl;
+    cap.action = &ea;
+    Protos__TransactionAction ta = PROTOS__TRANSACTION_ACTION__INIT;
+    ta.header = hdr->signature_header;
+    size_t capl;
+    ta.payload.data = pack(&cap.base, &capl);
+    ta.payload.len = capl;
+    Protos__TransactionAction *tas[1] = {&ta};
+    Protos__Transaction tx = PROTOS__TRANSACTION__INIT;
+    tx.n_actions = 1;
+    tx.actions = tas;
+    Common__Payload pl = COMMON__PAYLOAD__INIT;
+    pl.header = hdr;
+    size_t txl;
+    pl.data.data = pack(&tx.base, &txl);
+    pl.data.len = txl;
+    Common__Envelope env = COMMON__ENVELOPE__INIT;
+    size_t pll;
+    env.payload.data = pack(&pl.base, &pll);
+    env.payload.len = pll;
+    uint8_t sig[80];
+    size_t sigl = sizeof(sig);
+    struct weft_err e = {0};
+    if (weft_msp_sign(user, env.payload.data, pll, sig, &sigl, &e) != 0) {
+        return -1;
+    }
+    env.signature.data = sig;
+    env.signature.len = sigl;
+    size_t envl;
+    uint8_t *envb = pack(&env.base, &envl);
+    ProtobufCBinaryData data[1] = {{envl, envb}};
+    Common__Block blk = COMMON__BLOCK__INIT;
+    Common__BlockHeader bh = COMMON__BLOCK_HEADER__INIT;
+    Common__BlockData bd = COMMON__BLOCK_DATA__INIT;
+    Common__BlockMetadata bm = COMMON__BLOCK_METADATA__INIT;
+    uint8_t dh[32], filter[1] = {0};
+    weft_ledger_data_hash(data, 1, dh);
+    bh.number = height;
+    bh.previous_hash.data = prev_hash;
+    bh.previous_hash.len = 32;
+    bh.data_hash.data = dh;
+    bh.data_hash.len = 32;
+    bd.n_data = 1;
+    bd.data = data;
+    ProtobufCBinaryData md[3] = {{0, NULL}, {0, NULL}, {1, filter}};
+    bm.n_metadata = 3;
+    bm.metadata = md;
+    blk.header = &bh;
+    blk.data = &bd;
+    blk.metadata = &bm;
+    size_t bl;
+    uint8_t *bb = pack(&blk.base, &bl);
+    int rc = weft_peer_commit_block(peer, "mychannel", bb, bl, &e);
+    if (rc != 0) {
+        fprintf(stderr, "commit: %s\n", e.msg);
+    } else {
+        if (weft_ledger_header_hash(height, prev_hash, 32, dh, 32, prev_hash) != 0) {
+            return -1;
+        }
+        height++;
+    }
+    free(bb);
+    free(envb);
+    free(env.payload.data);
+    free(pl.data.data);
+    free(ta.payload.data);
+    protos__proposal_response__free_unpacked(pr, NULL);
+    return rc;
+}
+
+static void run(char **argv, int argc, bool submit)
+{
+    size_t cl;
+    const uint8_t *creator = weft_msp_identity_serialized(weft_msp_signer(user), &cl);
+    uint8_t nonce[24], h[32], nc[4096];
+    if (weft_crypto_random(nonce, sizeof(nonce)) != 0 || cl + 24 > sizeof(nc)) {
+        exit(2);
+    }
+    memcpy(nc, nonce, 24);
+    memcpy(nc + 24, creator, cl);
+    weft_sha256(nc, 24 + cl, h);
+    char txid[65];
+    weft_crypto_hex(h, 32, txid);
+    Protos__ChaincodeID cid = PROTOS__CHAINCODE_ID__INIT;
+    cid.name = (char *)"asset";
+    Protos__ChaincodeHeaderExtension ext = PROTOS__CHAINCODE_HEADER_EXTENSION__INIT;
+    ext.chaincode_id = &cid;
+    Common__ChannelHeader ch = COMMON__CHANNEL_HEADER__INIT;
+    ch.type = 3;
+    ch.channel_id = (char *)"mychannel";
+    ch.tx_id = txid;
+    size_t el, chl, shl, cisl, cppl, hl, propl;
+    ch.extension.data = pack(&ext.base, &el);
+    ch.extension.len = el;
+    Common__SignatureHeader sh = COMMON__SIGNATURE_HEADER__INIT;
+    sh.creator.data = (uint8_t *)creator;
+    sh.creator.len = cl;
+    sh.nonce.data = nonce;
+    sh.nonce.len = 24;
+    Common__Header hdr = COMMON__HEADER__INIT;
+    hdr.channel_header.data = pack(&ch.base, &chl);
+    hdr.channel_header.len = chl;
+    hdr.signature_header.data = pack(&sh.base, &shl);
+    hdr.signature_header.len = shl;
+    ProtobufCBinaryData args[16];
+    for (int i = 0; i < argc && i < 16; i++) {
+        args[i].data = (uint8_t *)argv[i];
+        args[i].len = strlen(argv[i]);
+    }
+    Protos__ChaincodeInput in = PROTOS__CHAINCODE_INPUT__INIT;
+    in.n_args = (size_t)argc;
+    in.args = args;
+    Protos__ChaincodeSpec spec = PROTOS__CHAINCODE_SPEC__INIT;
+    spec.type = PROTOS__CHAINCODE_SPEC__TYPE__NODE;
+    spec.chaincode_id = &cid;
+    spec.input = &in;
+    Protos__ChaincodeInvocationSpec cis = PROTOS__CHAINCODE_INVOCATION_SPEC__INIT;
+    cis.chaincode_spec = &spec;
+    Protos__ChaincodeProposalPayload cpp = PROTOS__CHAINCODE_PROPOSAL_PAYLOAD__INIT;
+    cpp.input.data = pack(&cis.base, &cisl);
+    cpp.input.len = cisl;
+    Protos__Proposal prop = PROTOS__PROPOSAL__INIT;
+    prop.header.data = pack(&hdr.base, &hl);
+    prop.header.len = hl;
+    prop.payload.data = pack(&cpp.base, &cppl);
+    prop.payload.len = cppl;
+    Protos__SignedProposal sp = PROTOS__SIGNED_PROPOSAL__INIT;
+    sp.proposal_bytes.data = pack(&prop.base, &propl);
+    sp.proposal_bytes.len = propl;
+    uint8_t sig[80];
+    size_t sigl = sizeof(sig);
+    struct weft_err e = {0};
+    if (weft_msp_sign(user, sp.proposal_bytes.data, propl, sig, &sigl, &e) != 0) {
+        exit(2);
+    }
+    sp.signature.data = sig;
+    sp.signature.len = sigl;
+    size_t spl;
+    uint8_t *spb = pack(&sp.base, &spl);
+    uint8_t *resp = NULL;
+    size_t rl = 0;
+    int rc = weft_peer_endorse(peer, spb, spl, &resp, &rl, &e);
+    if (rc != 0) {
+        printf("ERR %s\n", e.msg);
+    } else {
+        if (submit && commit(&hdr, prop.payload.data, cppl, resp, rl) != 0) {
+            printf("ERR commit failed\n");
+        } else {
+            b64(resp, rl);
+            putchar('\n');
+        }
+    }
+    fflush(stdout);
+    weft_free(resp);
+    free(spb);
+    free(sp.proposal_bytes.data);
+    free(prop.header.data);
+    free(prop.payload.data);
+    free(cpp.input.data);
+    free(hdr.channel_header.data);
+    free(hdr.signature_header.data);
+    free(ch.extension.data);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: cc_harness <shared dir> <sample dir> <node_modules>\n");
+        return 2;
+    }
+    char path[4096];
+    char *dir = wt_tmpdir("ccinterop");
+    struct weft_err e = {0};
+    struct weft_peer_opts o = {
+        .fs_path = dir,
+        .mspid = "Org1MSP",
+        .chaincode_listen = "127.0.0.1:0",
+        .node_modules = argv[3],
+        .execute_timeout_ms = 30000,
+        .startup_timeout_ms = 60000,
+        .ledger_no_sync = true,
+    };
+    char msp[4096];
+    snprintf(msp, sizeof(msp),
+             "%s/vectors/fabric-2.4.9/crypto/peerOrganizations/org1.example.com/peers/"
+             "peer0.org1.example.com/msp",
+             argv[1]);
+    o.msp_dir = msp;
+    peer = weft_peer_new_opts(&o, NULL, &e);
+    if (peer == NULL) {
+        fprintf(stderr, "peer: %s\n", e.msg);
+        return 1;
+    }
+    snprintf(path, sizeof(path),
+             "%s/vectors/fabric-2.4.9/crypto/peerOrganizations/org1.example.com/users/"
+             "User1@org1.example.com/msp",
+             argv[1]);
+    if (weft_msp_load_dir(path, "Org1MSP", &user, &e) != 0) {
+        fprintf(stderr, "user: %s\n", e.msg);
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/blocks/genesis.block", argv[1]);
+    size_t gl;
+    char *g = wt_read_file(path, &gl);
+    uint8_t *pkg = NULL;
+    size_t pl = 0;
+    char *id = NULL;
+    if (g == NULL || weft_peer_join(peer, (uint8_t *)g, gl, NULL, &e) != 0 ||
+        weft_cc_package_create("asset_1", "node", "asset-transfer", argv[2], &pkg, &pl, &e) != 0 ||
+        weft_peer_install(peer, pkg, pl, &id, &e) != 0 ||
+        weft_peer_define_chaincode(peer, "mychannel", "asset", "1.0", id, &e) != 0) {
+        fprintf(stderr, "setup: %s\n", e.msg);
+        return 1;
+    }
+    /* hash of block 0 for chaining */
+    Common__Block *blk = common__block__unpack(NULL, gl, (uint8_t *)g);
+    if (blk == NULL || weft_ledger_header_hash(0, NULL, 0, blk->header->data_hash.data,
+                                               blk->header->data_hash.len, prev_hash) != 0) {
+        return 1;
+    }
+    common__block__free_unpacked(blk, NULL);
+    printf("READY %s\n", id);
+    fflush(stdout);
+    char line[8192];
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        char *av[17];
+        int ac = 0;
+        char *q = line;
+        while (*q != 0 && ac < 17) {
+            while (*q == ' ' || *q == '\n') {
+                *q++ = 0;
+            }
+            if (*q == 0) {
+                break;
+            }
+            av[ac++] = q;
+            while (*q != 0 && *q != ' ' && *q != '\n') {
+                q++;
+            }
+        }
+        if (ac < 2) {
+            continue;
+        }
+        run(av + 1, ac - 1, strcmp(av[0], "submit") == 0);
+    }
+    free(g);
+    weft_free(pkg);
+    weft_free(id);
+    weft_peer_free(peer);
+    weft_msp_unref(user);
+    wt_rmtree(dir);
+    weft_free(dir);
+    return 0;
+}
