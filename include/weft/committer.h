@@ -225,4 +225,94 @@ int weft_committer_status(struct weft_committer *c, struct weft_err *err);
 const struct weft_channel_config *weft_committer_config(struct weft_committer *c);
 void weft_committer_get_stats(struct weft_committer *c, struct weft_validator_stats *out);
 
+/* ---- Deliver service (protos.Deliver) -------------------------------------------- */
+
+struct weft_rpc_server;
+struct weft_deliver;
+
+/* What Deliver needs of a joined channel. Borrowed pointers, valid until the
+ * deliver object is freed (a peer keeps its channels for its lifetime). */
+struct weft_deliver_channel {
+    struct weft_ledger *ledger;
+    const struct weft_channel_config *config; /* current config (ACLs, policies) */
+};
+/* Looks a channel up: 0 and *out filled, or WEFT_ENOTFOUND. Called on a
+ * handler thread, once per request and again whenever a stream moves to a
+ * new block (so a config update is seen). */
+typedef int (*weft_deliver_lookup_fn)(void *ctx, const char *channel,
+                                      struct weft_deliver_channel *out);
+
+struct weft_deliver_options {
+    weft_deliver_lookup_fn lookup;
+    void *ctx;
+    int64_t time_window_ns; /* peer.authentication.timewindow; 0 = 15 min */
+    /* Require ChannelHeader.tls_cert_hash = SHA-256 of the client's TLS
+     * certificate (servers with mutual TLS). */
+    bool bind_tls;
+};
+
+/* Registers /protos.Deliver/{Deliver,DeliverFiltered,DeliverWithPrivateData}
+ * on srv (before it starts). Semantics (spec wire.md section 5): one status
+ * per request, SeekInfo start/stop/behaviour as in the orderer, ACL
+ * event/Block or event/FilteredBlock from the channel's ACLs (default
+ * /Channel/Application/Readers) re-evaluated when the config changes,
+ * filtered blocks with validation codes and chaincode event names.
+ * *out must outlive the server (free it after weft_rpc_server_free). */
+int weft_deliver_register(struct weft_rpc_server *srv, const struct weft_deliver_options *opt,
+                          struct weft_deliver **out, struct weft_err *err) WEFT_WARN_UNUSED;
+void weft_deliver_free(struct weft_deliver *d);
+
+/* Serialized protos.FilteredBlock of a committed block (bytes borrowed).
+ * *out weft_malloc'd. */
+int weft_deliver_filtered_block(const uint8_t *block, size_t len, uint8_t **out, size_t *out_len,
+                                struct weft_err *err) WEFT_WARN_UNUSED;
+
+/* ---- block puller (orgLeader mode) -------------------------------------------------- */
+
+struct weft_msp;
+struct weft_rpc_client_opts;
+struct weft_blockpuller;
+
+struct weft_blockpuller_options {
+    const char *channel;
+    struct weft_committer *committer; /* borrowed; receives every block */
+    /* "host:port" orderer endpoints; NULL: the orderer organisations'
+     * Endpoints of the committer's channel config, else its
+     * OrdererAddresses. Copied. */
+    const char *const *endpoints;
+    size_t n_endpoints;
+    /* TLS (ca, client cert/key for mutual TLS), keepalive... may be NULL.
+     * Copied by the rpc client at each connection; the PEM strings must
+     * outlive the puller. */
+    const struct weft_rpc_client_opts *client;
+    struct weft_msp *signer; /* local MSP with a signing identity; borrowed */
+    int64_t backoff_min_ms;  /* 0 = 100 */
+    int64_t backoff_max_ms;  /* 0 = 10000 */
+    const char *method;      /* 0 = "/orderer.AtomicBroadcast/Deliver" */
+};
+
+struct weft_blockpuller_stats {
+    uint64_t connects;  /* streams opened */
+    uint64_t failovers; /* streams abandoned (error, status, refused block) */
+    uint64_t blocks;    /* blocks handed to the committer */
+};
+
+/* Starts a thread that pulls blocks from the ordering service's Deliver for
+ * the channel, from the committer's next block on, signing its seek requests
+ * with the peer's identity, and hands them to the committer (which verifies
+ * their orderer signatures against BlockValidation; configure it with
+ * verify_orderer_sigs). On a stream error, a non-200 status or a refused
+ * block it moves to the next endpoint, with exponential backoff between
+ * attempts (reset by a received block). */
+int weft_blockpuller_new(const struct weft_blockpuller_options *opt,
+                         struct weft_blockpuller **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Stops the thread (within about 200 ms) and frees. NULL-safe. */
+void weft_blockpuller_free(struct weft_blockpuller *p);
+void weft_blockpuller_get_stats(struct weft_blockpuller *p, struct weft_blockpuller_stats *out);
+/* Serialized, signed seek envelope for Deliver from `start` to the end of
+ * time (BLOCK_UNTIL_READY), as the puller sends it. *out weft_malloc'd. */
+int weft_blockpuller_seek_envelope(const char *channel, struct weft_msp *signer, uint64_t start,
+                                   uint64_t stop, uint8_t **out, size_t *out_len,
+                                   struct weft_err *err) WEFT_WARN_UNUSED;
+
 #endif

@@ -22,5 +22,6 @@ void test_code_names(void **state);
 void test_conformance_replay(void **state);
 void test_tampered_blocks(void **state);
 void test_committer_pipeline(void **state);
+void test_deliver_and_pull(void **state);
 
 #endif

@@ -15,6 +15,7 @@ int main(void)
         cmocka_unit_test(test_conformance_replay),
         cmocka_unit_test(test_tampered_blocks),
         cmocka_unit_test(test_committer_pipeline),
+        cmocka_unit_test(test_deliver_and_pull),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
