@@ -463,6 +463,8 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
         }
     }
 
+    /* A client that disconnects mid-reply must not kill the node. */
+    signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -580,11 +580,10 @@ static void gen_cb(struct evhttp_request *ereq, void *arg)
         path_hit = true;
         if (r->method == NULL || strcmp(r->method, method) == 0) {
             hit = r;
-        } else if (strlen(allow) + strlen(r->method) + 3 < sizeof(allow)) {
-            if (allow[0] != '\0') {
-                strcat(allow, ", ");
-            }
-            strcat(allow, r->method);
+        } else {
+            size_t used = strlen(allow);
+            snprintf(allow + used, sizeof(allow) - used, "%s%s", used > 0 ? ", " : "",
+                     r->method);
         }
     }
     if (hit == NULL) {
