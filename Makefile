@@ -59,6 +59,12 @@ bench-%: setup-test $(BUILD)/CMakeCache.txt
 	@mkdir -p $(BUILD)/bench
 	BUILD=$(BUILD) bench/$*/run.sh
 
+# The first command of the README: installs what is missing, builds, brings
+# a local network up, runs the sample application, leaves the network up.
+# DEMO_ARGS: e.g. --down, --dir D, --base-port P (scripts/demo.sh --help).
+demo:
+	BUILD=$(BUILD) scripts/demo.sh $(DEMO_ARGS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
