@@ -464,6 +464,7 @@ static int handle_seek(struct weft_deliver *d, struct weft_rpc_call *call, enum 
             }
         }
         rc = send_block(call, kind, b, bl);
+        weft_free(b);
         if (rc != 0) {
             status = rc == WEFT_ENOMEM ? ST_INTERNAL : 0;
             goto done;
