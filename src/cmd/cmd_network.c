@@ -243,8 +243,7 @@ static void fail_msg(const char *what, int rc, const struct weft_err *err)
 
 /* ---- up ----------------------------------------------------------------- */
 
-static int run_step(const struct net *net, const char *what, char *const argv[],
-                    const char *log)
+static int run_step(const struct net *net, const char *what, char *const argv[], const char *log)
 {
     struct weft_err err = {0};
     int rc = net_run_tool(net->bin, argv, log, &err);
@@ -284,8 +283,9 @@ static int wait_ready(struct net *net)
             int st = 0;
             pid_t w = waitpid(n->pid, &st, WNOHANG);
             if (w == n->pid) {
-                fprintf(stderr, "weft network: %s exited during start-up (%s %d); last lines "
-                                "of %s:\n",
+                fprintf(stderr,
+                        "weft network: %s exited during start-up (%s %d); last lines "
+                        "of %s:\n",
                         n->name, WIFEXITED(st) ? "exit" : "signal",
                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), n->log);
                 fflush(stderr);
@@ -294,8 +294,10 @@ static int wait_ready(struct net *net)
                 rc = WEFT_EUNAVAILABLE;
                 goto cleanup;
             }
-            struct net_http_req r = {.method = "GET", .host = "127.0.0.1",
-                                     .port = n->ops_port, .path = "/healthz",
+            struct net_http_req r = {.method = "GET",
+                                     .host = "127.0.0.1",
+                                     .port = n->ops_port,
+                                     .path = "/healthz",
                                      .timeout_ms = 1000};
             int status = 0;
             struct weft_err err = {0};
@@ -382,17 +384,23 @@ static int join_orderers(const struct net *net)
         if (n->role != NET_ORDERER) {
             continue;
         }
-        struct net_http_req r = {.method = "POST", .host = "127.0.0.1", .port = n->aux_port,
-                                 .path = "/participation/v1/channels", .content_type = ctype,
-                                 .body = form.data, .body_len = form.len, .ca_file = ca,
-                                 .cert_file = cert, .key_file = key, .server_name = n->name,
+        struct net_http_req r = {.method = "POST",
+                                 .host = "127.0.0.1",
+                                 .port = n->aux_port,
+                                 .path = "/participation/v1/channels",
+                                 .content_type = ctype,
+                                 .body = form.data,
+                                 .body_len = form.len,
+                                 .ca_file = ca,
+                                 .cert_file = cert,
+                                 .key_file = key,
+                                 .server_name = n->name,
                                  .timeout_ms = 20000};
         int status = 0;
         struct weft_err err = {0};
         rc = net_http(&r, &status, &resp, &err);
         if (rc != 0) {
-            fprintf(stderr,
-                    "weft network: %s: channel participation API on 127.0.0.1:%d: %s\n",
+            fprintf(stderr, "weft network: %s: channel participation API on 127.0.0.1:%d: %s\n",
                     n->name, n->aux_port, err.msg[0] ? err.msg : weft_strerror(rc));
             goto cleanup;
         }
@@ -462,8 +470,8 @@ static void print_summary(const struct net *net, bool joined, const char *chainc
 {
     printf("\nweft network is up: %zu nodes in %s, channel %s%s\n\n", net->n_nodes, net->dir,
            net->channel, joined ? "" : " (not joined)");
-    printf("  %-26s %-8s %-8s %-17s %-17s %s\n", "NODE", "ROLE", "PID", "GRPC (TLS)",
-           "OPERATIONS", "ADMIN/CHAINCODE");
+    printf("  %-26s %-8s %-8s %-17s %-17s %s\n", "NODE", "ROLE", "PID", "GRPC (TLS)", "OPERATIONS",
+           "ADMIN/CHAINCODE");
     for (size_t k = 0; k < net->n_nodes; k++) {
         const struct net_node *n = &net->nodes[k];
         char grpc[32], ops[32], aux[32];
@@ -506,7 +514,9 @@ static int write_marker(const struct net *net)
 
 static int network_up(const struct up_opts *o)
 {
-    struct net net = {.n_orderers = o->orderers, .n_orgs = o->orgs, .n_peers = o->peers,
+    struct net net = {.n_orderers = o->orderers,
+                      .n_orgs = o->orgs,
+                      .n_peers = o->peers,
                       .base_port = o->base_port};
     struct weft_err err = {0};
     int rc = 0;
@@ -519,7 +529,8 @@ static int network_up(const struct up_opts *o)
         fprintf(stderr, "weft network: cannot set the log level\n");
     }
     net.dir = abs_dir(o->dir);
-    net.bin = realpath("/proc/self/exe", NULL);
+    char exe[PATH_MAX];
+    net.bin = realpath("/proc/self/exe", exe) != NULL ? weft_strdup(exe) : NULL;
     if (net.dir == NULL || net.bin == NULL) {
         fprintf(stderr, "weft network: cannot resolve the state folder or this binary\n");
         rc = 1;
@@ -594,8 +605,14 @@ static int network_up(const struct up_opts *o)
         rc = 1;
         goto cleanup;
     }
-    char *crypto_argv[] = {(char *)"weft", (char *)"crypto", (char *)"generate",
-                           (char *)"--config", cc_cfg, (char *)"--output", cc_out, NULL};
+    char *crypto_argv[] = {(char *)"weft",
+                           (char *)"crypto",
+                           (char *)"generate",
+                           (char *)"--config",
+                           cc_cfg,
+                           (char *)"--output",
+                           cc_out,
+                           NULL};
     if (run_step(&net, "weft crypto generate", crypto_argv, setup_log) != 0) {
         rc = 1;
         goto cleanup;
@@ -610,10 +627,18 @@ static int network_up(const struct up_opts *o)
             rc = 1;
             goto cleanup;
         }
-        char *ctx_argv[] = {(char *)"weft",      (char *)"configtx",  (char *)"genesis",
-                            (char *)"--config",  tx_cfg,              (char *)"--profile",
-                            (char *)"WeftNetwork", (char *)"--channel", net.channel,
-                            (char *)"--output",  block,               NULL};
+        char *ctx_argv[] = {(char *)"weft",
+                            (char *)"configtx",
+                            (char *)"genesis",
+                            (char *)"--config",
+                            tx_cfg,
+                            (char *)"--profile",
+                            (char *)"WeftNetwork",
+                            (char *)"--channel",
+                            net.channel,
+                            (char *)"--output",
+                            block,
+                            NULL};
         if (run_step(&net, "weft configtx genesis", ctx_argv, setup_log) != 0) {
             rc = 1;
             goto cleanup;
@@ -686,7 +711,9 @@ static int network_up(const struct up_opts *o)
     } else {
         printf("[7/7] chaincode %s: `weft chaincode` (install/approve/commit) is not available "
                "in this build yet; nothing deployed\n",
-               o->chaincode_name != NULL ? o->chaincode_name : "asset-transfer");
+               o->chaincode_name != NULL  ? o->chaincode_name
+               : o->chaincode_dir != NULL ? o->chaincode_dir
+                                          : "asset-transfer");
     }
     rc = net_write_descriptors(&net, joined, joined, chaincode, &err);
     if (rc != 0) {
@@ -712,14 +739,18 @@ cleanup:
     weft_free(block);
     net_model_free(&net);
     weft_free(net.dir);
-    free(net.bin); /* from realpath */
+    weft_free(net.bin);
     return rc;
 }
 
 static int cmd_up(int argc, char **argv)
 {
-    struct up_opts o = {.dir = DEFAULT_DIR, .channel = "mychannel", .orderers = 3, .orgs = 2,
-                        .peers = 2, .base_port = 7050};
+    struct up_opts o = {.dir = DEFAULT_DIR,
+                        .channel = "mychannel",
+                        .orderers = 3,
+                        .orgs = 2,
+                        .peers = 2,
+                        .base_port = 7050};
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -818,11 +849,12 @@ static int parse_dir_only(int argc, char **argv, const char **dir, void (*usage)
 
 static void down_usage(FILE *f)
 {
-    fprintf(f, "Usage: weft network down [--dir D]\n\n"
-               "Stops the processes of the network in D (default ./%s) by their PID files:\n"
-               "SIGTERM, then SIGKILL after %d s. Then removes D. Only a folder made by\n"
-               "`weft network up` is removed.\n",
-               DEFAULT_DIR, STOP_GRACE_MS / 1000);
+    fprintf(f,
+            "Usage: weft network down [--dir D]\n\n"
+            "Stops the processes of the network in D (default ./%s) by their PID files:\n"
+            "SIGTERM, then SIGKILL after %d s. Then removes D. Only a folder made by\n"
+            "`weft network up` is removed.\n",
+            DEFAULT_DIR, STOP_GRACE_MS / 1000);
 }
 
 static int cmd_down(int argc, char **argv)
@@ -845,8 +877,9 @@ static int cmd_down(int argc, char **argv)
         goto cleanup;
     }
     if (!file_exists(marker)) {
-        fprintf(stderr, "weft network: %s was not made by `weft network up` (no %s); "
-                        "leaving it alone\n",
+        fprintf(stderr,
+                "weft network: %s was not made by `weft network up` (no %s); "
+                "leaving it alone\n",
                 dir, MARKER);
         rc = 1;
         goto cleanup;
@@ -901,11 +934,12 @@ cleanup:
 
 static void status_usage(FILE *f)
 {
-    fprintf(f, "Usage: weft network status [--dir D] [--json]\n\n"
-               "For every node of the network in D (default ./%s): whether its process\n"
-               "runs, its /healthz answer, its ledger height on the channel (from /metrics;\n"
-               "'-' when not exported) and its role. Exit code 0 when all are healthy.\n",
-               DEFAULT_DIR);
+    fprintf(f,
+            "Usage: weft network status [--dir D] [--json]\n\n"
+            "For every node of the network in D (default ./%s): whether its process\n"
+            "runs, its /healthz answer, its ledger height on the channel (from /metrics;\n"
+            "'-' when not exported) and its role. Exit code 0 when all are healthy.\n",
+            DEFAULT_DIR);
 }
 
 /* Height on channel from a Prometheus text page: ledger_blockchain_height
@@ -952,7 +986,8 @@ static json_t *load_network(const char *dir)
 static int port_of(const char *endpoint)
 {
     const char *c = endpoint != NULL ? strrchr(endpoint, ':') : NULL;
-    return c != NULL ? atoi(c + 1) : 0;
+    int64_t v = 0;
+    return c != NULL && weft_parse_i64(c + 1, &v) == 0 && v > 0 && v < 65536 ? (int)v : 0;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -1006,8 +1041,11 @@ static int cmd_status(int argc, char **argv)
         const char *health = "down";
         long long height = -1;
         if (running) {
-            struct net_http_req r = {.method = "GET", .host = "127.0.0.1", .port = ops,
-                                     .path = "/healthz", .timeout_ms = 3000};
+            struct net_http_req r = {.method = "GET",
+                                     .host = "127.0.0.1",
+                                     .port = ops,
+                                     .path = "/healthz",
+                                     .timeout_ms = 3000};
             int st = 0;
             struct weft_err err = {0};
             if (net_http(&r, &st, &body, &err) == 0) {
@@ -1025,9 +1063,9 @@ static int cmd_status(int argc, char **argv)
             unhealthy++;
         }
         if (as_json) {
-            json_t *row = json_pack("{s:s,s:s,s:s,s:I,s:b,s:s}", "name", name ? name : "",
-                                    "role", role ? role : "", "org", org ? org : "", "pid",
-                                    (json_int_t)pid, "running", running, "health", health);
+            json_t *row = json_pack("{s:s,s:s,s:s,s:I,s:b,s:s}", "name", name ? name : "", "role",
+                                    role ? role : "", "org", org ? org : "", "pid", (json_int_t)pid,
+                                    "running", running, "health", health);
             if (row != NULL) {
                 json_object_set_new(row, "height",
                                     height >= 0 ? json_integer(height) : json_null());
@@ -1036,14 +1074,13 @@ static int cmd_status(int argc, char **argv)
         } else {
             char hs[32];
             snprintf(hs, sizeof(hs), height >= 0 ? "%lld" : "-", height);
-            printf("%-26s %-8s %-10s %-8ld %-9s %-7s %s\n", name ? name : "?",
-                   role ? role : "?", org ? org : "?", (long)pid,
-                   running ? "running" : "stopped", health, hs);
+            printf("%-26s %-8s %-10s %-8ld %-9s %-7s %s\n", name ? name : "?", role ? role : "?",
+                   org ? org : "?", (long)pid, running ? "running" : "stopped", health, hs);
         }
     }
     if (as_json) {
-        json_t *doc = json_pack("{s:s,s:s,s:o,s:b}", "dir", dir, "channel",
-                                channel ? channel : "", "nodes", out, "healthy", unhealthy == 0);
+        json_t *doc = json_pack("{s:s,s:s,s:o,s:b}", "dir", dir, "channel", channel ? channel : "",
+                                "nodes", out, "healthy", unhealthy == 0);
         out = NULL;
         if (doc != NULL) {
             json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -347,9 +347,9 @@ static void write_peer_yaml(FILE *f, const struct net *net, const struct net_nod
             "    enabled: false\n"
             "metrics:\n"
             "  provider: prometheus\n",
-            n->name, n->port, n->port, n->aux_port, n->aux_port, n->data_dir, n->msp_dir,
-            n->msp_id, n->tls_dir, n->tls_dir, n->tls_dir, boot_port, n->port, n->port,
-            n->data_dir, n->ops_port);
+            n->name, n->port, n->port, n->aux_port, n->aux_port, n->data_dir, n->msp_dir, n->msp_id,
+            n->tls_dir, n->tls_dir, n->tls_dir, boot_port, n->port, n->port, n->data_dir,
+            n->ops_port);
 }
 
 static void write_orderer_yaml(FILE *f, const struct net *net, const struct net_node *n)
@@ -394,8 +394,8 @@ static void write_orderer_yaml(FILE *f, const struct net *net, const struct net_
             "ChannelParticipation:\n"
             "  Enabled: true\n",
             n->port, n->tls_dir, n->tls_dir, n->tls_dir, n->tls_dir, n->tls_dir, n->msp_dir,
-            n->data_dir, n->data_dir, n->data_dir, n->ops_port, n->aux_port, n->tls_dir,
-            n->tls_dir, org_tlsca != NULL ? org_tlsca : "");
+            n->data_dir, n->data_dir, n->data_dir, n->ops_port, n->aux_port, n->tls_dir, n->tls_dir,
+            org_tlsca != NULL ? org_tlsca : "");
     weft_free(org_tlsca);
 }
 
@@ -575,8 +575,8 @@ static json_t *connection_profile(const struct net *net, int org)
         rc |= set_fmt(p, "name", "weft-net-org%d", org);
         rc |= set_str(p, "version", "1.0.0");
         rc |= set_fmt(client, "organization", "Org%d", org);
-        json_t *timeout = json_pack("{s:{s:{s:s},s:s}}", "timeout", "peer", "endorser", "300",
-                                    "orderer", "300");
+        json_t *timeout =
+            json_pack("{s:{s:{s:s},s:s}}", "timeout", "peer", "endorser", "300", "orderer", "300");
         rc |= json_object_set_new(client, "connection", timeout);
     }
     for (int o = 1; rc == 0 && o <= net->n_orgs; o++) {
@@ -588,8 +588,8 @@ static json_t *connection_profile(const struct net *net, int org)
             if (n->role == NET_PEER && n->org == o) {
                 rc |= json_array_append_new(plist, json_string(n->name));
                 rc |= json_object_set_new(peers, n->name, profile_node(n));
-                json_t *roles = json_pack("{s:b,s:b,s:b,s:b}", "endorsingPeer", 1,
-                                          "chaincodeQuery", 1, "ledgerQuery", 1, "eventSource", 1);
+                json_t *roles = json_pack("{s:b,s:b,s:b,s:b}", "endorsingPeer", 1, "chaincodeQuery",
+                                          1, "ledgerQuery", 1, "eventSource", 1);
                 rc |= json_object_set_new(chan_peers, n->name, roles);
             }
         }
@@ -674,8 +674,8 @@ int net_write_descriptors(const struct net *net, bool orderers_joined, bool peer
         jr |= json_object_set_new(root, "basePort", json_integer(net->base_port));
         jr |= json_object_set_new(root, "chaincode",
                                   chaincode != NULL ? json_string(chaincode) : json_null());
-        json_t *shape = json_pack("{s:i,s:i,s:i}", "orderers", net->n_orderers, "orgs",
-                                  net->n_orgs, "peersPerOrg", net->n_peers);
+        json_t *shape = json_pack("{s:i,s:i,s:i}", "orderers", net->n_orderers, "orgs", net->n_orgs,
+                                  "peersPerOrg", net->n_peers);
         jr |= json_object_set_new(root, "shape", shape);
     }
     for (size_t k = 0; jr == 0 && k < net->n_nodes; k++) {
@@ -705,8 +705,8 @@ int net_write_descriptors(const struct net *net, bool orderers_joined, bool peer
         }
         jr |= set_str(oj, "domain", dom);
         jr |= set_fmt(oj, "mspDir", "%s/crypto/%s/%s/msp", net->dir, kind, dom);
-        jr |= set_fmt(oj, "tlsRootCert", "%s/crypto/%s/%s/tlsca/tlsca.%s-cert.pem", net->dir,
-                      kind, dom, dom);
+        jr |= set_fmt(oj, "tlsRootCert", "%s/crypto/%s/%s/tlsca/tlsca.%s-cert.pem", net->dir, kind,
+                      dom, dom);
         jr |= json_object_set_new(oj, "admin", identity_json(net, o, "Admin"));
         jr |= json_array_append_new(orgs, oj);
     }

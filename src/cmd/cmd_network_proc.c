@@ -10,30 +10,26 @@
  * every signal is preceded by a check that /proc/<pid>/cmdline still names
  * the node's config file: `down` never touches anything it did not start.
  *
- * The HTTP client is what `up` and `status` need and no more: one request
- * per connection (Connection: close), blocking socket with a deadline,
- * optional TLS with a client certificate (the orderer's channel
- * participation API wants mutual TLS), Content-Length or chunked bodies.
+ * HTTP goes through libcurl (ARCHITECTURE.md's HTTP client): one blocking
+ * request at a time with a deadline, optional TLS with a client certificate
+ * (the orderer's channel participation API wants mutual TLS), proxies
+ * ignored (every address is loopback).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
+#include <curl/curl.h>
+
 
 #include "cmd_network.h"
 
@@ -46,8 +42,8 @@ static void sleep_ms(int ms)
     }
 }
 
-static int spawn(const char *bin, char *const argv[], const char *log, bool setsid_,
-                 pid_t *pid, struct weft_err *err)
+static int spawn(const char *bin, char *const argv[], const char *log, bool setsid_, pid_t *pid,
+                 struct weft_err *err)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -94,8 +90,9 @@ int net_run_tool(const char *bin, char *const argv[], const char *log, struct we
 
 int net_start_node(const struct net *net, struct net_node *n, struct weft_err *err)
 {
-    char *argv[] = {(char *)"weft", (char *)(n->role == NET_PEER ? "peer" : "orderer"),
-                    (char *)"start", (char *)"--config", n->config, NULL};
+    char *argv[] = {(char *)"weft",  (char *)(n->role == NET_PEER ? "peer" : "orderer"),
+                    (char *)"start", (char *)"--config",
+                    n->config,       NULL};
     int rc = spawn(net->bin, argv, n->log, true, &n->pid, err);
     if (rc != 0) {
         return rc;
@@ -181,227 +178,71 @@ int net_stop_pid(pid_t pid, const char *config, int grace_ms)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-static int connect_to(const char *host, int port, int timeout_ms, struct weft_err *err)
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        return weft_err_set(err, WEFT_EINVAL, "not an IPv4 address: %s", host);
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        return weft_err_set(err, -errno, "socket: %s", strerror(errno));
-    }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        return weft_err_set(err, -e, "connect %s:%d: %s", host, port, strerror(e));
-    }
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int soerr = 0;
-    socklen_t sl = sizeof(soerr);
-    if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
-        soerr != 0) {
-        close(fd);
-        return weft_err_set(err, WEFT_EUNAVAILABLE, "connect %s:%d: %s", host, port,
-                            soerr != 0 ? strerror(soerr) : "timed out");
-    }
-    /* Back to blocking, with per-call timeouts. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return fd;
-}
-
-struct conn {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-};
-
-static int conn_write(struct conn *c, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n > 0) {
-        int chunk = n > 65536 ? 65536 : (int)n;
-        ssize_t w = c->ssl != NULL ? SSL_write(c->ssl, b, chunk) : write(c->fd, b, (size_t)chunk);
-        if (w <= 0) {
-            return WEFT_EIO;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static ssize_t conn_read(struct conn *c, void *p, size_t n)
-{
-    int chunk = n > 65536 ? 65536 : (int)n;
-    if (c->ssl != NULL) {
-        int r = SSL_read(c->ssl, p, chunk);
-        if (r > 0) {
-            return r;
-        }
-        int e = SSL_get_error(c->ssl, r);
-        return e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? 0 : -1;
-    }
-    return read(c->fd, p, (size_t)chunk);
-}
-
-static int tls_setup(struct conn *c, const struct net_http_req *r, struct weft_err *err)
-{
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    if (c->ctx == NULL) {
-        return weft_err_set(err, WEFT_ECRYPTO, "TLS context");
-    }
-    SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-    /* evhttp closes after the response without close_notify. */
-    SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (SSL_CTX_load_verify_locations(c->ctx, r->ca_file, NULL) != 1) {
-        return weft_err_set(err, WEFT_ECRYPTO, "cannot load TLS root %s", r->ca_file);
-    }
-    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-    if (r->cert_file != NULL &&
-        (SSL_CTX_use_certificate_chain_file(c->ctx, r->cert_file) != 1 ||
-         SSL_CTX_use_PrivateKey_file(c->ctx, r->key_file, SSL_FILETYPE_PEM) != 1)) {
-        return weft_err_set(err, WEFT_ECRYPTO, "cannot load client certificate %s",
-                            r->cert_file);
-    }
-    c->ssl = SSL_new(c->ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-        return weft_err_set(err, WEFT_ECRYPTO, "TLS session");
-    }
-    const char *sni = r->server_name != NULL ? r->server_name : r->host;
-    SSL_set_tlsext_host_name(c->ssl, sni);
-    SSL_set1_host(c->ssl, sni);
-    if (SSL_connect(c->ssl) != 1) {
-        unsigned long e = ERR_get_error();
-        char msg[160];
-        ERR_error_string_n(e, msg, sizeof(msg));
-        return weft_err_set(err, WEFT_ECRYPTO, "TLS handshake with %s:%d: %s", r->host, r->port,
-                            e != 0 ? msg : "failed");
-    }
-    return 0;
-}
-
-/* Decodes a chunked body in place. */
-static int dechunk(struct weft_buf *b)
-{
-    size_t in = 0, out = 0;
-    for (;;) {
-        char *end = NULL;
-        unsigned long sz = strtoul((char *)b->data + in, &end, 16);
-        char *eol = strstr((char *)b->data + in, "\r\n");
-        if (end == (char *)b->data + in || eol == NULL) {
-            return WEFT_EPARSE;
-        }
-        in = (size_t)(eol - (char *)b->data) + 2;
-        if (sz == 0) {
-            break;
-        }
-        if (in + sz > b->len) {
-            return WEFT_EPARSE;
-        }
-        memmove(b->data + out, b->data + in, sz);
-        out += sz;
-        in += sz + 2;
-        if (in > b->len) {
-            return WEFT_EPARSE;
-        }
-    }
-    b->len = out;
-    b->data[out] = '\0';
-    return 0;
+    struct weft_buf *b = ctx;
+    size_t n = size * nmemb;
+    return weft_buf_append(b, data, n) == 0 ? n : 0;
 }
 
 int net_http(const struct net_http_req *r, int *status, struct weft_buf *body,
              struct weft_err *err)
 {
-    struct conn c = {.fd = -1};
-    struct weft_buf raw;
-    weft_buf_init(&raw, 64u << 20);
-    int timeout = r->timeout_ms > 0 ? r->timeout_ms : 5000;
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    char url[512], resolve[300], ctype[300];
     int rc = 0;
-    c.fd = connect_to(r->host, r->port, timeout, err);
-    if (c.fd < 0) {
-        rc = c.fd;
-        goto cleanup;
+    if (c == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "HTTP client");
     }
-    if (r->ca_file != NULL) {
-        rc = tls_setup(&c, r, err);
-        if (rc != 0) {
-            goto cleanup;
-        }
-    }
-    char head[1024];
-    int hn = snprintf(head, sizeof(head),
-                      "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
-                      "User-Agent: weft-network\r\nContent-Length: %zu\r\n%s%s%s\r\n",
-                      r->method, r->path, r->host, r->port, r->body_len,
-                      r->content_type != NULL ? "Content-Type: " : "",
-                      r->content_type != NULL ? r->content_type : "",
-                      r->content_type != NULL ? "\r\n" : "");
-    if (hn < 0 || (size_t)hn >= sizeof(head)) {
-        rc = weft_err_set(err, WEFT_EINVAL, "request line too long");
-        goto cleanup;
-    }
-    rc = conn_write(&c, head, (size_t)hn);
-    if (rc == 0 && r->body_len > 0) {
-        rc = conn_write(&c, r->body, r->body_len);
-    }
-    if (rc != 0) {
-        rc = weft_err_set(err, WEFT_EIO, "send to %s:%d failed", r->host, r->port);
-        goto cleanup;
-    }
-    for (;;) {
-        char chunk[16384];
-        ssize_t got = conn_read(&c, chunk, sizeof(chunk));
-        if (got < 0) {
-            rc = weft_err_set(err, WEFT_EIO, "read from %s:%d failed", r->host, r->port);
-            goto cleanup;
-        }
-        if (got == 0) {
-            break;
-        }
-        rc = weft_buf_append(&raw, chunk, (size_t)got);
-        if (rc != 0) {
-            rc = weft_err_set(err, rc, "response from %s:%d too large", r->host, r->port);
-            goto cleanup;
-        }
-    }
-    int code = 0;
-    char *sep = raw.data != NULL ? strstr((char *)raw.data, "\r\n\r\n") : NULL;
-    if (sep == NULL || sscanf((char *)raw.data, "HTTP/1.%*d %d", &code) != 1) {
-        rc = weft_err_set(err, WEFT_EPARSE, "malformed HTTP response from %s:%d", r->host,
-                          r->port);
-        goto cleanup;
-    }
-    *sep = '\0';
-    bool chunked = strcasestr((char *)raw.data, "transfer-encoding: chunked") != NULL;
-    size_t off = (size_t)(sep + 4 - (char *)raw.data);
+    /* With TLS the URL names the server as its certificate does, and
+     * CURLOPT_RESOLVE pins that name to the loopback address. */
+    const char *name = r->ca_file != NULL && r->server_name != NULL ? r->server_name : r->host;
+    snprintf(url, sizeof(url), "%s://%s:%d%s", r->ca_file != NULL ? "https" : "http", name,
+             r->port, r->path);
+    snprintf(resolve, sizeof(resolve), "%s:%d:%s", name, r->port, r->host);
+    struct curl_slist *res = curl_slist_append(NULL, resolve);
     weft_buf_reset(body);
-    rc = weft_buf_append(body, raw.data + off, raw.len - off);
-    if (rc == 0 && body->data == NULL) {
-        rc = weft_buf_append(body, "", 1);
-        body->len = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_RESOLVE, res);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(r->timeout_ms > 0 ? r->timeout_ms : 5000));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    if (r->ca_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, r->ca_file);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+        if (r->cert_file != NULL) {
+            curl_easy_setopt(c, CURLOPT_SSLCERT, r->cert_file);
+            curl_easy_setopt(c, CURLOPT_SSLKEY, r->key_file);
+        }
     }
-    if (rc == 0 && chunked) {
-        rc = dechunk(body);
+    if (strcmp(r->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)r->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     }
-    if (rc != 0) {
-        rc = weft_err_set(err, rc, "bad HTTP body from %s:%d", r->host, r->port);
-        goto cleanup;
+    if (r->content_type != NULL) {
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", r->content_type);
+        hdrs = curl_slist_append(NULL, ctype);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     }
-    *status = code;
-cleanup:
-    if (c.ssl != NULL) {
-        SSL_free(c.ssl);
+    CURLcode cr = curl_easy_perform(c);
+    if (cr != CURLE_OK) {
+        rc = weft_err_set(err, cr == CURLE_OPERATION_TIMEDOUT ? WEFT_ETIMEDOUT : WEFT_EUNAVAILABLE,
+                          "%s: %s", url, curl_easy_strerror(cr));
+    } else {
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        *status = (int)code;
+        if (body->data == NULL && weft_buf_append(body, "", 1) == 0) {
+            body->len = 0; /* an empty body is still a C string */
+        }
     }
-    SSL_CTX_free(c.ctx);
-    if (c.fd >= 0) {
-        close(c.fd);
-    }
-    weft_buf_close(&raw);
+    curl_slist_free_all(hdrs);
+    curl_slist_free_all(res);
+    curl_easy_cleanup(c);
     return rc;
 }
 
