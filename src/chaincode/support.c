@@ -165,7 +165,14 @@ static int pb_fields(const uint8_t *buf, size_t len, struct pbf *f, size_t nf)
  * NULs kept; use the length). */
 static char *pbf_str(const struct pbf *f)
 {
-    return weft_strndup(f->p != NULL ? (const char *)f->p : "", f->len);
+    char *s = weft_malloc(f->len + 1);
+    if (s != NULL) {
+        if (f->len > 0) {
+            memcpy(s, f->p, f->len);
+        }
+        s[f->len] = 0;
+    }
+    return s;
 }
 
 /* ---- sending ---------------------------------------------------------------- */
@@ -574,7 +581,8 @@ static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
         if (start == NULL || end == NULL || tx_add_iter(tx, &it) != 0) {
             rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
         } else if (paged) {
-            bmk = weft_strndup(bm != NULL ? (const char *)bm : "", bml);
+            struct pbf bf = {.p = bm, .len = bml};
+            bmk = pbf_str(&bf);
             rc = bmk == NULL ? WEFT_ENOMEM
                              : weft_ledger_sim_range_paged(sim, ns, start, f[1].len, end,
                                                            f[2].len, page_size, bmk, bml, 0,

@@ -3,7 +3,7 @@
  * launcher with fabric-shim from NODE_PATH), and endorses proposals signed
  * by User1@org1. Commands on stdin, one per line:
  *   submit|evaluate <fn> [args...]
- * submit also orders the endorsed transaction into a block and commits it.
+ * An argument written '' is empty. submit also orders the endorsed transaction into a block and commits it.
  * Each line answers "<base64 ProposalResponse>" or "ERR <message>". */
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +299,15 @@ int main(int argc, char **argv)
             av[ac++] = q;
             while (*q != 0 && *q != ' ' && *q != '\n') {
                 q++;
+            }
+            if (q - av[ac - 1] == 2 && strncmp(av[ac - 1], "''", 2) == 0) {
+                av[ac - 1] = q; /* '' stands for an empty argument */
+                *av[ac - 1] = 0;
+                if (*q == 0) {
+                    break;
+                }
+                q++;
+                av[ac - 1] = "";
             }
         }
         if (ac < 2) {

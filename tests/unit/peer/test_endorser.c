@@ -522,7 +522,7 @@ static void test_endorse_ok(void **state)
         assert_non_null(kv);
         assert_int_equal(kv->n_writes, 1);
         /* composite key with its NULs intact: raw bytes "\0asset\0k1\0" */
-        assert_memory_equal(kv->writes[0]->key, "\0asset\0k1\0", 1);
+        assert_memory_equal(kv->writes[0]->key, "\0asset\0k1\0", 10);
         assert_int_equal(kv->writes[0]->value.len, 2);
         assert_int_equal(kv->n_reads, 1);
         assert_string_equal(kv->reads[0]->key, "k1");

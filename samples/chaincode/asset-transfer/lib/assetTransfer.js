@@ -6,6 +6,18 @@ const { Contract } = require('fabric-contract-api');
 
 const OWNER_INDEX = 'owner~id';
 
+// Drains a state or history iterator (the shim answers in batches of 100).
+async function collect(iterator, fn) {
+    const out = [];
+    let r = await iterator.next();
+    while (!r.done) {
+        out.push(fn(r.value));
+        r = await iterator.next();
+    }
+    await iterator.close();
+    return out;
+}
+
 class AssetTransfer extends Contract {
     constructor() {
         super('AssetTransfer');
@@ -63,39 +75,24 @@ class AssetTransfer extends Contract {
     }
 
     async GetAllAssets(ctx) {
-        const all = [];
         const it = await ctx.stub.getStateByRange('', '');
-        for await (const res of it) {
-            all.push(JSON.parse(res.value.toString()));
-        }
-        return JSON.stringify(all);
+        return JSON.stringify(await collect(it, (kv) => JSON.parse(kv.value.toString())));
     }
 
     async GetAssetsPage(ctx, pageSize, bookmark) {
         const { iterator, metadata } = await ctx.stub.getStateByRangeWithPagination('', '', Number(pageSize), bookmark);
-        const records = [];
-        for await (const res of iterator) {
-            records.push(JSON.parse(res.value.toString()));
-        }
+        const records = await collect(iterator, (kv) => JSON.parse(kv.value.toString()));
         return JSON.stringify({ records, fetched: metadata.fetchedRecordsCount, bookmark: metadata.bookmark });
     }
 
     async GetAssetsByOwner(ctx, owner) {
-        const ids = [];
         const it = await ctx.stub.getStateByPartialCompositeKey(OWNER_INDEX, [owner]);
-        for await (const res of it) {
-            ids.push(ctx.stub.splitCompositeKey(res.key).attributes[1]);
-        }
-        return JSON.stringify(ids);
+        return JSON.stringify(await collect(it, (kv) => ctx.stub.splitCompositeKey(kv.key).attributes[1]));
     }
 
     async GetAssetHistory(ctx, id) {
-        const out = [];
         const it = await ctx.stub.getHistoryForKey(id);
-        for await (const m of it) {
-            out.push({ txId: m.txId, isDelete: m.isDelete, value: m.value.toString() });
-        }
-        return JSON.stringify(out);
+        return JSON.stringify(await collect(it, (m) => ({ txId: m.txId, isDelete: m.isDelete, value: Buffer.from(m.value).toString() })));
     }
 
     // Reads an asset through another chaincode (chaincode-to-chaincode call).
