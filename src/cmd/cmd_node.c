@@ -25,6 +25,7 @@
 #include "weft/log.h"
 #include "weft/ops.h"
 #include "weft/orderer.h"
+#include "weft/peer.h"
 #include "weft/rpc.h"
 
 WEFT_LOGGER(lg_node, "node");
@@ -124,6 +125,7 @@ struct node {
     struct weft_ops *ops;
     struct weft_rpc_server *rpc;
     struct weft_orderer *orderer;
+    struct weft_peer *peer;
 };
 
 /* Optional getters: an unset key keeps the caller's default. */
@@ -280,6 +282,10 @@ static int node_start_rpc(struct node *n, struct weft_err *err)
     if (n->rpc == NULL) {
         return weft_err_prefix(err, "gRPC server on %s", n->listen);
     }
+    if (n->spec->daemon == CMD_CONFIG_PEER &&
+        (n->peer = weft_peer_new(n->cfg, n->rpc, NULL, err)) == NULL) {
+        return weft_err_prefix(err, "peer");
+    }
     /* the orderer registers its services first (node_start_orderer) */
     rc = n->spec->daemon == CMD_CONFIG_ORDERER ? 0 : weft_rpc_server_start(n->rpc, err);
     if (rc != 0) {
@@ -375,6 +381,7 @@ static void node_close(struct node *n)
         weft_rpc_server_stop(n->rpc, 1000);
     }
     weft_orderer_free(n->orderer);
+    weft_peer_free(n->peer);
     weft_ops_free(n->ops);
     weft_rpc_server_free(n->rpc);
     weft_config_strlist_free(n->client_roots);

@@ -159,6 +159,8 @@ const struct weft_config_key cmd_config_core_keys[] = {
     KEY("chaincode.startuptimeout", DURATION, "300s",
         "How long to wait for a launched chaincode to register."),
     KEY("chaincode.executetimeout", DURATION, "30s", "Time limit of one chaincode invocation."),
+    KEY("chaincode.node.modulesPath", PATH, "",
+        "node_modules folder holding fabric-shim for Node chaincode packages without their own (NODE_PATH)."),
     KEYB("chaincode.keepalive", INT, "0", 0, 86400,
          "Seconds between keepalive messages to chaincode; 0 disables them."),
     KEYC("chaincode.mode", "net", chaincode_modes,
