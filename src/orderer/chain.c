@@ -13,14 +13,23 @@
  * start-up). A new leader first waits for its barrier entry to apply, then
  * restarts from the ledger's head. Followers do not cut.
  *
+ * Several consenters: ids 1..N follow the order of the etcdraft consenters
+ * in the config (as etcdraft numbers them); this node's id is the one whose
+ * client (or server) TLS certificate is ours. A follower forwards admitted
+ * envelopes to the leader over the cluster service (cluster.c) and answers
+ * with the leader's status. Every block carries the Raft index of the entry
+ * that holds it in its etcdraft BlockMetadata.raft_index; the leader signs
+ * the block, so every node stores the same bytes.
+ *
  * The ledger commit (with fsync) runs on the loop thread: acceptable for a
- * single channel, to be moved to a committer thread (STYLE.md R28).
+ * few channels, to be moved to a committer thread (STYLE.md R28).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "consensus.h"
 #include "orderer/etcdraft/metadata.pb-c.h"
@@ -42,8 +51,15 @@ struct orderer_chain {
     struct weft_ledger *ledger;
     struct orderer_cons_group *group;
     const struct orderer_signer *signer;
-    uint8_t *consenter_md;
-    size_t consenter_md_len;
+    size_t n_consenters;
+    bool etcdraft;
+    /* cluster: voters (addresses owned), this node's id, transport */
+    struct orderer_peer *voters;
+    unsigned n_voters;
+    uint64_t self_id;
+    struct orderer_cluster *cluster;
+    struct orderer_cluster_chan cc;
+    struct orderer_peer_io peer_io;
     /* loop thread only */
     struct orderer_cutter cutter;
     uint64_t next_number;
@@ -108,7 +124,10 @@ static void chain_destroy(struct orderer_chain *ch)
     weft_free(ch->q);
     weft_ledger_close(ch->ledger);
     weft_channel_config_free(ch->conf);
-    weft_free(ch->consenter_md);
+    for (unsigned i = 0; i < ch->n_voters; i++) {
+        weft_free((char *)ch->voters[i].address);
+    }
+    weft_free(ch->voters);
     weft_free(ch->channel_id);
     pthread_mutex_destroy(&ch->mu);
     weft_free(ch);
@@ -130,6 +149,49 @@ static void set_head_from_ledger(struct orderer_chain *ch)
     ch->next_number = info.height;
     memcpy(ch->head_hash, info.current_hash, 32);
     ch->have_head = info.height > 0;
+}
+
+/* etcdraft consenter metadata of a block: Metadata{value =
+ * BlockMetadata{consenter_ids, next_consenter_id, raft_index}}. Solo:
+ * Metadata{} (empty bytes). *out (weft_free) may be NULL for solo. */
+static int make_consenter_md(struct orderer_chain *ch, uint64_t raft_index, uint8_t **out,
+                             size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!ch->etcdraft) {
+        return 0;
+    }
+    uint64_t ids[64];
+    size_t n = ch->n_consenters < 64 ? ch->n_consenters : 64;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = i + 1;
+    }
+    Etcdraft__BlockMetadata bm = ETCDRAFT__BLOCK_METADATA__INIT;
+    bm.n_consenter_ids = n;
+    bm.consenter_ids = ids;
+    bm.next_consenter_id = n + 1;
+    bm.raft_index = raft_index;
+    size_t bl = etcdraft__block_metadata__get_packed_size(&bm);
+    uint8_t *bb = weft_malloc(bl + 1);
+    if (bb == NULL) {
+        return WEFT_ENOMEM;
+    }
+    etcdraft__block_metadata__pack(&bm, bb);
+    Common__Metadata md = COMMON__METADATA__INIT;
+    md.value.data = bb;
+    md.value.len = bl;
+    size_t len = common__metadata__get_packed_size(&md);
+    uint8_t *buf = weft_malloc(len + 1);
+    if (buf == NULL) {
+        weft_free(bb);
+        return WEFT_ENOMEM;
+    }
+    common__metadata__pack(&md, buf);
+    weft_free(bb);
+    *out = buf;
+    *out_len = len;
+    return 0;
 }
 
 static void write_batch(struct orderer_chain *ch, struct orderer_batch *b)
@@ -157,14 +219,23 @@ static void write_batch(struct orderer_chain *ch, struct orderer_batch *b)
         .lens = lens,
         .n = b->n,
         .last_config = ch->last_config,
-        .consenter_md = ch->consenter_md,
-        .consenter_md_len = ch->consenter_md_len,
     };
     uint8_t *blk = NULL;
     size_t blen = 0;
     uint8_t hash[32];
     struct weft_err err = {0};
-    if (orderer__block_build(&in, ch->signer, &blk, &blen, hash, &err) != 0) {
+    uint8_t *md = NULL;
+    size_t md_len = 0;
+    if (make_consenter_md(ch, orderer__cons_group_next_index(ch->group), &md, &md_len) != 0) {
+        WEFT_ERROR(lg_chain, "[%s] out of memory building a block: %zu envelopes dropped",
+                   ch->channel_id, b->n);
+        goto out;
+    }
+    in.consenter_md = md;
+    in.consenter_md_len = md_len;
+    int brc = orderer__block_build(&in, ch->signer, &blk, &blen, hash, &err);
+    weft_free(md);
+    if (brc != 0) {
         WEFT_ERROR(lg_chain, "[%s] %s: %zu envelopes dropped", ch->channel_id, err.msg, b->n);
         goto out;
     }
@@ -256,10 +327,23 @@ static void on_apply(void *ctx, const uint8_t *data, size_t len)
         return;
     }
     uint64_t num = b->header->number;
-    common__block__free_unpacked(b, ORDERER_PB);
     uint64_t height = orderer__chain_height(ch);
     if (num < height) {
+        common__block__free_unpacked(b, ORDERER_PB);
         return; /* replayed entry already in the ledger */
+    }
+    struct weft_ledger_info li;
+    weft_ledger_info(ch->ledger, &li);
+    bool links = num == height && b->header->previous_hash.len == 32 &&
+                 memcmp(b->header->previous_hash.data, li.current_hash, 32) == 0;
+    common__block__free_unpacked(b, ORDERER_PB);
+    if (!links) {
+        /* cannot happen while leaders build on the applied head; refuse
+         * rather than break the hash chain */
+        WEFT_ERROR(lg_chain, "[%s] committed block %llu does not extend the ledger (height "
+                             "%llu): skipped",
+                   ch->channel_id, (unsigned long long)num, (unsigned long long)height);
+        return;
     }
     uint64_t t0 = weft_clock_mono_ns();
     struct weft_err err = {0};
@@ -308,9 +392,71 @@ static const struct orderer_group_ops chain_ops = {
 
 /* ---- any thread ----------------------------------------------------------- */
 
-int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                          char info[ORDERER_INFO_LEN])
+uint64_t orderer__chain_leader_id(struct orderer_chain *ch)
 {
+    pthread_mutex_lock(&ch->mu);
+    uint64_t id = ch->closing || ch->group == NULL ? 0 : orderer__cons_group_leader_id(ch->group);
+    pthread_mutex_unlock(&ch->mu);
+    return id;
+}
+
+uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
+                                     size_t len)
+{
+    const struct weft_configtx_orderer *oc = &ch->conf->orderer;
+    for (size_t i = 0; ch->etcdraft && i < oc->n_consenters; i++) {
+        const struct weft_configtx_consenter *c = &oc->consenters[i];
+        if (orderer__cert_equal(c->client_tls_cert, c->client_tls_cert_len, pem, len)) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+int orderer__chain_accept(struct orderer_chain *ch, uint64_t id, int fd)
+{
+    pthread_mutex_lock(&ch->mu);
+    if (ch->closing || ch->group == NULL || ch->n_voters < 2 || id == 0 || id > ch->n_voters) {
+        pthread_mutex_unlock(&ch->mu);
+        close(fd);
+        return WEFT_ESHUTDOWN;
+    }
+    orderer__cons_group_accept(ch->group, id, ch->voters[id - 1].address, fd);
+    pthread_mutex_unlock(&ch->mu);
+    return 0;
+}
+
+/* Follower: sends the envelope to the leader and returns its answer. */
+static int forward(struct orderer_chain *ch, uint64_t leader, const uint8_t *env, size_t len,
+                   char info[ORDERER_INFO_LEN])
+{
+    if (leader == 0 || leader > ch->n_voters || leader == ch->self_id) {
+        snprintf(info, ORDERER_INFO_LEN, "no Raft leader for channel %s", ch->channel_id);
+        return ORDERER_UNAVAILABLE;
+    }
+    int st = orderer__cluster_submit(ch->cluster, ch->voters[leader - 1].address, ch->channel_id,
+                                     env, len, info);
+    if (st != ORDERER_SUCCESS) {
+        WEFT_DEBUG(lg_chain, "[%s] forward to leader %llu: %d %s", ch->channel_id,
+                   (unsigned long long)leader, st, info);
+    }
+    return st;
+}
+
+int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
+                          bool may_forward, char info[ORDERER_INFO_LEN])
+{
+    pthread_mutex_lock(&ch->mu);
+    if (!ch->closing && !orderer__cons_group_is_leader(ch->group) && may_forward &&
+        ch->n_voters > 1) {
+        uint64_t leader = orderer__cons_group_leader_id(ch->group);
+        orderer__chain_ref(ch);
+        pthread_mutex_unlock(&ch->mu);
+        int st = forward(ch, leader, env, len, info);
+        orderer__chain_unref(ch);
+        return st;
+    }
+    pthread_mutex_unlock(&ch->mu);
     uint8_t *copy = weft_memdup(env, len);
     if (copy == NULL) {
         snprintf(info, ORDERER_INFO_LEN, "out of memory");
@@ -351,40 +497,55 @@ int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t l
     return ORDERER_SUCCESS;
 }
 
-/* etcdraft consenter metadata of every block: Metadata{value =
- * BlockMetadata{consenter_ids, next_consenter_id}} (raft_index is 0: weft's
- * Raft log indexes are not Fabric's). Solo: Metadata{} (empty bytes). */
-static int make_consenter_md(struct orderer_chain *ch, size_t n_consenters)
+/* Raft ids 1..N in config order; finds this node among them. */
+static int setup_voters(struct orderer_chain *ch, struct orderer_cluster *cl,
+                        struct weft_err *err)
 {
-    if (strcmp(ch->conf->orderer.consensus_type, "etcdraft") != 0) {
-        return 0;
+    const struct weft_configtx_orderer *oc = &ch->conf->orderer;
+    if (oc->n_consenters > 64) {
+        return weft_err_set(err, WEFT_EUNSUPPORTED, "channel %s: more than 64 consenters",
+                            ch->channel_id);
     }
-    uint64_t ids[64];
-    size_t n = n_consenters < 64 ? n_consenters : 64;
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = i + 1;
+    if (!orderer__cluster_ready(cl)) {
+        return weft_err_set(err, WEFT_ECONFIG,
+                            "channel %s has %zu consenters: the cluster needs TLS "
+                            "(General.TLS.Enabled with certificate, key and RootCAs, or "
+                            "General.Cluster.*)",
+                            ch->channel_id, oc->n_consenters);
     }
-    Etcdraft__BlockMetadata bm = ETCDRAFT__BLOCK_METADATA__INIT;
-    bm.n_consenter_ids = n;
-    bm.consenter_ids = ids;
-    bm.next_consenter_id = n + 1;
-    size_t bl = etcdraft__block_metadata__get_packed_size(&bm);
-    uint8_t *bb = weft_malloc(bl + 1);
-    if (bb == NULL) {
-        return WEFT_ENOMEM;
+    ch->voters = weft_calloc(oc->n_consenters, sizeof(*ch->voters));
+    if (ch->voters == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
-    etcdraft__block_metadata__pack(&bm, bb);
-    Common__Metadata md = COMMON__METADATA__INIT;
-    md.value.data = bb;
-    md.value.len = bl;
-    ch->consenter_md_len = common__metadata__get_packed_size(&md);
-    ch->consenter_md = weft_malloc(ch->consenter_md_len + 1);
-    if (ch->consenter_md == NULL) {
-        weft_free(bb);
-        return WEFT_ENOMEM;
+    ch->n_voters = (unsigned)oc->n_consenters;
+    ch->self_id = 0;
+    for (size_t i = 0; i < oc->n_consenters; i++) {
+        const struct weft_configtx_consenter *c = &oc->consenters[i];
+        ch->voters[i].id = i + 1;
+        ch->voters[i].address = weft_asprintf("%s:%u", c->host, (unsigned)c->port);
+        if (ch->voters[i].address == NULL) {
+            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        if (ch->self_id == 0 &&
+            orderer__cluster_is_self(cl, c->client_tls_cert, c->client_tls_cert_len,
+                                     c->server_tls_cert, c->server_tls_cert_len)) {
+            ch->self_id = i + 1;
+        }
     }
-    common__metadata__pack(&md, ch->consenter_md);
-    weft_free(bb);
+    if (ch->self_id == 0) {
+        return weft_err_set(err, WEFT_EUNSUPPORTED,
+                            "channel %s: this orderer's TLS certificate is not one of the "
+                            "channel's consenters (joining as a follower that only replicates "
+                            "blocks is not implemented)",
+                            ch->channel_id);
+    }
+    ch->cluster = cl;
+    ch->cc = (struct orderer_cluster_chan){.cl = cl, .channel_id = ch->channel_id,
+                                           .self_id = ch->self_id};
+    ch->peer_io = orderer__cluster_peer_io_ops;
+    ch->peer_io.ctx = &ch->cc;
+    WEFT_INFO(lg_chain, "[%s] consenter %llu of %u (%s)", ch->channel_id,
+              (unsigned long long)ch->self_id, ch->n_voters, ch->voters[ch->self_id - 1].address);
     return 0;
 }
 
@@ -532,10 +693,14 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
         .msps = ch->conf->msp_mgr,
         .no_expiration_check = !weft_channel_config_has_capability(ch->conf, "Orderer", "V2_0"),
     };
-    rc = make_consenter_md(ch, voters);
-    if (rc != 0) {
-        weft_err_set(err, rc, "out of memory");
-        goto fail;
+    ch->etcdraft = strcmp(oc->consensus_type, "etcdraft") == 0;
+    ch->n_consenters = voters;
+    ch->self_id = 1;
+    if (voters > 1) {
+        rc = setup_voters(ch, o->cluster, err);
+        if (rc != 0) {
+            goto fail;
+        }
     }
     set_head_from_ledger(ch);
     chain_metrics(ch, o->metrics);
@@ -559,7 +724,9 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
         heartbeat = 50;
     }
     struct orderer_group_opts go = {.dir = wal,
-                                    .id = 1,
+                                    .id = ch->self_id,
+                                    .voters = ch->voters,
+                                    .peer_io = voters > 1 ? &ch->peer_io : NULL,
                                     .n_voters = (unsigned)voters,
                                     .election_ms = election,
                                     .heartbeat_ms = heartbeat};

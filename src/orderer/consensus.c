@@ -16,15 +16,26 @@
  * blocks (so every entry of earlier terms is in the ledger first).
  *
  * Transport: a single-voter group never sends a message, so it uses a null
- * transport (listens on nothing, refuses to connect). Multi-voter groups
- * need the mutual-TLS transport, which is not written yet (docs/orderer.md).
+ * transport. A multi-voter group uses a struct raft_uv_transport whose
+ * streams are local socket pairs: raft_uv reads and writes one end as a
+ * uv_pipe_t on this loop, and the other end is pumped by a connection
+ * thread into the caller's byte stream (struct orderer_peer_io: gRPC with
+ * mutual TLS in cluster.c). libraft only writes on outbound connections and
+ * only reads inbound ones, so an outbound pump copies socket -> stream, and
+ * an inbound stream (accepted by cluster.c) is written into the socket by
+ * the thread that receives it. Connect requests complete asynchronously:
+ * the thread posts its result and the loop calls libraft back (R27).
  *
  * Snapshots: the FSM snapshot is the ledger height (8 bytes); the blocks
  * themselves are the ledger. The threshold is high so that followers catch
  * up from the log.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,6 +67,31 @@ struct orderer_cons {
     bool stop;
 };
 
+/* One outbound connection attempt (and then its pump thread). */
+struct peer_conn {
+    struct orderer_cons_group *g;
+    struct raft_uv_connect *req;
+    raft_uv_connect_cb cb;
+    uint64_t id;
+    char *address;
+    int fd_raft;     /* our end given to libraft (loop thread) */
+    int fd_pump;     /* pumped by the thread; -1 once closed (under tmu) */
+    void *stream;    /* peer_io stream; NULL once closed (under tmu) */
+    pthread_t thread;
+    int status;      /* 0, or a RAFT_* code (under tmu) */
+    bool completed;  /* open finished (under tmu) */
+    bool delivered;  /* connect cb called (loop thread) */
+    bool exited;     /* thread done, joinable (under tmu) */
+    struct peer_conn *next;
+};
+
+struct inbound {
+    uint64_t id;
+    char *address;
+    int fd;
+    struct inbound *next;
+};
+
 struct orderer_cons_group {
     struct orderer_cons *cons;
     const struct orderer_group_ops *ops;
@@ -65,6 +101,15 @@ struct orderer_cons_group {
     struct raft_io io;
     struct raft_uv_transport transport;
     struct raft_fsm fsm;
+    /* cluster transport */
+    const struct orderer_peer_io *peer_io;
+    raft_uv_accept_cb accept_cb;
+    uv_async_t tasync; /* a connection thread finished opening, or an inbound came */
+    pthread_mutex_t tmu;
+    struct peer_conn *conns;    /* under tmu */
+    struct inbound *inbounds;   /* under tmu */
+    bool t_closing;             /* under tmu */
+    _Atomic uint64_t leader_id;
     uv_async_t wake;
     uv_timer_t timer;
     uv_timer_t poll;
@@ -223,6 +268,277 @@ static void nt_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     }
 }
 
+
+/* ---- cluster transport (several voters) --------------------------------- */
+
+static struct orderer_cons_group *group_of(struct raft_uv_transport *t)
+{
+    return (struct orderer_cons_group *)(void *)((char *)t -
+                                                 offsetof(struct orderer_cons_group, transport));
+}
+
+static int ct_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+    (void)t;
+    (void)id;
+    (void)address;
+    return 0;
+}
+
+static int ct_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    group_of(t)->accept_cb = cb;
+    return 0;
+}
+
+static void *conn_main(void *arg)
+{
+    struct peer_conn *c = arg;
+    struct orderer_cons_group *g = c->g;
+    void *stream = NULL;
+    int rc = g->peer_io->open(g->peer_io->ctx, c->id, c->address, &stream);
+    pthread_mutex_lock(&g->tmu);
+    c->completed = true;
+    if (rc != 0 || g->t_closing) {
+        c->status = g->t_closing ? RAFT_CANCELED : RAFT_NOCONNECTION;
+    } else {
+        c->stream = stream;
+        stream = NULL;
+    }
+    pthread_mutex_unlock(&g->tmu);
+    if (stream != NULL) {
+        g->peer_io->close(stream);
+    }
+    uv_async_send(&g->tasync);
+    if (c->status == 0) {
+        uint8_t *buf = weft_malloc(65536);
+        while (buf != NULL) {
+            ssize_t n = read(c->fd_pump, buf, 65536);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0 || g->peer_io->send(c->stream, buf, (size_t)n) != 0) {
+                break;
+            }
+        }
+        weft_free(buf);
+    }
+    pthread_mutex_lock(&g->tmu);
+    stream = c->stream;
+    c->stream = NULL;
+    close(c->fd_pump);
+    c->fd_pump = -1;
+    pthread_mutex_unlock(&g->tmu);
+    if (stream != NULL) {
+        g->peer_io->close(stream);
+    }
+    pthread_mutex_lock(&g->tmu);
+    c->exited = true;
+    pthread_mutex_unlock(&g->tmu);
+    uv_async_send(&g->tasync);
+    return NULL;
+}
+
+static int ct_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                      const char *address, raft_uv_connect_cb cb)
+{
+    struct orderer_cons_group *g = group_of(t);
+    struct peer_conn *c = weft_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return RAFT_NOMEM;
+    }
+    c->address = weft_strdup(address);
+    int fds[2];
+    if (c->address == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        weft_free(c->address);
+        weft_free(c);
+        snprintf(t->errmsg, sizeof(t->errmsg), "socketpair: %s", strerror(errno));
+        return RAFT_NOCONNECTION;
+    }
+    c->g = g;
+    c->req = req;
+    c->cb = cb;
+    c->id = id;
+    c->fd_raft = fds[0];
+    c->fd_pump = fds[1];
+    pthread_mutex_lock(&g->tmu);
+    int rc = pthread_create(&c->thread, NULL, conn_main, c);
+    if (rc == 0) {
+        c->next = g->conns;
+        g->conns = c;
+    }
+    pthread_mutex_unlock(&g->tmu);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        weft_free(c->address);
+        weft_free(c);
+        snprintf(t->errmsg, sizeof(t->errmsg), "connection thread: %s", strerror(rc));
+        return RAFT_NOCONNECTION;
+    }
+    return 0;
+}
+
+/* Wraps fd in a uv_pipe_t allocated with raft_malloc (libraft frees it). */
+static uv_stream_t *pipe_of(struct orderer_cons_group *g, int fd)
+{
+    uv_pipe_t *p = raft_malloc(sizeof(*p));
+    if (p == NULL) {
+        return NULL;
+    }
+    if (uv_pipe_init(&g->cons->loop, p, 0) != 0) {
+        raft_free(p);
+        return NULL;
+    }
+    if (uv_pipe_open(p, fd) != 0) {
+        uv_close((uv_handle_t *)p, (uv_close_cb)raft_free);
+        return NULL;
+    }
+    return (uv_stream_t *)p;
+}
+
+static void conn_free(struct peer_conn *c)
+{
+    pthread_join(c->thread, NULL);
+    weft_free(c->address);
+    weft_free(c);
+}
+
+/* Loop thread: delivers finished connects and inbound streams, reaps
+ * exited connection threads. */
+static void on_tasync(uv_async_t *h)
+{
+    struct orderer_cons_group *g = h->data;
+    /* while libraft closes, every pending connect is answered CANCELED */
+    bool closing = g->closed;
+    for (;;) {
+        struct peer_conn *c = NULL;
+        pthread_mutex_lock(&g->tmu);
+        closing = closing || g->t_closing;
+        for (c = g->conns; c != NULL; c = c->next) {
+            if (c->completed && !c->delivered) {
+                c->delivered = true;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&g->tmu);
+        if (c == NULL) {
+            break;
+        }
+        uv_stream_t *st = c->status == 0 && !closing ? pipe_of(g, c->fd_raft) : NULL;
+        if (st == NULL) {
+            close(c->fd_raft);
+            c->cb(c->req, NULL, closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+        } else {
+            c->cb(c->req, st, 0);
+        }
+    }
+    struct peer_conn *dead = NULL;
+    pthread_mutex_lock(&g->tmu);
+    struct inbound *in = g->inbounds;
+    g->inbounds = NULL;
+    for (struct peer_conn **pp = &g->conns; *pp != NULL;) {
+        struct peer_conn *c = *pp;
+        if (c->exited && c->delivered) {
+            *pp = c->next;
+            c->next = dead;
+            dead = c;
+        } else {
+            pp = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&g->tmu);
+    while (dead != NULL) {
+        struct peer_conn *c = dead;
+        dead = c->next;
+        conn_free(c);
+    }
+    while (in != NULL) {
+        struct inbound *i = in;
+        in = i->next;
+        uv_stream_t *st = NULL;
+        if (!closing && g->accept_cb != NULL) {
+            st = pipe_of(g, i->fd);
+        }
+        if (st != NULL) {
+            g->accept_cb(&g->transport, i->id, i->address, st);
+        } else {
+            close(i->fd);
+        }
+        weft_free(i->address);
+        weft_free(i);
+    }
+}
+
+static void ct_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+    struct orderer_cons_group *g = group_of(t);
+    pthread_mutex_lock(&g->tmu);
+    g->t_closing = true;
+    for (struct peer_conn *c = g->conns; c != NULL; c = c->next) {
+        if (c->fd_pump >= 0) {
+            shutdown(c->fd_pump, SHUT_RDWR);
+        }
+        if (c->stream != NULL) {
+            g->peer_io->cancel(c->stream);
+        }
+    }
+    struct peer_conn *conns = g->conns;
+    g->conns = NULL;
+    struct inbound *in = g->inbounds;
+    g->inbounds = NULL;
+    pthread_mutex_unlock(&g->tmu);
+    /* Threads end promptly: their socket is shut down and their stream
+     * cancelled; one still opening gives up within its dial timeout. */
+    while (conns != NULL) {
+        struct peer_conn *c = conns;
+        conns = c->next;
+        pthread_join(c->thread, NULL);
+        if (!c->delivered) {
+            close(c->fd_raft);
+            c->cb(c->req, NULL, RAFT_CANCELED);
+        }
+        weft_free(c->address);
+        weft_free(c);
+    }
+    while (in != NULL) {
+        struct inbound *i = in;
+        in = i->next;
+        close(i->fd);
+        weft_free(i->address);
+        weft_free(i);
+    }
+    g->accept_cb = NULL;
+    if (cb != NULL) {
+        cb(t);
+    }
+}
+
+void orderer__cons_group_accept(struct orderer_cons_group *g, uint64_t id, const char *address,
+                                int fd)
+{
+    struct inbound *i = weft_calloc(1, sizeof(*i));
+    if (i != NULL) {
+        i->address = weft_strdup(address);
+    }
+    pthread_mutex_lock(&g->tmu);
+    if (i == NULL || i->address == NULL || g->t_closing || g->peer_io == NULL) {
+        pthread_mutex_unlock(&g->tmu);
+        close(fd);
+        if (i != NULL) {
+            weft_free(i->address);
+            weft_free(i);
+        }
+        return;
+    }
+    i->id = id;
+    i->fd = fd;
+    i->next = g->inbounds;
+    g->inbounds = i;
+    pthread_mutex_unlock(&g->tmu);
+    uv_async_send(&g->tasync);
+}
+
 /* ---- FSM ----------------------------------------------------------------- */
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
@@ -294,6 +610,13 @@ static void on_barrier(struct raft_barrier *req, int status)
 static void on_poll(uv_timer_t *t)
 {
     struct orderer_cons_group *g = t->data;
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(&g->raft, &lid, &laddr);
+    if (atomic_exchange(&g->leader_id, (uint64_t)lid) != (uint64_t)lid) {
+        WEFT_INFO(lg_raft, "%s: leader is now %llu (term %llu)", g->dir, (unsigned long long)lid,
+                  (unsigned long long)g->raft.current_term);
+    }
     int st = raft_state(&g->raft);
     if (st == g->state) {
         return;
@@ -353,19 +676,35 @@ static void group_create(void *arg)
     uv_timer_init(loop, &g->poll);
     g->poll.data = g;
     g->open_handles = 3;
+    uv_async_init(loop, &g->tasync, on_tasync);
+    g->tasync.data = g;
+    g->open_handles++;
 
-    g->transport = (struct raft_uv_transport){.init = nt_init,
-                                              .listen = nt_listen,
-                                              .connect = nt_connect,
-                                              .close = nt_close};
+    if (o->n_voters > 1) {
+        g->peer_io = o->peer_io;
+        g->transport = (struct raft_uv_transport){.init = ct_init,
+                                                  .listen = ct_listen,
+                                                  .connect = ct_connect,
+                                                  .close = ct_close};
+    } else {
+        g->transport = (struct raft_uv_transport){.init = nt_init,
+                                                  .listen = nt_listen,
+                                                  .connect = nt_connect,
+                                                  .close = nt_close};
+    }
     g->fsm = (struct raft_fsm){.version = 2,
                                .data = g,
                                .apply = fsm_apply,
                                .snapshot = fsm_snapshot,
                                .restore = fsm_restore,
                                .snapshot_finalize = fsm_snapshot_finalize};
-    char address[32];
+    char address[300];
     snprintf(address, sizeof(address), "weft-%llu", (unsigned long long)o->id);
+    for (unsigned i = 0; i < o->n_voters && o->voters != NULL; i++) {
+        if (o->voters[i].id == o->id) {
+            snprintf(address, sizeof(address), "%s", o->voters[i].address);
+        }
+    }
     int rc = raft_uv_init(&g->io, loop, g->dir, &g->transport);
     if (rc != 0) {
         g->rc = rc;
@@ -382,7 +721,14 @@ static void group_create(void *arg)
     g->raft_inited = true;
     struct raft_configuration conf;
     raft_configuration_init(&conf);
-    rc = raft_configuration_add(&conf, o->id, address, RAFT_VOTER);
+    if (o->n_voters > 1) {
+        rc = 0;
+        for (unsigned i = 0; rc == 0 && i < o->n_voters; i++) {
+            rc = raft_configuration_add(&conf, o->voters[i].id, o->voters[i].address, RAFT_VOTER);
+        }
+    } else {
+        rc = raft_configuration_add(&conf, o->id, address, RAFT_VOTER);
+    }
     if (rc == 0) {
         rc = raft_bootstrap(&g->raft, &conf);
         if (rc == RAFT_CANTBOOTSTRAP) {
@@ -420,6 +766,8 @@ static void raft_closed(struct raft *r)
 {
     struct orderer_cons_group *g = r->data;
     g->open_handles--;
+    /* the transport is closed: no connection thread is left to signal it */
+    uv_close((uv_handle_t *)&g->tasync, handle_closed);
 }
 
 static void group_close(void *arg)
@@ -431,6 +779,9 @@ static void group_close(void *arg)
         uv_close((uv_handle_t *)&g->wake, handle_closed);
         uv_close((uv_handle_t *)&g->timer, handle_closed);
         uv_close((uv_handle_t *)&g->poll, handle_closed);
+        if (!g->raft_inited) {
+            uv_close((uv_handle_t *)&g->tasync, handle_closed);
+        }
     }
     if (g->raft_inited) {
         g->open_handles++;
@@ -468,6 +819,7 @@ void orderer__cons_group_free(struct orderer_cons_group *g)
     } else if (g->io_inited) {
         raft_uv_close(&g->io);
     }
+    pthread_mutex_destroy(&g->tmu);
     weft_free(g->dir);
     weft_free(g);
 }
@@ -476,10 +828,9 @@ int orderer__cons_group_new(struct orderer_cons *c, const struct orderer_group_o
                             const struct orderer_group_ops *ops, void *ctx,
                             struct orderer_cons_group **out, struct weft_err *err)
 {
-    if (opts->n_voters != 1) {
-        return weft_err_set(err, WEFT_EUNSUPPORTED,
-                            "Raft groups with %u consenters need the cluster transport, which "
-                            "is not implemented yet (only single-consenter channels run)",
+    if (opts->n_voters == 0 || (opts->n_voters > 1 && (opts->peer_io == NULL ||
+                                                        opts->voters == NULL))) {
+        return weft_err_set(err, WEFT_EINVAL, "Raft group: %u voters without a transport",
                             opts->n_voters);
     }
     if (mkdir(opts->dir, 0750) != 0 && errno != EEXIST) {
@@ -489,6 +840,7 @@ int orderer__cons_group_new(struct orderer_cons *c, const struct orderer_group_o
     if (g == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&g->tmu, NULL);
     g->cons = c;
     g->ops = ops;
     g->ctx = ctx;
@@ -575,4 +927,14 @@ bool orderer__cons_group_is_leader(struct orderer_cons_group *g)
 uint64_t orderer__cons_group_leader_changes(struct orderer_cons_group *g)
 {
     return atomic_load(&g->leader_changes);
+}
+
+uint64_t orderer__cons_group_leader_id(struct orderer_cons_group *g)
+{
+    return atomic_load(&g->leader_id);
+}
+
+uint64_t orderer__cons_group_next_index(struct orderer_cons_group *g)
+{
+    return (uint64_t)raft_last_index(&g->raft) + 1;
 }

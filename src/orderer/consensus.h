@@ -4,7 +4,7 @@
  * (STYLE.md R5, R31), so a move to another Raft API stays in that file.
  *
  * Threads: every callback in struct orderer_group_ops runs on the loop
- * thread. orderer__cons_group_wake and _is_leader may be called from any
+ * thread. orderer__cons_group_wake, _is_leader, _leader_id and _accept may be called from any
  * thread; _propose and _timer only from the loop thread (i.e. inside a
  * callback). Group creation and freeing block the calling thread until the
  * loop has done the work (never call them from a callback).
@@ -34,10 +34,34 @@ struct orderer_group_ops {
     void (*on_timer)(void *ctx);
 };
 
+/* A voter of the group: Raft id and the address other nodes dial
+ * ("host:port", the consenter's endpoint). */
+struct orderer_peer {
+    uint64_t id;
+    const char *address;
+};
+
+/* Byte streams to other nodes, supplied by the caller (cluster.c speaks
+ * gRPC with mutual TLS; unit tests use socket pairs). open and send run on
+ * the group's connection threads and may block; cancel may run on any
+ * thread while another thread is inside send, and must make it return. */
+struct orderer_peer_io {
+    void *ctx;
+    /* Opens a stream to voter id for this group; *stream is the handle. */
+    int (*open)(void *ctx, uint64_t id, const char *address, void **stream);
+    /* Sends bytes (in order); nonzero once the stream is broken. */
+    int (*send)(void *stream, const uint8_t *buf, size_t len);
+    void (*cancel)(void *stream);
+    void (*close)(void *stream);
+};
+
 struct orderer_group_opts {
     const char *dir;          /* Raft log and snapshots; created if missing */
     uint64_t id;              /* this node's Raft id (>= 1) */
-    unsigned n_voters;        /* only 1 is supported today */
+    const struct orderer_peer *voters; /* every voter, this node included */
+    unsigned n_voters;        /* 1: no transport needed (voters may be NULL) */
+    const struct orderer_peer_io *peer_io; /* required when n_voters > 1; borrowed,
+                                              outlives the group */
     unsigned election_ms;     /* 0 = 1000 */
     unsigned heartbeat_ms;    /* 0 = 100 */
 };
@@ -61,6 +85,15 @@ int orderer__cons_group_propose(struct orderer_cons_group *g, const uint8_t *dat
                                 size_t len) WEFT_WARN_UNUSED;
 /* True once leader and the barrier after election is applied. Any thread. */
 bool orderer__cons_group_is_leader(struct orderer_cons_group *g);
+/* Id of the leader this node knows of (0 = none). Any thread. */
+uint64_t orderer__cons_group_leader_id(struct orderer_cons_group *g);
+/* Raft index the next proposal will get (loop thread, leader). */
+uint64_t orderer__cons_group_next_index(struct orderer_cons_group *g);
+/* Hands an inbound byte stream from voter id (fd, ownership transferred in
+ * every case) to the group's Raft instance. Any thread; the caller
+ * guarantees the group is not being freed concurrently. */
+void orderer__cons_group_accept(struct orderer_cons_group *g, uint64_t id, const char *address,
+                                int fd);
 /* Raft leader changes seen by this node (metrics). */
 uint64_t orderer__cons_group_leader_changes(struct orderer_cons_group *g);
 

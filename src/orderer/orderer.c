@@ -139,6 +139,7 @@ static int open_chain(struct weft_orderer *o, const char *channel_id, const uint
         .cons = o->cons,
         .signer = &o->signer,
         .metrics = o->metrics,
+        .cluster = o->cluster,
         .no_sync = o->no_sync,
     };
     return orderer__chain_open(&co, out, err);
@@ -283,7 +284,7 @@ static int health_consensus(void *ctx, char *reason, size_t reason_len)
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && !orderer__chain_is_leader(chs[i])) {
+        if (rc == 0 && !orderer__chain_is_leader(chs[i]) && orderer__chain_leader_id(chs[i]) == 0) {
             snprintf(reason, reason_len, "channel %s has no Raft leader",
                      orderer__chain_id(chs[i]));
             rc = WEFT_EUNAVAILABLE;
@@ -448,6 +449,12 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
         o->m_bcast = weft_metrics_counter_vec_new(o->metrics, &mo, NULL);
     }
     rc = orderer__cons_new(&o->cons, err);
+    if (rc == 0) {
+        rc = orderer__cluster_new(o, cfg, srv, &o->cluster, err);
+    }
+    if (rc == 0) {
+        rc = orderer__cluster_start(o->cluster, err);
+    }
     if (rc != 0) {
         goto fail;
     }
@@ -493,10 +500,12 @@ void weft_orderer_free(struct weft_orderer *o)
         (void)rc;
     }
     weft_http_server_free(o->admin);
+    orderer__cluster_stop(o->cluster);
     for (size_t i = 0; i < o->n_chains; i++) {
         orderer__chain_close(o->chains[i]);
     }
     weft_free(o->chains);
+    orderer__cluster_free(o->cluster);
     orderer__cons_free(o->cons);
     weft_msp_unref(o->msp);
     weft_free(o->ledger_root);

@@ -9,6 +9,7 @@
  * The drivers around it:
  *   chain.c        one channel: ledger, cutter, batch timer, consensus glue
  *   consensus.c    the only file that includes <raft.h> (R31)
+ *   cluster.c      consenter-to-consenter gRPC service and clients (mutual TLS)
  *   service.c      the AtomicBroadcast gRPC handlers
  *   participation.c the channel participation REST API
  *   orderer.c      weft_orderer_new/free: wiring, channel registry
@@ -199,9 +200,51 @@ struct orderer_seek_plan {
 int orderer__seek_resolve(const struct orderer_seek_req *r, uint64_t height,
                           struct orderer_seek_plan *plan, char info[ORDERER_INFO_LEN]);
 
-/* ---- chains (chain.c) ------------------------------------------------------- */
+/* ---- cluster (cluster.c) ----------------------------------------------------- */
 
 struct orderer_chain;
+struct orderer_cluster;
+struct weft_orderer;
+struct weft_config;
+struct weft_rpc_server;
+
+/* The per-channel context of the cluster transport (orderer_peer_io.ctx). */
+struct orderer_cluster_chan {
+    struct orderer_cluster *cl;
+    const char *channel_id;
+    uint64_t self_id;
+};
+struct orderer_peer_io;
+extern const struct orderer_peer_io orderer__cluster_peer_io_ops;
+
+/* Reads the General.Cluster.* / General.TLS.* material and registers the
+ * cluster service on its own listener (General.Cluster.ListenPort) or on
+ * main_srv (may be NULL: no service, tests). */
+int orderer__cluster_new(struct weft_orderer *o, const struct weft_config *cfg,
+                         struct weft_rpc_server *main_srv, struct orderer_cluster **out,
+                         struct weft_err *err) WEFT_WARN_UNUSED;
+/* Starts the own listener, if any. */
+int orderer__cluster_start(struct orderer_cluster *cl, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Stops the own listener (handlers return). NULL-safe. */
+void orderer__cluster_stop(struct orderer_cluster *cl);
+/* Frees; every channel using it must be closed. NULL-safe. */
+void orderer__cluster_free(struct orderer_cluster *cl);
+/* TLS material present (multi-node channels need it). */
+bool orderer__cluster_ready(const struct orderer_cluster *cl);
+/* Whether one of the two PEM certificates is this node's cluster client
+ * (resp. server) certificate. */
+bool orderer__cluster_is_self(const struct orderer_cluster *cl, const uint8_t *client_pem,
+                              size_t client_len, const uint8_t *server_pem, size_t server_len);
+/* Two PEM encodings of the same (first) certificate. */
+bool orderer__cert_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
+/* Forwards an admitted envelope to the leader at address (blocking, up to
+ * General.Cluster.RPCTimeout). Returns the leader's status and info. */
+int orderer__cluster_submit(struct orderer_cluster *cl, const char *address,
+                            const char *channel_id, const uint8_t *env, size_t len,
+                            char info[ORDERER_INFO_LEN]);
+
+/* ---- chains (chain.c) ------------------------------------------------------- */
+
 struct orderer_cons;
 struct weft_ledger;
 struct weft_channel_config;
@@ -216,6 +259,7 @@ struct orderer_chain_opts {
     struct orderer_cons *cons;
     const struct orderer_signer *signer; /* borrowed, outlives the chain */
     struct weft_metrics *metrics;        /* may be NULL */
+    struct orderer_cluster *cluster;     /* needed by multi-consenter channels */
     bool no_sync;                        /* ledger without fsync (tests) */
 };
 
@@ -231,10 +275,20 @@ const struct orderer_chan_view *orderer__chain_view(const struct orderer_chain *
 struct weft_ledger *orderer__chain_ledger(struct orderer_chain *ch);
 uint64_t orderer__chain_height(struct orderer_chain *ch);
 bool orderer__chain_is_leader(struct orderer_chain *ch);
-/* Hands an admitted envelope (copied) to the chain. Returns 200, or 503 with
- * info when this node cannot order now. Any thread. */
+/* Id of the Raft leader this node knows of (0: none). Any thread. */
+uint64_t orderer__chain_leader_id(struct orderer_chain *ch);
+/* Hands an admitted envelope (copied) to the chain. On a follower with
+ * may_forward, sends it to the leader (blocking) and returns the leader's
+ * answer. Returns 200, or 503 with info when it cannot be ordered now. Any
+ * thread. */
 int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                          char info[ORDERER_INFO_LEN]);
+                          bool may_forward, char info[ORDERER_INFO_LEN]);
+/* Raft id of the consenter whose client TLS certificate is pem (0: none). */
+uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
+                                     size_t len);
+/* Passes an inbound Raft byte stream (fd, always taken) from consenter id to
+ * the channel's group. WEFT_ESHUTDOWN when the channel is closing. */
+int orderer__chain_accept(struct orderer_chain *ch, uint64_t id, int fd);
 
 /* ---- the orderer (orderer.c) ------------------------------------------------ */
 
@@ -251,6 +305,7 @@ struct weft_orderer {
     struct weft_msp *msp; /* local MSP: signs blocks */
     struct orderer_signer signer;
     struct orderer_cons *cons;
+    struct orderer_cluster *cluster;
     char *ledger_root;
     char *wal_root;
     int64_t time_window_ns;

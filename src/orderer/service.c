@@ -4,7 +4,8 @@
  *
  * Broadcast: one BroadcastResponse per envelope, in order; after a
  * non-SUCCESS reply the stream ends (status OK), as Fabric's handler does.
- * SUCCESS means "queued for ordering" (wire.md §5).
+ * SUCCESS means "queued for ordering" (wire.md §5); on a follower, that the
+ * leader accepted the forwarded envelope.
  *
  * Deliver: per seek envelope, resolve it (seekinfo.c), check
  * /Channel/Readers, stream the blocks from the ledger's waiting iterator and
@@ -85,7 +86,7 @@ static void broadcast(void *ctx, struct weft_rpc_call *call)
             st = orderer__bcast_check(&m, ch != NULL ? orderer__chain_view(ch) : NULL, 0, info);
         }
         if (st == ORDERER_SUCCESS) {
-            st = orderer__chain_submit(ch, msg, len, m.size, info);
+            st = orderer__chain_submit(ch, msg, len, m.size, true, info);
         }
         if (st != ORDERER_SUCCESS) {
             WEFT_WARN(lg_bcast, "[channel: %s] rejecting broadcast message from %s: %s: %s",
