@@ -249,6 +249,15 @@ int weft_rpc_call_finish(struct weft_rpc_call *call, int code, const char *messa
 /* Unary calls: status message sent with a non-OK code (copied). */
 void weft_rpc_call_set_message(struct weft_rpc_call *call, const char *message);
 
+/* Rich error status: bin (copied) is sent as the trailing metadata
+ * "grpc-status-details-bin" (a serialized google.rpc.Status, base64-encoded
+ * on the wire by gRPC) together with a non-OK status: the unary handler's
+ * return code or weft_rpc_call_finish's code. Ignored when the status is OK.
+ * bin NULL removes it. Call before the status is sent (in a unary handler,
+ * before it returns). WEFT_ESTATE when the status was already sent. */
+int weft_rpc_call_set_status_details(struct weft_rpc_call *call, const void *bin,
+                                     size_t len) WEFT_WARN_UNUSED;
+
 /* True once the call was cancelled (client cancel, deadline, connection
  * loss, server stop). Any thread. */
 bool weft_rpc_call_is_cancelled(struct weft_rpc_call *call);
@@ -320,6 +329,10 @@ struct weft_rpc_result {
     char *message; /* status message, "" when none (never NULL after a call) */
     uint8_t *data; /* unary response bytes (NULL unless code is OK) */
     size_t len;
+    /* unary calls: the raw "grpc-status-details-bin" trailer (a serialized
+     * google.rpc.Status) when the server sent one, else NULL */
+    uint8_t *details;
+    size_t details_len;
 };
 void weft_rpc_result_clear(struct weft_rpc_result *r);
 

@@ -208,6 +208,7 @@ void weft_rpc_result_clear(struct weft_rpc_result *r)
 {
     weft_free(r->message);
     weft_free(r->data);
+    weft_free(r->details);
     memset(r, 0, sizeof(*r));
 }
 
@@ -331,6 +332,19 @@ int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const v
             }
         } else {
             rc = WEFT_ERPC;
+            for (size_t i = 0; i < trail_md.count; i++) {
+                if (grpc_slice_str_cmp(trail_md.metadata[i].key, "grpc-status-details-bin") ==
+                    0) {
+                    size_t dl = GRPC_SLICE_LENGTH(trail_md.metadata[i].value);
+                    out->details = weft_malloc(dl > 0 ? dl : 1);
+                    if (out->details != NULL) {
+                        memcpy(out->details, GRPC_SLICE_START_PTR(trail_md.metadata[i].value),
+                               dl);
+                        out->details_len = dl;
+                    }
+                    break;
+                }
+            }
         }
         if (out->message == NULL) {
             rc = WEFT_ENOMEM;

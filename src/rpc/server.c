@@ -131,6 +131,8 @@ struct weft_rpc_call {
     int status_code;
     grpc_slice status_slice;
     bool has_status_slice;
+    grpc_metadata trailer; /* grpc-status-details-bin, when set */
+    bool has_trailer;
     /* receive side */
     grpc_byte_buffer *rbuf;
     bool recv_inflight, recv_ready, recv_eof, recv_failed;
@@ -197,6 +199,10 @@ static void call_free(struct weft_rpc_call *c)
     queue_clear_locked(c);
     if (c->has_status_slice) {
         grpc_slice_unref(c->status_slice);
+    }
+    if (c->has_trailer) {
+        grpc_slice_unref(c->trailer.key);
+        grpc_slice_unref(c->trailer.value);
     }
     weft_free(c->req);
     weft_free(c->unary_msg);
@@ -321,7 +327,12 @@ static void pump_locked(struct weft_rpc_call *c)
     if (send_status) {
         ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
         ops[n].data.send_status_from_server.status = (grpc_status_code)c->status_code;
-        ops[n++].data.send_status_from_server.status_details = &c->status_slice;
+        ops[n].data.send_status_from_server.status_details = &c->status_slice;
+        if (c->has_trailer && c->status_code != WEFT_RPC_OK) {
+            ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+            ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+        }
+        n++;
         c->status_started = true;
     }
     c->md_sent = true;
@@ -473,7 +484,12 @@ static void run_unary(struct weft_rpc_call *c)
         set_status_locked(c, code, code == WEFT_RPC_OK ? NULL : c->unary_msg);
         ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
         ops[n].data.send_status_from_server.status = (grpc_status_code)code;
-        ops[n++].data.send_status_from_server.status_details = &c->status_slice;
+        ops[n].data.send_status_from_server.status_details = &c->status_slice;
+        if (c->has_trailer && code != WEFT_RPC_OK) {
+            ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+            ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+        }
+        n++;
         if (start_batch_locked(c, ops, n, &c->t_send)) {
             c->send_inflight = true;
         } else if (c->sending != NULL) {
@@ -1262,6 +1278,31 @@ void weft_rpc_call_set_message(struct weft_rpc_call *c, const char *message)
     weft_free(c->unary_msg);
     c->unary_msg = copy;
     pthread_mutex_unlock(&c->lock);
+}
+
+int weft_rpc_call_set_status_details(struct weft_rpc_call *c, const void *bin, size_t len)
+{
+    if (bin == NULL && len > 0) {
+        return WEFT_EINVAL;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->status_started || (!is_stream(c) && c->handler_done)) {
+        pthread_mutex_unlock(&c->lock);
+        return WEFT_ESTATE;
+    }
+    if (c->has_trailer) {
+        grpc_slice_unref(c->trailer.key);
+        grpc_slice_unref(c->trailer.value);
+        c->has_trailer = false;
+    }
+    if (bin != NULL) {
+        memset(&c->trailer, 0, sizeof(c->trailer));
+        c->trailer.key = grpc_slice_from_static_string("grpc-status-details-bin");
+        c->trailer.value = grpc_slice_from_copied_buffer(bin, len);
+        c->has_trailer = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 bool weft_rpc_call_is_cancelled(struct weft_rpc_call *c)
