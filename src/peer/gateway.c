@@ -1,0 +1,1653 @@
+/*
+ * The gateway.Gateway service (weft/gateway.h; spec transaction-flow.md
+ * §5-§8). Handlers run on the gRPC worker pool and may block: endorsement
+ * calls to other peers and Broadcast to orderers are blocking client calls
+ * with deadlines; CommitStatus waits on the gateway's condition variable,
+ * woken by a per-channel watcher thread that follows the ledger.
+ *
+ * Locks: gw->mu guards the client cache, the watcher list and every
+ * watcher's generation counter; it is never held across a network call or
+ * a ledger read.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/common.pb-c.h"
+#include "gateway/gateway.pb-c.h"
+#include "gateway_int.h"
+#include "orderer/ab.pb-c.h"
+#include "peer/chaincode.pb-c.h"
+#include "peer/lifecycle/chaincode_definition.pb-c.h"
+#include "peer/lifecycle/db.pb-c.h"
+#include "peer/proposal.pb-c.h"
+#include "peer/proposal_response.pb-c.h"
+#include "weft/configtx.h"
+#include "weft/crypto.h"
+#include "weft/ledger.h"
+#include "weft/ledger_state.h"
+#include "weft/log.h"
+#include "weft/ops.h"
+#include "weft/policy.h"
+#include "weft/rpc.h"
+
+WEFT_LOGGER(lg_gw, "gateway");
+
+#define METHOD_PROCESS_PROPOSAL "/protos.Endorser/ProcessProposal"
+#define METHOD_BROADCAST "/orderer.AtomicBroadcast/Broadcast"
+#define MAX_ENDPOINTS 64
+
+struct gw_client {
+    struct gw_client *next;
+    char *address;
+    struct weft_rpc_client *c;
+};
+
+/* Follows one channel's ledger and counts committed blocks (gen). */
+struct gw_watch {
+    struct gw_watch *next;
+    char *channel;
+    struct weft_gateway *gw;
+    struct weft_ledger_iter *it;
+    pthread_t th;
+    uint64_t gen; /* gw->mu */
+};
+
+struct gw_metrics {
+    struct weft_metrics_counter_vec *requests;
+    struct weft_metrics_histogram_vec *duration;
+    struct weft_metrics_counter_vec *endorsements;
+};
+
+struct weft_gateway {
+    char *mspid, *endpoint;
+    struct weft_gateway_peer *peers;
+    size_t n_peers;
+    char **orderers;
+    size_t n_orderers;
+    bool no_anchor_peers;
+    bool tls;
+    char *tls_roots; /* PEM contents of tls_root_file, or NULL */
+    char *tls_cert_file, *tls_key_file;
+    int64_t endorse_ms, broadcast_ms, dial_ms;
+    struct weft_gateway_backend be;
+    struct gw_metrics m;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a watcher's gen changed */
+    struct gw_client *clients;
+    struct gw_watch *watches;
+    bool stopping;
+    struct weft_gateway_stats stats;
+};
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+static void stat_inc(struct weft_gateway *gw, uint64_t *field)
+{
+    __atomic_fetch_add(field, 1, __ATOMIC_RELAXED);
+    (void)gw;
+}
+
+static void observe(struct weft_gateway *gw, const char *method, int code, uint64_t t0)
+{
+    if (code != WEFT_RPC_OK) {
+        stat_inc(gw, &gw->stats.failed);
+    }
+    if (gw->m.requests != NULL) {
+        const char *lv[2] = {method, code == WEFT_RPC_OK ? "success" : weft_rpc_code_name(code)};
+        struct weft_metrics_counter *c = weft_metrics_counter_with(gw->m.requests, lv);
+        if (c != NULL) {
+            weft_metrics_counter_inc(c);
+        }
+    }
+    if (gw->m.duration != NULL) {
+        const char *lv[1] = {method};
+        struct weft_metrics_histogram *h = weft_metrics_histogram_with(gw->m.duration, lv);
+        if (h != NULL) {
+            weft_metrics_histogram_observe(h, (double)(weft_clock_mono_ns() - t0) / 1e9);
+        }
+    }
+}
+
+static void count_endorsement(struct weft_gateway *gw, const struct gw_outcome *oc)
+{
+    stat_inc(gw, &gw->stats.endorsements);
+    if (gw->m.endorsements != NULL) {
+        const char *lv[1] = {oc->code == WEFT_RPC_OK ? "success" : weft_rpc_code_name(oc->code)};
+        struct weft_metrics_counter *c = weft_metrics_counter_with(gw->m.endorsements, lv);
+        if (c != NULL) {
+            weft_metrics_counter_inc(c);
+        }
+    }
+}
+
+/* Sets the status message and, when there are details, the rich status
+ * trailer; returns code for the unary handler. */
+static int fail(struct weft_rpc_call *call, int code, const char *msg,
+                const struct gw_details *d)
+{
+    weft_rpc_call_set_message(call, msg);
+    if (d != NULL && d->n > 0) {
+        uint8_t *bin = NULL;
+        size_t len = 0;
+        if (gw_status_pack(code, msg, d, &bin, &len) == 0 &&
+            weft_rpc_call_set_status_details(call, bin, len) != 0) {
+            WEFT_WARN(lg_gw, "could not attach error details");
+        }
+        weft_free(bin);
+    }
+    return code;
+}
+
+/* Remaining milliseconds until deadline_ns (at least 1). */
+static int64_t ms_left(uint64_t deadline_ns)
+{
+    uint64_t now = weft_clock_mono_ns();
+    if (deadline_ns <= now) {
+        return 1;
+    }
+    uint64_t ms = (deadline_ns - now) / 1000000u;
+    return ms > 0 ? (int64_t)ms : 1;
+}
+
+static uint64_t deadline_for(struct weft_rpc_call *call, int64_t limit_ms)
+{
+    uint64_t d = weft_clock_mono_ns() + (uint64_t)limit_ms * 1000000u;
+    uint64_t cd = weft_rpc_call_deadline_ns(call);
+    return cd < d ? cd : d;
+}
+
+/* ---- clients to other peers and orderers ---------------------------------------- */
+
+/* Appends every TLS root of every org of cfg as PEM. */
+static void add_cfg_roots(const struct weft_channel_config *cfg, struct weft_buf *b)
+{
+    const struct weft_configtx_org *lists[2] = {cfg->application.orgs, cfg->orderer.orgs};
+    size_t counts[2] = {cfg->has_application ? cfg->application.n_orgs : 0,
+                        cfg->has_orderer ? cfg->orderer.n_orgs : 0};
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            if (lists[l][i].msp == NULL) {
+                continue;
+            }
+            size_t n = 0;
+            struct weft_x509 *const *roots = weft_msp_tls_roots(lists[l][i].msp, &n);
+            for (size_t k = 0; k < n; k++) {
+                char *pem = NULL;
+                size_t pl = 0;
+                if (weft_x509_to_pem(roots[k], &pem, &pl, NULL) == 0) {
+                    if (weft_buf_append(b, pem, pl) != 0) {
+                        WEFT_WARN(lg_gw, "TLS roots too large");
+                    }
+                    weft_free(pem);
+                }
+            }
+        }
+    }
+}
+
+static struct weft_rpc_client *client_for(struct weft_gateway *gw,
+                                          const struct weft_channel_config *cfg,
+                                          const char *address, struct weft_err *err)
+{
+    pthread_mutex_lock(&gw->mu);
+    for (struct gw_client *c = gw->clients; c != NULL; c = c->next) {
+        if (strcmp(c->address, address) == 0) {
+            pthread_mutex_unlock(&gw->mu);
+            return c->c;
+        }
+    }
+    pthread_mutex_unlock(&gw->mu);
+    struct weft_rpc_client_opts o = {0};
+    struct weft_buf roots;
+    weft_buf_init(&roots, 16u << 20);
+    if (gw->tls) {
+        o.tls = true;
+        if (gw->tls_roots != NULL && weft_buf_append(&roots, gw->tls_roots,
+                                                      strlen(gw->tls_roots)) != 0) {
+            weft_buf_close(&roots);
+            weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            return NULL;
+        }
+        if (cfg != NULL) {
+            add_cfg_roots(cfg, &roots);
+        }
+        if (weft_buf_append(&roots, "", 0) != 0 || roots.len == 0) {
+            weft_buf_close(&roots);
+            weft_err_set(err, WEFT_ECONFIG, "no TLS root certificates for %s", address);
+            return NULL;
+        }
+        o.ca.pem = (const char *)roots.data;
+        o.cert.file = gw->tls_cert_file;
+        o.key.file = gw->tls_key_file;
+    }
+    o.backoff_min_ms = 100;
+    o.backoff_max_ms = 2000;
+    struct weft_rpc_client *c = weft_rpc_client_new(address, &o, err);
+    weft_buf_close(&roots);
+    if (c == NULL) {
+        return NULL;
+    }
+    struct gw_client *e = weft_calloc(1, sizeof(*e));
+    if (e == NULL || (e->address = weft_strdup(address)) == NULL) {
+        weft_free(e);
+        weft_rpc_client_free(c);
+        weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->c = c;
+    pthread_mutex_lock(&gw->mu);
+    for (struct gw_client *x = gw->clients; x != NULL; x = x->next) {
+        if (strcmp(x->address, address) == 0) { /* another thread won */
+            pthread_mutex_unlock(&gw->mu);
+            weft_rpc_client_free(c);
+            weft_free(e->address);
+            weft_free(e);
+            return x->c;
+        }
+    }
+    e->next = gw->clients;
+    gw->clients = e;
+    pthread_mutex_unlock(&gw->mu);
+    return c;
+}
+
+/* ---- the proposal -------------------------------------------------------------- */
+
+struct gw_prop {
+    uint8_t *sp; /* ser(SignedProposal) */
+    size_t sp_len;
+    const uint8_t *pbytes; /* Proposal bytes (inside the request) */
+    size_t plen;
+    char *channel, *txid, *cc;
+    bool transient;
+};
+
+static void prop_clear(struct gw_prop *p)
+{
+    weft_free(p->sp);
+    weft_free(p->channel);
+    weft_free(p->txid);
+    weft_free(p->cc);
+    memset(p, 0, sizeof(*p));
+}
+
+static int prop_parse(const Protos__SignedProposal *sp, struct gw_prop *out,
+                      struct weft_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    Protos__Proposal *prop = protos__proposal__unpack(NULL, sp->proposal_bytes.len,
+                                                      sp->proposal_bytes.data);
+    Common__Header *h = NULL;
+    Common__ChannelHeader *ch = NULL;
+    Protos__ChaincodeProposalPayload *cpp = NULL;
+    Protos__ChaincodeInvocationSpec *cis = NULL;
+    int rc = 0;
+    if (prop == NULL ||
+        (h = common__header__unpack(NULL, prop->header.len, prop->header.data)) == NULL ||
+        (ch = common__channel_header__unpack(NULL, h->channel_header.len,
+                                             h->channel_header.data)) == NULL ||
+        (cpp = protos__chaincode_proposal_payload__unpack(NULL, prop->payload.len,
+                                                           prop->payload.data)) == NULL ||
+        (cis = protos__chaincode_invocation_spec__unpack(NULL, cpp->input.len,
+                                                         cpp->input.data)) == NULL) {
+        rc = weft_err_set(err, WEFT_EPARSE, "malformed proposal");
+        goto done;
+    }
+    if (ch->channel_id == NULL || ch->channel_id[0] == 0) {
+        rc = weft_err_set(err, WEFT_EINVAL, "no channel id provided");
+        goto done;
+    }
+    if (cis->chaincode_spec == NULL || cis->chaincode_spec->chaincode_id == NULL ||
+        cis->chaincode_spec->chaincode_id->name == NULL ||
+        cis->chaincode_spec->chaincode_id->name[0] == 0) {
+        rc = weft_err_set(err, WEFT_EINVAL, "no chaincode specified");
+        goto done;
+    }
+    out->channel = weft_strdup(ch->channel_id);
+    out->txid = weft_strdup(ch->tx_id != NULL ? ch->tx_id : "");
+    out->cc = weft_strdup(cis->chaincode_spec->chaincode_id->name);
+    out->transient = cpp->n_transientmap > 0;
+    out->sp_len = protos__signed_proposal__get_packed_size(sp);
+    out->sp = weft_malloc(out->sp_len + 1);
+    if (out->channel == NULL || out->txid == NULL || out->cc == NULL || out->sp == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto done;
+    }
+    protos__signed_proposal__pack(sp, out->sp);
+    out->pbytes = sp->proposal_bytes.data;
+    out->plen = sp->proposal_bytes.len;
+done:
+    protos__chaincode_invocation_spec__free_unpacked(cis, NULL);
+    protos__chaincode_proposal_payload__free_unpacked(cpp, NULL);
+    common__channel_header__free_unpacked(ch, NULL);
+    common__header__free_unpacked(h, NULL);
+    protos__proposal__free_unpacked(prop, NULL);
+    if (rc != 0) {
+        prop_clear(out);
+    }
+    return rc;
+}
+
+/* ---- endpoints ------------------------------------------------------------------- */
+
+struct gw_ep {
+    const char *mspid;
+    char address[300];
+    bool local;
+    bool used; /* attempted */
+};
+
+struct gw_eps {
+    struct gw_ep v[MAX_ENDPOINTS];
+    size_t n;
+};
+
+static void eps_add(struct gw_eps *e, const char *mspid, const char *address, bool local)
+{
+    if (e->n >= MAX_ENDPOINTS) {
+        return;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        if (strcmp(e->v[i].address, address) == 0) {
+            return;
+        }
+    }
+    struct gw_ep *p = &e->v[e->n++];
+    memset(p, 0, sizeof(*p));
+    p->mspid = mspid;
+    snprintf(p->address, sizeof(p->address), "%s", address);
+    p->local = local;
+}
+
+/* Known peers of channel: the local peer, configured peers, then the
+ * anchor peers of the other orgs. */
+static void known_peers(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                        struct gw_eps *e)
+{
+    memset(e, 0, sizeof(*e));
+    eps_add(e, gw->mspid, gw->endpoint, true);
+    for (size_t i = 0; i < gw->n_peers; i++) {
+        eps_add(e, gw->peers[i].mspid, gw->peers[i].address, false);
+    }
+    if (gw->no_anchor_peers || cfg == NULL || !cfg->has_application) {
+        return;
+    }
+    for (size_t i = 0; i < cfg->application.n_orgs; i++) {
+        const struct weft_configtx_org *o = &cfg->application.orgs[i];
+        if (o->mspid == NULL || strcmp(o->mspid, gw->mspid) == 0) {
+            continue; /* own org: from the local configuration only */
+        }
+        for (size_t k = 0; k < o->n_anchor_peers; k++) {
+            char a[300];
+            snprintf(a, sizeof(a), "%s:%u", o->anchor_peers[k].host,
+                     (unsigned)o->anchor_peers[k].port);
+            eps_add(e, o->mspid, a, false);
+        }
+    }
+}
+
+/* One ProcessProposal. On OK *pr is the decoded response (caller frees). */
+static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                       struct gw_ep *ep, const struct gw_prop *p, uint64_t deadline_ns,
+                       Protos__ProposalResponse **pr, struct gw_outcome *oc)
+{
+    *pr = NULL;
+    ep->used = true;
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    struct weft_err e = {0};
+    if (ep->local) {
+        int rc = gw->be.endorse(gw->be.ctx, p->sp, p->sp_len, &resp, &rlen, &e);
+        if (rc != 0) {
+            gw_classify(false, true, e.msg[0] ? e.msg : weft_strerror(rc), NULL, oc);
+            goto out;
+        }
+    } else {
+        struct weft_rpc_client *c = client_for(gw, cfg, ep->address, &e);
+        if (c == NULL) {
+            gw_classify(true, false, e.msg, NULL, oc);
+            goto out;
+        }
+        struct weft_rpc_result r = {0};
+        int rc = weft_rpc_client_unary(c, METHOD_PROCESS_PROPOSAL, p->sp, p->sp_len,
+                                       ms_left(deadline_ns), &r);
+        if (rc != 0) {
+            bool transport = r.code == WEFT_RPC_UNAVAILABLE ||
+                             r.code == WEFT_RPC_DEADLINE_EXCEEDED ||
+                             r.code == WEFT_RPC_CANCELLED ||
+                             r.code == WEFT_RPC_RESOURCE_EXHAUSTED || r.code == WEFT_RPC_INTERNAL;
+            char msg[400];
+            snprintf(msg, sizeof(msg), "rpc error: code = %s desc = %s",
+                     weft_rpc_code_name(r.code), r.message != NULL ? r.message : "");
+            gw_classify(transport, !transport, msg, NULL, oc);
+            weft_rpc_result_clear(&r);
+            goto out;
+        }
+        resp = r.data;
+        rlen = r.len;
+        r.data = NULL;
+        weft_rpc_result_clear(&r);
+    }
+    *pr = protos__proposal_response__unpack(NULL, rlen, resp);
+    gw_classify(false, false, NULL, *pr, oc);
+    if (oc->code != WEFT_RPC_OK) {
+        protos__proposal_response__free_unpacked(*pr, NULL);
+        *pr = NULL;
+    }
+out:
+    weft_free(resp);
+    count_endorsement(gw, oc);
+}
+
+/* Layouts of the chaincode's endorsement policy: _lifecycle's
+ * ValidationInfo, else the channel's /Channel/Application/Endorsement. */
+static int cc_layouts(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                      const char *channel, const char *cc, struct gw_layouts *out,
+                      struct weft_err *err)
+{
+    struct weft_ledger *l = gw->be.ledger(gw->be.ctx, channel);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    bool found = false;
+    if (l != NULL) {
+        struct weft_ledger_sim *qe = NULL;
+        char *key = weft_asprintf("namespaces/fields/%s/ValidationInfo", cc);
+        if (key != NULL && weft_ledger_qe_new(l, &qe, NULL) == 0) {
+            if (weft_ledger_sim_get(qe, "_lifecycle", key, strlen(key), &v, &vl, &found, NULL,
+                                    NULL) != 0) {
+                found = false;
+            }
+            weft_ledger_sim_free(qe);
+        }
+        weft_free(key);
+    }
+    int rc = WEFT_ENOTFOUND;
+    if (found) {
+        Lifecycle__StateData *sd = lifecycle__state_data__unpack(NULL, vl, v);
+        Lifecycle__ChaincodeValidationInfo *vi = NULL;
+        if (sd != NULL && sd->type_case == LIFECYCLE__STATE_DATA__TYPE_BYTES &&
+            (vi = lifecycle__chaincode_validation_info__unpack(NULL, sd->bytes.len,
+                                                               sd->bytes.data)) != NULL &&
+            vi->validation_parameter.len > 0) {
+            rc = gw_layouts_from_app_policy(vi->validation_parameter.data,
+                                            vi->validation_parameter.len, cfg, out, err);
+        }
+        lifecycle__chaincode_validation_info__free_unpacked(vi, NULL);
+        lifecycle__state_data__free_unpacked(sd, NULL);
+    }
+    weft_free(v);
+    if (rc == WEFT_ENOTFOUND) {
+        rc = gw_layouts_from_config(cfg, "/Channel/Application/Endorsement", out, err);
+    }
+    return rc;
+}
+
+/* ---- Evaluate ------------------------------------------------------------------- */
+
+static bool in_list(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != NULL && strcmp(v[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int h_evaluate(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                      struct weft_buf *resp)
+{
+    struct weft_gateway *gw = ctx;
+    uint64_t t0 = weft_clock_mono_ns();
+    stat_inc(gw, &gw->stats.evaluate);
+    Gateway__EvaluateRequest *r = gateway__evaluate_request__unpack(NULL, len, req);
+    struct gw_prop p = {0};
+    struct gw_details d = {0};
+    struct gw_layouts ls = {0};
+    Protos__ProposalResponse *pr = NULL;
+    Protos__ProposalResponsePayload *prp = NULL;
+    Protos__ChaincodeAction *ca = NULL;
+    struct weft_err e = {0};
+    char msg[700];
+    int code;
+    if (r == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "an evaluate request is required", NULL);
+        goto out;
+    }
+    if (r->proposed_transaction == NULL || prop_parse(r->proposed_transaction, &p, &e) != 0) {
+        snprintf(msg, sizeof(msg), "failed to unpack transaction proposal: %s",
+                 r->proposed_transaction == NULL ? "no proposal" : e.msg);
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, msg, NULL);
+        goto out;
+    }
+    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, p.channel);
+    if (cfg == NULL) {
+        snprintf(msg, sizeof(msg), "channel '%s' not found", p.channel);
+        code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
+        goto out;
+    }
+    /* candidates: the local org's peers (local first), then peers of the
+     * orgs that can endorse the chaincode, or of the target orgs */
+    struct gw_eps all, cand;
+    known_peers(gw, cfg, &all);
+    memset(&cand, 0, sizeof(cand));
+    bool targets = r->n_target_organizations > 0;
+    for (size_t i = 0; i < all.n; i++) {
+        bool own = strcmp(all.v[i].mspid, gw->mspid) == 0;
+        if (targets ? in_list(r->target_organizations, r->n_target_organizations,
+                              all.v[i].mspid)
+                    : own) {
+            cand.v[cand.n++] = all.v[i];
+        }
+    }
+    if (!targets && !p.transient && cc_layouts(gw, cfg, p.channel, p.cc, &ls, NULL) == 0) {
+        for (size_t l = 0; l < ls.n; l++) {
+            for (size_t i = 0; i < all.n; i++) {
+                if (gw_layout_need(&ls.v[l], all.v[i].mspid) > 0) {
+                    eps_add(&cand, all.v[i].mspid, all.v[i].address, all.v[i].local);
+                }
+            }
+        }
+    }
+    if (cand.n == 0) {
+        if (p.transient && !targets) {
+            snprintf(msg, sizeof(msg),
+                     "no endorsers found in the gateway's organization; retry specifying "
+                     "target organization(s) to protect transient data: no peers available to "
+                     "evaluate chaincode %s in channel %s", p.cc, p.channel);
+        } else {
+            snprintf(msg, sizeof(msg), "no peers available to evaluate chaincode %s in channel %s",
+                     p.cc, p.channel);
+        }
+        code = fail(call, WEFT_RPC_FAILED_PRECONDITION, msg, NULL);
+        goto out;
+    }
+    uint64_t deadline = deadline_for(call, gw->endorse_ms);
+    struct gw_outcome oc = {0};
+    for (size_t i = 0; i < cand.n; i++) {
+        if (weft_clock_mono_ns() >= deadline) {
+            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED, "evaluate timeout expired", NULL);
+            goto out;
+        }
+        if (i > 0) {
+            stat_inc(gw, &gw->stats.endorse_retries);
+        }
+        endorse_on(gw, cfg, &cand.v[i], &p, deadline, &pr, &oc);
+        if (oc.code == WEFT_RPC_OK) {
+            break;
+        }
+        if (gw_details_add(&d, cand.v[i].address, cand.v[i].mspid, oc.msg) != 0) {
+            code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+            goto out;
+        }
+        if (!oc.retry) {
+            snprintf(msg, sizeof(msg), "evaluate call to endorser returned error: %s", oc.msg);
+            code = fail(call, oc.code, msg, &d);
+            goto out;
+        }
+    }
+    if (pr == NULL) {
+        code = fail(call, oc.code,
+                    "failed to evaluate transaction, see attached details for more info", &d);
+        goto out;
+    }
+    /* result = the chaincode's Response, payload from the ChaincodeAction */
+    Protos__Response res = PROTOS__RESPONSE__INIT;
+    res.status = pr->response->status;
+    res.message = pr->response->message;
+    res.payload = pr->response->payload;
+    prp = protos__proposal_response_payload__unpack(NULL, pr->payload.len, pr->payload.data);
+    if (prp != NULL) {
+        ca = protos__chaincode_action__unpack(NULL, prp->extension.len, prp->extension.data);
+        if (ca != NULL && ca->response != NULL) {
+            res.payload = ca->response->payload;
+        }
+    }
+    Gateway__EvaluateResponse er = GATEWAY__EVALUATE_RESPONSE__INIT;
+    er.result = &res;
+    size_t l = gateway__evaluate_response__get_packed_size(&er);
+    if (weft_buf_reserve(resp, l + 1) != 0) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "response too large", NULL);
+        goto out;
+    }
+    resp->len = gateway__evaluate_response__pack(&er, resp->data);
+    code = WEFT_RPC_OK;
+out:
+    observe(gw, "Evaluate", code, t0);
+    protos__chaincode_action__free_unpacked(ca, NULL);
+    protos__proposal_response_payload__free_unpacked(prp, NULL);
+    protos__proposal_response__free_unpacked(pr, NULL);
+    gw_layouts_free(&ls);
+    gw_details_free(&d);
+    prop_clear(&p);
+    gateway__evaluate_request__free_unpacked(r, NULL);
+    return code;
+}
+
+/* ---- Endorse -------------------------------------------------------------------- */
+
+struct gw_got {
+    const char *mspid;
+    Protos__ProposalResponse *pr;
+};
+
+struct gw_endorse {
+    struct weft_gateway *gw;
+    const struct weft_channel_config *cfg;
+    struct gw_prop *p;
+    uint64_t deadline;
+    struct gw_eps eps;
+    struct gw_got got[MAX_ENDPOINTS];
+    size_t n_got;
+    struct gw_details d;
+    bool nonretry; /* a non-retryable failure happened */
+    int last_code;
+    char last_msg[512];
+};
+
+static uint32_t got_count(const struct gw_endorse *x, const char *mspid)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < x->n_got; i++) {
+        n += strcmp(x->got[i].mspid, mspid) == 0;
+    }
+    return n;
+}
+
+/* One attempt on ep; records the outcome. Returns true on an accepted
+ * endorsement. */
+static bool try_ep(struct gw_endorse *x, struct gw_ep *ep, bool retry)
+{
+    Protos__ProposalResponse *pr = NULL;
+    struct gw_outcome oc;
+    if (retry) {
+        stat_inc(x->gw, &x->gw->stats.endorse_retries);
+    }
+    endorse_on(x->gw, x->cfg, ep, x->p, x->deadline, &pr, &oc);
+    if (oc.code == WEFT_RPC_OK && pr->endorsement == NULL) {
+        oc.code = WEFT_RPC_ABORTED;
+        snprintf(oc.msg, sizeof(oc.msg), "endorser returned no endorsement");
+    }
+    if (oc.code == WEFT_RPC_OK && x->n_got > 0) {
+        const ProtobufCBinaryData *a = &x->got[0].pr->payload;
+        if (a->len != pr->payload.len || memcmp(a->data, pr->payload.data, a->len) != 0) {
+            oc.code = WEFT_RPC_ABORTED;
+            oc.retry = true;
+            snprintf(oc.msg, sizeof(oc.msg), "ProposalResponsePayloads do not match");
+        }
+    }
+    if (oc.code == WEFT_RPC_OK && x->n_got < MAX_ENDPOINTS) {
+        x->got[x->n_got].mspid = ep->mspid;
+        x->got[x->n_got].pr = pr;
+        x->n_got++;
+        return true;
+    }
+    protos__proposal_response__free_unpacked(pr, NULL);
+    if (!oc.retry) {
+        x->nonretry = true;
+    }
+    x->last_code = oc.code;
+    snprintf(x->last_msg, sizeof(x->last_msg), "%s", oc.msg);
+    if (gw_details_add(&x->d, ep->address, ep->mspid, oc.msg) != 0) {
+        WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+    }
+    return false;
+}
+
+/* Collects endorsements until layout l is met: each org's unused peers in
+ * order, retrying on another peer of the org after a failure. */
+static bool fill_layout(struct gw_endorse *x, const struct gw_layout *l)
+{
+    for (size_t o = 0; o < l->n; o++) {
+        const char *msp = l->orgs[o].mspid;
+        bool tried_in_org = false;
+        while (got_count(x, msp) < l->orgs[o].n) {
+            if (x->nonretry || weft_clock_mono_ns() >= x->deadline) {
+                return false;
+            }
+            struct gw_ep *next = NULL;
+            for (size_t i = 0; i < x->eps.n && next == NULL; i++) {
+                if (!x->eps.v[i].used && strcmp(x->eps.v[i].mspid, msp) == 0) {
+                    next = &x->eps.v[i];
+                }
+            }
+            if (next == NULL) {
+                return false;
+            }
+            (void)try_ep(x, next, tried_in_org);
+            tried_in_org = true;
+        }
+    }
+    return true;
+}
+
+/* Peers still available (unused) plus endorsements already held cover l. */
+static bool layout_feasible(const struct gw_endorse *x, const struct gw_layout *l)
+{
+    for (size_t o = 0; o < l->n; o++) {
+        uint32_t have = got_count(x, l->orgs[o].mspid);
+        for (size_t i = 0; i < x->eps.n; i++) {
+            have += !x->eps.v[i].used && strcmp(x->eps.v[i].mspid, l->orgs[o].mspid) == 0;
+        }
+        if (have < l->orgs[o].n) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                     struct weft_buf *resp)
+{
+    struct weft_gateway *gw = ctx;
+    uint64_t t0 = weft_clock_mono_ns();
+    stat_inc(gw, &gw->stats.endorse);
+    Gateway__EndorseRequest *r = gateway__endorse_request__unpack(NULL, len, req);
+    struct gw_prop p = {0};
+    struct gw_layouts ls = {0};
+    struct gw_endorse *x = weft_calloc(1, sizeof(*x));
+    struct weft_err e = {0};
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    char msg[700];
+    int code;
+    if (x == NULL) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    if (r == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "an endorse request is required", NULL);
+        goto out;
+    }
+    if (r->proposed_transaction == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT,
+                    "the proposed transaction must contain a signed proposal", NULL);
+        goto out;
+    }
+    if (prop_parse(r->proposed_transaction, &p, &e) != 0) {
+        snprintf(msg, sizeof(msg), "failed to unpack transaction proposal: %s", e.msg);
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, msg, NULL);
+        goto out;
+    }
+    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, p.channel);
+    if (cfg == NULL) {
+        snprintf(msg, sizeof(msg), "channel '%s' not found", p.channel);
+        code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
+        goto out;
+    }
+    x->gw = gw;
+    x->cfg = cfg;
+    x->p = &p;
+    x->deadline = deadline_for(call, gw->endorse_ms);
+    known_peers(gw, cfg, &x->eps);
+    if (r->n_endorsing_organizations > 0) {
+        /* one endorsement from each requested org */
+        ls.v = weft_calloc(1, sizeof(*ls.v));
+        if (ls.v == NULL) {
+            code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+            goto out;
+        }
+        ls.n = 1;
+        ls.v[0].orgs = weft_calloc(r->n_endorsing_organizations, sizeof(*ls.v[0].orgs));
+        for (size_t i = 0; ls.v[0].orgs != NULL && i < r->n_endorsing_organizations; i++) {
+            if (in_list(r->endorsing_organizations, i, r->endorsing_organizations[i])) {
+                continue;
+            }
+            ls.v[0].orgs[ls.v[0].n].mspid = weft_strdup(r->endorsing_organizations[i]);
+            ls.v[0].orgs[ls.v[0].n++].n = 1;
+        }
+    } else {
+        if (cc_layouts(gw, cfg, p.channel, p.cc, &ls, &e) != 0) {
+            code = fail(call, WEFT_RPC_FAILED_PRECONDITION, e.msg, NULL);
+            goto out;
+        }
+        if (ls.n == 0) {
+            snprintf(msg, sizeof(msg),
+                     "no combination of peers can be derived which satisfy the endorsement "
+                     "policy of chaincode %s in channel %s", p.cc, p.channel);
+            code = fail(call, WEFT_RPC_FAILED_PRECONDITION, msg, NULL);
+            goto out;
+        }
+    }
+    bool any_feasible = false;
+    for (size_t i = 0; i < ls.n && !any_feasible; i++) {
+        any_feasible = layout_feasible(x, &ls.v[i]);
+    }
+    if (!any_feasible) {
+        snprintf(msg, sizeof(msg),
+                 "no peers available to satisfy the endorsement policy of chaincode %s in "
+                 "channel %s", p.cc, p.channel);
+        code = fail(call, WEFT_RPC_UNAVAILABLE, msg, NULL);
+        goto out;
+    }
+    /* first endorsement on the local org, unless orgs were requested */
+    if (r->n_endorsing_organizations == 0) {
+        bool retry = false;
+        for (size_t i = 0; i < x->eps.n && x->n_got == 0 && !x->nonretry; i++) {
+            if (strcmp(x->eps.v[i].mspid, gw->mspid) == 0 && !x->eps.v[i].used) {
+                (void)try_ep(x, &x->eps.v[i], retry);
+                retry = true;
+            }
+        }
+        if (x->nonretry) {
+            code = fail(call, WEFT_RPC_ABORTED,
+                        "failed to endorse transaction, see attached details for more info",
+                        &x->d);
+            goto out;
+        }
+    }
+    const struct gw_layout *done = NULL;
+    for (size_t i = 0; i < ls.n && done == NULL && !x->nonretry; i++) {
+        if (weft_clock_mono_ns() >= x->deadline) {
+            break;
+        }
+        if (layout_feasible(x, &ls.v[i]) && fill_layout(x, &ls.v[i])) {
+            done = &ls.v[i];
+        }
+    }
+    if (done == NULL) {
+        if (weft_clock_mono_ns() >= x->deadline) {
+            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
+                        x->n_got == 0
+                            ? "endorsement timeout expired while collecting first endorsement"
+                            : "endorsement timeout expired while collecting endorsements",
+                        NULL);
+        } else if (x->n_got == 0) {
+            code = fail(call, WEFT_RPC_ABORTED,
+                        "failed to endorse transaction, see attached details for more info",
+                        &x->d);
+        } else {
+            code = fail(call, WEFT_RPC_ABORTED,
+                        "failed to collect enough transaction endorsements, see attached "
+                        "details for more info",
+                        &x->d);
+        }
+        goto out;
+    }
+    /* the endorsements the layout counts, in collection order */
+    const Protos__ProposalResponse *use[MAX_ENDPOINTS];
+    size_t nu = 0;
+    for (size_t i = 0; i < x->n_got; i++) {
+        uint32_t need = gw_layout_need(done, x->got[i].mspid);
+        uint32_t before = 0;
+        for (size_t k = 0; k < i; k++) {
+            before += strcmp(x->got[k].mspid, x->got[i].mspid) == 0;
+        }
+        if (before < need) {
+            use[nu++] = x->got[i].pr;
+        }
+    }
+    if (gw_prepare_envelope(p.pbytes, p.plen, use, nu, &env, &env_len, &e) != 0) {
+        code = fail(call, WEFT_RPC_ABORTED, e.msg, NULL);
+        goto out;
+    }
+    /* EndorseResponse{prepared_transaction (1) = Envelope} */
+    uint8_t hdr[11];
+    size_t h = 0;
+    hdr[h++] = 0x0a;
+    for (uint64_t v = env_len;;) {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        hdr[h++] = (uint8_t)(c | (v ? 0x80 : 0));
+        if (v == 0) {
+            break;
+        }
+    }
+    if (weft_buf_append(resp, hdr, h) != 0 || weft_buf_append(resp, env, env_len) != 0) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "response too large", NULL);
+        goto out;
+    }
+    code = WEFT_RPC_OK;
+out:
+    observe(gw, "Endorse", code, t0);
+    if (x != NULL) {
+        for (size_t i = 0; i < x->n_got; i++) {
+            protos__proposal_response__free_unpacked(x->got[i].pr, NULL);
+        }
+        gw_details_free(&x->d);
+        weft_free(x);
+    }
+    weft_free(env);
+    gw_layouts_free(&ls);
+    prop_clear(&p);
+    gateway__endorse_request__free_unpacked(r, NULL);
+    return code;
+}
+
+/* ---- Submit --------------------------------------------------------------------- */
+
+struct gw_orderer {
+    char address[300];
+    const char *mspid;
+};
+
+static size_t orderer_list(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                           struct gw_orderer *v, size_t cap)
+{
+    size_t n = 0;
+    if (gw->n_orderers > 0) {
+        for (size_t i = 0; i < gw->n_orderers && n < cap; i++) {
+            snprintf(v[n].address, sizeof(v[n].address), "%s", gw->orderers[i]);
+            v[n++].mspid = "";
+        }
+    } else {
+        for (size_t i = 0; cfg->has_orderer && i < cfg->orderer.n_orgs; i++) {
+            const struct weft_configtx_org *o = &cfg->orderer.orgs[i];
+            for (size_t k = 0; k < o->endpoints.n && n < cap; k++) {
+                snprintf(v[n].address, sizeof(v[n].address), "%s", o->endpoints.v[k]);
+                v[n++].mspid = o->mspid != NULL ? o->mspid : "";
+            }
+        }
+        if (n == 0) {
+            for (size_t i = 0; i < cfg->orderer_addresses.n && n < cap; i++) {
+                snprintf(v[n].address, sizeof(v[n].address), "%s", cfg->orderer_addresses.v[i]);
+                v[n++].mspid = "";
+            }
+        }
+    }
+    /* random order (Fisher-Yates) */
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)((unsigned)rand() % i);
+        struct gw_orderer t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+    return n;
+}
+
+/* One Broadcast: 0 and *status, or a transport error in msg. */
+static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                         const char *address, const uint8_t *env, size_t env_len,
+                         uint64_t deadline, int *status, char *info, size_t info_cap, char *msg,
+                         size_t msg_cap)
+{
+    struct weft_err e = {0};
+    struct weft_rpc_client *c = client_for(gw, cfg, address, &e);
+    if (c == NULL) {
+        snprintf(msg, msg_cap, "%s", e.msg);
+        return WEFT_EUNAVAILABLE;
+    }
+    struct weft_rpc_stream *s = weft_rpc_client_stream(c, METHOD_BROADCAST, ms_left(deadline), &e);
+    if (s == NULL) {
+        snprintf(msg, msg_cap, "%s", e.msg);
+        return WEFT_EUNAVAILABLE;
+    }
+    uint8_t *m = NULL;
+    size_t ml = 0;
+    int rc = weft_rpc_stream_send(s, env, env_len);
+    if (rc == 0) {
+        rc = weft_rpc_stream_close_send(s);
+    }
+    if (rc == 0) {
+        rc = weft_rpc_stream_recv(s, &m, &ml, ms_left(deadline));
+    }
+    if (rc == 0 && m != NULL) {
+        Orderer__BroadcastResponse *br = orderer__broadcast_response__unpack(NULL, ml, m);
+        if (br == NULL) {
+            snprintf(msg, msg_cap, "malformed BroadcastResponse");
+            rc = WEFT_EPARSE;
+        } else {
+            *status = (int)br->status;
+            snprintf(info, info_cap, "%s", br->info != NULL ? br->info : "");
+        }
+        orderer__broadcast_response__free_unpacked(br, NULL);
+    } else {
+        int code = WEFT_RPC_UNKNOWN;
+        const char *sm = NULL;
+        weft_rpc_stream_cancel(s);
+        if (weft_rpc_stream_status(s, 1000, &code, &sm) == 0) {
+            snprintf(msg, msg_cap, "rpc error: code = %s desc = %s", weft_rpc_code_name(code),
+                     sm != NULL ? sm : "");
+        } else {
+            snprintf(msg, msg_cap, "%s", rc == 0 ? "no response" : weft_strerror(rc));
+        }
+        rc = WEFT_EUNAVAILABLE;
+    }
+    weft_free(m);
+    weft_rpc_stream_free(s);
+    return rc;
+}
+
+static int h_submit(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                    struct weft_buf *resp)
+{
+    (void)resp;
+    struct weft_gateway *gw = ctx;
+    uint64_t t0 = weft_clock_mono_ns();
+    stat_inc(gw, &gw->stats.submit);
+    Gateway__SubmitRequest *r = gateway__submit_request__unpack(NULL, len, req);
+    struct gw_details d = {0};
+    uint8_t *env = NULL;
+    char msg[900];
+    int code;
+    if (r == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "a submit request is required", NULL);
+        goto out;
+    }
+    if (r->prepared_transaction == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "a prepared transaction is required", NULL);
+        goto out;
+    }
+    if (r->prepared_transaction->signature.len == 0) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "prepared transaction must be signed", NULL);
+        goto out;
+    }
+    const struct weft_channel_config *cfg =
+        gw->be.config(gw->be.ctx, r->channel_id != NULL ? r->channel_id : "");
+    if (cfg == NULL) {
+        snprintf(msg, sizeof(msg), "channel '%s' not found", r->channel_id);
+        code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
+        goto out;
+    }
+    size_t env_len = common__envelope__get_packed_size(r->prepared_transaction);
+    env = weft_malloc(env_len + 1);
+    if (env == NULL) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    common__envelope__pack(r->prepared_transaction, env);
+    struct gw_orderer ords[MAX_ENDPOINTS];
+    size_t no = orderer_list(gw, cfg, ords, MAX_ENDPOINTS);
+    uint64_t deadline = deadline_for(call, gw->broadcast_ms);
+    for (size_t i = 0; i < no; i++) {
+        if (weft_clock_mono_ns() >= deadline) {
+            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
+                        "submit timeout expired while broadcasting to ordering service", NULL);
+            goto out;
+        }
+        int status = 0;
+        char info[256] = "", em[600] = "";
+        int rc = broadcast_one(gw, cfg, ords[i].address, env, env_len, deadline, &status, info,
+                               sizeof(info), em, sizeof(em));
+        if (rc == 0 && status == COMMON__STATUS__SUCCESS) {
+            code = WEFT_RPC_OK;
+            goto out;
+        }
+        if (rc == 0 && status >= 400 && status < 500) {
+            const ProtobufCEnumValue *ev =
+                protobuf_c_enum_descriptor_get_value(&common__status__descriptor, status);
+            snprintf(msg, sizeof(msg),
+                     "received unsuccessful response from orderer: status=%s, info=%s",
+                     ev != NULL ? ev->name : "UNKNOWN", info);
+            code = fail(call, WEFT_RPC_ABORTED, msg, NULL);
+            goto out;
+        }
+        if (rc == 0) {
+            const ProtobufCEnumValue *ev =
+                protobuf_c_enum_descriptor_get_value(&common__status__descriptor, status);
+            snprintf(em, sizeof(em), "received unsuccessful response from orderer: status=%s, "
+                     "info=%s", ev != NULL ? ev->name : "UNKNOWN", info);
+        }
+        WEFT_DEBUG(lg_gw, "submit %s to %s failed: %s", r->transaction_id, ords[i].address, em);
+        if (gw_details_add(&d, ords[i].address, ords[i].mspid, em) != 0) {
+            WEFT_WARN(lg_gw, "out of memory recording a broadcast failure");
+        }
+    }
+    if (weft_clock_mono_ns() >= deadline) {
+        code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
+                    "submit timeout expired while broadcasting to ordering service", NULL);
+    } else {
+        code = fail(call, WEFT_RPC_UNAVAILABLE, "no orderers could successfully process transaction",
+                    &d);
+    }
+out:
+    observe(gw, "Submit", code, t0);
+    weft_free(env);
+    gw_details_free(&d);
+    gateway__submit_request__free_unpacked(r, NULL);
+    return code;
+}
+
+/* ---- ACL ------------------------------------------------------------------------- */
+
+/* Checks SignedData{request, identity, signature} against the policy of ACL
+ * resource (default /Channel/Application/Readers). */
+static int check_acl(const struct weft_channel_config *cfg, const char *resource,
+                     const ProtobufCBinaryData *request, const ProtobufCBinaryData *identity,
+                     const ProtobufCBinaryData *signature, struct weft_err *err)
+{
+    const char *ref = "/Channel/Application/Readers";
+    for (size_t i = 0; cfg->has_application && i < cfg->application.n_acls; i++) {
+        if (strcmp(cfg->application.acls[i].resource, resource) == 0) {
+            ref = cfg->application.acls[i].policy_ref;
+        }
+    }
+    char path[300];
+    if (ref[0] == '/') {
+        snprintf(path, sizeof(path), "%s", ref);
+    } else {
+        snprintf(path, sizeof(path), "/Channel/Application/%s", ref);
+    }
+    struct weft_signed_data sd = {
+        .identity = identity->data,
+        .identity_len = identity->len,
+        .data = request->data,
+        .data_len = request->len,
+        .signature = signature->data,
+        .signature_len = signature->len,
+    };
+    return weft_policy_mgr_evaluate(cfg->policy_mgr, path, &sd, 1, err);
+}
+
+/* ---- CommitStatus ------------------------------------------------------------------ */
+
+static void *watch_main(void *arg)
+{
+    struct gw_watch *w = arg;
+    for (;;) {
+        uint8_t *b = NULL;
+        size_t bl = 0;
+        int rc = weft_ledger_iter_next(w->it, 0, &b, &bl, NULL, NULL);
+        weft_free(b);
+        pthread_mutex_lock(&w->gw->mu);
+        w->gen++;
+        pthread_cond_broadcast(&w->gw->cv);
+        pthread_mutex_unlock(&w->gw->mu);
+        if (rc != 0) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The watcher of channel, started on first use. gw->mu held. */
+static struct gw_watch *watch_get_locked(struct weft_gateway *gw, const char *channel,
+                                         struct weft_ledger *l)
+{
+    for (struct gw_watch *w = gw->watches; w != NULL; w = w->next) {
+        if (strcmp(w->channel, channel) == 0) {
+            return w;
+        }
+    }
+    if (gw->stopping) {
+        return NULL;
+    }
+    struct gw_watch *w = weft_calloc(1, sizeof(*w));
+    if (w == NULL || (w->channel = weft_strdup(channel)) == NULL) {
+        weft_free(w);
+        return NULL;
+    }
+    w->gw = gw;
+    struct weft_ledger_info info;
+    weft_ledger_info(l, &info);
+    if (weft_ledger_iter_new(l, info.height, &w->it, NULL) != 0) {
+        weft_free(w->channel);
+        weft_free(w);
+        return NULL;
+    }
+    if (pthread_create(&w->th, NULL, watch_main, w) != 0) {
+        weft_ledger_iter_free(w->it);
+        weft_free(w->channel);
+        weft_free(w);
+        return NULL;
+    }
+    w->next = gw->watches;
+    gw->watches = w;
+    return w;
+}
+
+void weft_gateway_notify_commit(struct weft_gateway *gw, const char *channel)
+{
+    pthread_mutex_lock(&gw->mu);
+    for (struct gw_watch *w = gw->watches; w != NULL; w = w->next) {
+        if (strcmp(w->channel, channel) == 0) {
+            w->gen++;
+        }
+    }
+    pthread_cond_broadcast(&gw->cv);
+    pthread_mutex_unlock(&gw->mu);
+}
+
+static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
+                           size_t len, struct weft_buf *resp)
+{
+    struct weft_gateway *gw = ctx;
+    uint64_t t0 = weft_clock_mono_ns();
+    stat_inc(gw, &gw->stats.commit_status);
+    Gateway__SignedCommitStatusRequest *sr =
+        gateway__signed_commit_status_request__unpack(NULL, len, req);
+    Gateway__CommitStatusRequest *r = NULL;
+    struct weft_err e = {0};
+    char msg[700];
+    int code;
+    if (sr == NULL || sr->request.len == 0) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "a commit status request is required", NULL);
+        goto out;
+    }
+    r = gateway__commit_status_request__unpack(NULL, sr->request.len, sr->request.data);
+    if (r == NULL) {
+        code = fail(call, WEFT_RPC_INVALID_ARGUMENT,
+                    "invalid status request: malformed CommitStatusRequest", NULL);
+        goto out;
+    }
+    const char *ch = r->channel_id != NULL ? r->channel_id : "";
+    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, ch);
+    struct weft_ledger *l = gw->be.ledger(gw->be.ctx, ch);
+    if (cfg == NULL || l == NULL) {
+        snprintf(msg, sizeof(msg), "channel '%s' not found", ch);
+        code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
+        goto out;
+    }
+    if (check_acl(cfg, "gateway/CommitStatus", &sr->request, &r->identity, &sr->signature, &e) !=
+        0) {
+        code = fail(call, WEFT_RPC_PERMISSION_DENIED, e.msg, NULL);
+        goto out;
+    }
+    const char *txid = r->transaction_id != NULL ? r->transaction_id : "";
+    struct weft_ledger_txloc loc;
+    struct gw_watch *w = NULL;
+    for (;;) {
+        uint64_t gen = 0;
+        if (w != NULL) {
+            pthread_mutex_lock(&gw->mu);
+            gen = w->gen;
+            pthread_mutex_unlock(&gw->mu);
+        }
+        if (weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0) {
+            break;
+        }
+        if (weft_rpc_call_is_cancelled(call)) {
+            code = fail(call, WEFT_RPC_CANCELLED, "commit status wait cancelled", NULL);
+            goto out;
+        }
+        uint64_t now = weft_clock_mono_ns(), dl = weft_rpc_call_deadline_ns(call);
+        if (now >= dl) {
+            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED, "commit status wait timed out", NULL);
+            goto out;
+        }
+        pthread_mutex_lock(&gw->mu);
+        if (w == NULL) {
+            w = watch_get_locked(gw, ch, l);
+            pthread_mutex_unlock(&gw->mu);
+            if (w == NULL) {
+                code = fail(call, WEFT_RPC_UNAVAILABLE, "cannot follow the channel's commits",
+                            NULL);
+                goto out;
+            }
+            continue; /* re-read gen before checking the ledger again */
+        }
+        /* wake at the next commit, or within 200 ms to look at cancellation */
+        uint64_t until = now + 200000000u;
+        if (dl < until) {
+            until = dl;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wall = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (until - now);
+        ts.tv_sec = (time_t)(wall / 1000000000u);
+        ts.tv_nsec = (long)(wall % 1000000000u);
+        while (w->gen == gen && !gw->stopping) {
+            if (pthread_cond_timedwait(&gw->cv, &gw->mu, &ts) != 0) {
+                break;
+            }
+        }
+        bool stopping = gw->stopping;
+        pthread_mutex_unlock(&gw->mu);
+        if (stopping) {
+            code = fail(call, WEFT_RPC_UNAVAILABLE, "gateway shutting down", NULL);
+            goto out;
+        }
+    }
+    Gateway__CommitStatusResponse cr = GATEWAY__COMMIT_STATUS_RESPONSE__INIT;
+    cr.result = (Protos__TxValidationCode)loc.code;
+    cr.block_number = loc.block;
+    size_t rl = gateway__commit_status_response__get_packed_size(&cr);
+    if (weft_buf_reserve(resp, rl + 1) != 0) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    resp->len = gateway__commit_status_response__pack(&cr, resp->data);
+    code = WEFT_RPC_OK;
+out:
+    observe(gw, "CommitStatus", code, t0);
+    gateway__commit_status_request__free_unpacked(r, NULL);
+    gateway__signed_commit_status_request__free_unpacked(sr, NULL);
+    return code;
+}
+
+/* ---- ChaincodeEvents --------------------------------------------------------------- */
+
+static void iter_cancel_cb(void *arg)
+{
+    weft_ledger_iter_cancel(arg);
+}
+
+static void h_chaincode_events(void *ctx, struct weft_rpc_call *call)
+{
+    struct weft_gateway *gw = ctx;
+    uint64_t t0 = weft_clock_mono_ns();
+    stat_inc(gw, &gw->stats.chaincode_events);
+    size_t len = 0;
+    const uint8_t *req = weft_rpc_call_request(call, &len);
+    Gateway__SignedChaincodeEventsRequest *sr =
+        gateway__signed_chaincode_events_request__unpack(NULL, len, req);
+    Gateway__ChaincodeEventsRequest *r = NULL;
+    struct weft_ledger_iter *it = NULL;
+    struct weft_err e = {0};
+    char msg[700];
+    int code = WEFT_RPC_OK;
+    const char *cmsg = NULL;
+    if (sr == NULL || sr->request.len == 0 ||
+        (r = gateway__chaincode_events_request__unpack(NULL, sr->request.len,
+                                                       sr->request.data)) == NULL) {
+        code = WEFT_RPC_INVALID_ARGUMENT;
+        cmsg = "a chaincode events request is required";
+        goto out;
+    }
+    const char *ch = r->channel_id != NULL ? r->channel_id : "";
+    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, ch);
+    struct weft_ledger *l = gw->be.ledger(gw->be.ctx, ch);
+    if (cfg == NULL || l == NULL) {
+        snprintf(msg, sizeof(msg), "channel '%s' not found", ch);
+        code = WEFT_RPC_NOT_FOUND;
+        cmsg = msg;
+        goto out;
+    }
+    if (check_acl(cfg, "gateway/ChaincodeEvents", &sr->request, &r->identity, &sr->signature,
+                  &e) != 0) {
+        code = WEFT_RPC_PERMISSION_DENIED;
+        cmsg = e.msg;
+        goto out;
+    }
+    struct weft_ledger_info info;
+    weft_ledger_info(l, &info);
+    uint64_t start = info.height;
+    const char *after = NULL;
+    struct weft_ledger_txloc loc;
+    if (r->after_transaction_id != NULL && r->after_transaction_id[0] != 0 &&
+        weft_ledger_tx_by_id(l, r->after_transaction_id, &loc, NULL) == 0) {
+        start = loc.block;
+        after = r->after_transaction_id;
+    } else if (r->start_position != NULL) {
+        switch (r->start_position->type_case) {
+        case ORDERER__SEEK_POSITION__TYPE_SPECIFIED:
+            start = r->start_position->specified != NULL ? r->start_position->specified->number
+                                                         : 0;
+            break;
+        case ORDERER__SEEK_POSITION__TYPE_NEXT_COMMIT:
+        case ORDERER__SEEK_POSITION__TYPE__NOT_SET:
+            break;
+        default:
+            code = WEFT_RPC_INVALID_ARGUMENT;
+            snprintf(msg, sizeof(msg), "invalid start position type: %d",
+                     (int)r->start_position->type_case);
+            cmsg = msg;
+            goto out;
+        }
+    }
+    if (weft_ledger_iter_new(l, start, &it, &e) != 0) {
+        code = WEFT_RPC_ABORTED;
+        cmsg = e.msg;
+        goto out;
+    }
+    weft_rpc_call_on_cancel(call, iter_cancel_cb, it);
+    const char *cc = r->chaincode_id != NULL ? r->chaincode_id : "";
+    for (;;) {
+        uint8_t *b = NULL, *m = NULL;
+        size_t bl = 0, ml = 0;
+        uint64_t num = 0;
+        int rc = weft_ledger_iter_next(it, 0, &b, &bl, NULL, &e);
+        if (rc == WEFT_ECANCELED || rc == WEFT_ESHUTDOWN) {
+            code = WEFT_RPC_CANCELLED;
+            cmsg = "cancelled";
+            break;
+        }
+        if (rc != 0) {
+            code = WEFT_RPC_ABORTED;
+            cmsg = e.msg;
+            break;
+        }
+        rc = gw_block_events(b, bl, cc, &after, &m, &ml, &num, &e);
+        weft_free(b);
+        after = NULL; /* the checkpointed transaction is in the start block only */
+        if (rc != 0) {
+            code = WEFT_RPC_ABORTED;
+            cmsg = e.msg;
+            break;
+        }
+        if (m != NULL && weft_rpc_call_send_owned(call, m, ml) != 0) {
+            code = WEFT_RPC_CANCELLED;
+            cmsg = "cancelled";
+            break;
+        }
+    }
+    weft_rpc_call_on_cancel(call, NULL, NULL);
+out:
+    weft_ledger_iter_free(it);
+    observe(gw, "ChaincodeEvents", code, t0);
+    (void)weft_rpc_call_finish(call, code, cmsg);
+    gateway__chaincode_events_request__free_unpacked(r, NULL);
+    gateway__signed_chaincode_events_request__free_unpacked(sr, NULL);
+}
+
+/* ---- life cycle --------------------------------------------------------------------- */
+
+static char *read_text_file(const char *path, struct weft_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        weft_err_set(err, WEFT_EIO, "cannot read %s", path);
+        return NULL;
+    }
+    struct weft_buf b;
+    weft_buf_init(&b, 16u << 20);
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        rc = weft_buf_append(&b, chunk, n);
+    }
+    fclose(f);
+    if (rc == 0) {
+        rc = weft_buf_append(&b, "", 0);
+    }
+    if (rc != 0) {
+        weft_buf_close(&b);
+        weft_err_set(err, rc, "cannot read %s", path);
+        return NULL;
+    }
+    size_t l;
+    return (char *)weft_buf_steal(&b, &l);
+}
+
+static void metrics_init(struct weft_gateway *gw, struct weft_metrics *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    static const char *const req_labels[] = {"method", "outcome"};
+    static const char *const dur_labels[] = {"method"};
+    static const char *const end_labels[] = {"outcome"};
+    struct weft_metrics_opts o = {
+        .namespace_ = "gateway",
+        .name = "requests_total",
+        .help = "Gateway requests by method and outcome (success or gRPC status).",
+        .label_names = req_labels,
+        .n_labels = 2,
+    };
+    gw->m.requests = weft_metrics_counter_vec_new(m, &o, NULL);
+    struct weft_metrics_opts h = {
+        .namespace_ = "gateway",
+        .name = "request_duration_seconds",
+        .help = "Time to complete a gateway request.",
+        .label_names = dur_labels,
+        .n_labels = 1,
+    };
+    gw->m.duration = weft_metrics_histogram_vec_new(m, &h, NULL);
+    struct weft_metrics_opts c = {
+        .namespace_ = "gateway",
+        .name = "endorsements_total",
+        .help = "ProcessProposal calls made by the gateway, by outcome.",
+        .label_names = end_labels,
+        .n_labels = 1,
+    };
+    gw->m.endorsements = weft_metrics_counter_vec_new(m, &c, NULL);
+}
+
+int weft_gateway_new(const struct weft_gateway_opts *o, const struct weft_gateway_backend *be,
+                     struct weft_gateway **out, struct weft_err *err)
+{
+    *out = NULL;
+    if (o == NULL || be == NULL || o->mspid == NULL || be->endorse == NULL ||
+        be->config == NULL || be->ledger == NULL) {
+        return weft_err_set(err, WEFT_EINVAL, "gateway: mspid and backend are required");
+    }
+    struct weft_gateway *gw = weft_calloc(1, sizeof(*gw));
+    if (gw == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&gw->mu, NULL);
+    pthread_cond_init(&gw->cv, NULL);
+    gw->be = *be;
+    gw->mspid = weft_strdup(o->mspid);
+    gw->endpoint = weft_strdup(o->endpoint != NULL ? o->endpoint : "");
+    gw->no_anchor_peers = o->no_anchor_peers;
+    gw->tls = o->tls;
+    gw->endorse_ms = o->endorsement_timeout_ms > 0 ? o->endorsement_timeout_ms : 10000;
+    gw->broadcast_ms = o->broadcast_timeout_ms > 0 ? o->broadcast_timeout_ms : 10000;
+    gw->dial_ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms : 30000;
+    int rc = 0;
+    if (gw->mspid == NULL || gw->endpoint == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (o->tls_cert_file != NULL && (gw->tls_cert_file = weft_strdup(o->tls_cert_file)) == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (o->tls_key_file != NULL && (gw->tls_key_file = weft_strdup(o->tls_key_file)) == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (o->tls && o->tls_root_file != NULL && o->tls_root_file[0] != 0) {
+        gw->tls_roots = read_text_file(o->tls_root_file, err);
+        if (gw->tls_roots == NULL) {
+            rc = WEFT_EIO;
+            goto fail;
+        }
+    }
+    if (o->n_peers > 0) {
+        gw->peers = weft_calloc(o->n_peers, sizeof(*gw->peers));
+        if (gw->peers == NULL) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < o->n_peers; i++) {
+            gw->peers[i].mspid = weft_strdup(o->peers[i].mspid != NULL ? o->peers[i].mspid
+                                                                        : o->mspid);
+            gw->peers[i].address = weft_strdup(o->peers[i].address != NULL
+                                                   ? o->peers[i].address : "");
+            gw->n_peers++;
+            if (gw->peers[i].mspid == NULL || gw->peers[i].address == NULL) {
+                rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+    }
+    if (o->n_orderers > 0) {
+        gw->orderers = weft_calloc(o->n_orderers, sizeof(*gw->orderers));
+        if (gw->orderers == NULL) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < o->n_orderers; i++) {
+            if ((gw->orderers[i] = weft_strdup(o->orderers[i])) == NULL) {
+                rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+                goto fail;
+            }
+            gw->n_orderers++;
+        }
+    }
+    metrics_init(gw, o->metrics);
+    *out = gw;
+    return 0;
+fail:
+    weft_gateway_free(gw);
+    return rc;
+}
+
+int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
+                          struct weft_err *err)
+{
+    int rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", h_endorse, gw);
+    if (rc == 0) {
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", h_submit, gw);
+    }
+    if (rc == 0) {
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/CommitStatus", h_commit_status,
+                                       gw);
+    }
+    if (rc == 0) {
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Evaluate", h_evaluate, gw);
+    }
+    if (rc == 0) {
+        rc = weft_rpc_server_add_stream(rpc, "/gateway.Gateway/ChaincodeEvents",
+                                        WEFT_RPC_SERVER_STREAMING, h_chaincode_events, gw);
+    }
+    if (rc != 0) {
+        return weft_err_set(err, rc, "register gateway service: %s", weft_strerror(rc));
+    }
+    return 0;
+}
+
+void weft_gateway_free(struct weft_gateway *gw)
+{
+    if (gw == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&gw->mu);
+    gw->stopping = true;
+    struct gw_watch *ws = gw->watches;
+    gw->watches = NULL;
+    pthread_cond_broadcast(&gw->cv);
+    pthread_mutex_unlock(&gw->mu);
+    while (ws != NULL) {
+        struct gw_watch *w = ws;
+        ws = w->next;
+        weft_ledger_iter_cancel(w->it);
+        pthread_join(w->th, NULL);
+        weft_ledger_iter_free(w->it);
+        weft_free(w->channel);
+        weft_free(w);
+    }
+    while (gw->clients != NULL) {
+        struct gw_client *c = gw->clients;
+        gw->clients = c->next;
+        weft_rpc_client_free(c->c);
+        weft_free(c->address);
+        weft_free(c);
+    }
+    for (size_t i = 0; i < gw->n_peers; i++) {
+        weft_free((char *)gw->peers[i].mspid);
+        weft_free((char *)gw->peers[i].address);
+    }
+    weft_free(gw->peers);
+    for (size_t i = 0; i < gw->n_orderers; i++) {
+        weft_free(gw->orderers[i]);
+    }
+    weft_free(gw->orderers);
+    weft_free(gw->tls_roots);
+    weft_free(gw->tls_cert_file);
+    weft_free(gw->tls_key_file);
+    weft_free(gw->mspid);
+    weft_free(gw->endpoint);
+    pthread_cond_destroy(&gw->cv);
+    pthread_mutex_destroy(&gw->mu);
+    weft_free(gw);
+}
+
+void weft_gateway_get_stats(struct weft_gateway *gw, struct weft_gateway_stats *out)
+{
+    out->evaluate = __atomic_load_n(&gw->stats.evaluate, __ATOMIC_RELAXED);
+    out->endorse = __atomic_load_n(&gw->stats.endorse, __ATOMIC_RELAXED);
+    out->submit = __atomic_load_n(&gw->stats.submit, __ATOMIC_RELAXED);
+    out->commit_status = __atomic_load_n(&gw->stats.commit_status, __ATOMIC_RELAXED);
+    out->chaincode_events = __atomic_load_n(&gw->stats.chaincode_events, __ATOMIC_RELAXED);
+    out->failed = __atomic_load_n(&gw->stats.failed, __ATOMIC_RELAXED);
+    out->endorsements = __atomic_load_n(&gw->stats.endorsements, __ATOMIC_RELAXED);
+    out->endorse_retries = __atomic_load_n(&gw->stats.endorse_retries, __ATOMIC_RELAXED);
+}
