@@ -257,6 +257,8 @@ const struct weft_config_key cmd_config_orderer_keys[] = {
         "Separate cluster listener host; empty shares the main listener."),
     KEYB("General.Cluster.ListenPort", INT, "0", 0, 65535,
          "Separate cluster listener port; 0 shares the main listener."),
+    KEY("General.Cluster.RootCAs", PATH_LIST, "[]",
+        "CA certificates trusted for cluster TLS; empty means General.TLS.RootCAs."),
     KEY("General.Cluster.ServerCertificate", PATH, "", "TLS certificate of the cluster listener."),
     KEY("General.Cluster.ServerPrivateKey", PATH, "", "TLS key of the cluster listener."),
     KEY("General.Cluster.DialTimeout", DURATION, "5s", "Timeout connecting to another orderer."),
