@@ -525,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_build_alloc_failures),
         cmocka_unit_test(test_bcast_statuses),
         cmocka_unit_test(test_seek),
+        cmocka_unit_test(test_raft_three_groups),
     };
     return cmocka_run_group_tests_name("orderer core", tests, NULL, NULL);
 }

@@ -34,4 +34,7 @@ uint8_t *th_envelope_data(struct th_ident *id, const char *channel, int type, co
                           size_t data_len, int64_t ts_sec, size_t *len);
 uint8_t *th_vec_file(const char *rel, size_t *len);
 
+/* test_raft.c: three Raft groups joined by socket pairs. */
+void test_raft_three_groups(void **state);
+
 #endif
