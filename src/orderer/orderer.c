@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -278,6 +279,10 @@ static int health_consensus(void *ctx, char *reason, size_t reason_len)
     struct weft_orderer *o = ctx;
     struct orderer_chain **chs = NULL;
     size_t n = 0;
+    if (!atomic_load(&o->started)) {
+        snprintf(reason, reason_len, "starting: reopening channels");
+        return WEFT_EUNAVAILABLE;
+    }
     if (orderer__list(o, &chs, &n) != 0) {
         snprintf(reason, reason_len, "out of memory");
         return WEFT_ENOMEM;
@@ -458,6 +463,17 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
     if (rc != 0) {
         goto fail;
     }
+    /* registered before the channels reopen, so /healthz fails during
+     * start-up instead of answering OK with no check in place */
+    if (ops != NULL) {
+        rc = weft_health_register(weft_ops_health(ops), "consensus", health_consensus, o);
+        if (rc == 0) {
+            o->ops = ops;
+        } else {
+            weft_err_set(err, rc, "register health check: %s", weft_strerror(rc));
+            goto fail;
+        }
+    }
     rc = reopen_channels(o, err);
     if (rc == 0) {
         rc = orderer__service_register(o, srv, err);
@@ -465,17 +481,10 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
     if (rc == 0) {
         rc = start_admin(o, err);
     }
-    if (rc == 0 && ops != NULL) {
-        rc = weft_health_register(weft_ops_health(ops), "consensus", health_consensus, o);
-        if (rc == 0) {
-            o->ops = ops;
-        } else {
-            weft_err_set(err, rc, "register health check: %s", weft_strerror(rc));
-        }
-    }
     if (rc != 0) {
         goto fail;
     }
+    atomic_store(&o->started, true);
     WEFT_INFO(lg_ord, "orderer ready: %zu channel(s), ledger %s, Raft log %s", o->n_chains,
               o->ledger_root, o->wal_root);
     return o;

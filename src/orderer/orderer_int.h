@@ -293,6 +293,7 @@ int orderer__chain_accept(struct orderer_chain *ch, uint64_t id, int fd);
 /* ---- the orderer (orderer.c) ------------------------------------------------ */
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct weft_http_server;
 struct weft_rpc_server;
@@ -311,6 +312,7 @@ struct weft_orderer {
     int64_t time_window_ns;
     bool tls_binding;   /* General.TLS.ClientAuthRequired: check tls_cert_hash */
     bool no_sync;
+    _Atomic bool started; /* channels reopened (health check) */
     struct weft_metrics *metrics;
     struct weft_metrics_counter_vec *m_bcast;
     struct weft_http_server *admin;
