@@ -26,6 +26,7 @@ int cmd_dispatch(const char *prog, const char *summary, const struct cmd_entry *
 int cmd_peer(int argc, char **argv);    /* cmd_node.c */
 int cmd_orderer(int argc, char **argv); /* cmd_node.c */
 int cmd_ledger(int argc, char **argv);  /* cmd_ledger.c */
+int cmd_ledger_replay(int argc, char **argv); /* cmd_ledger_replay.c */
 int cmd_configtx(int argc, char **argv); /* cmd_configtx.c */
 int cmd_crypto(int argc, char **argv);  /* cmd_crypto.c */
 int cmd_network(int argc, char **argv); /* cmd_network.c */

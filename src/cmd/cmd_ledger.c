@@ -238,6 +238,8 @@ int cmd_ledger(int argc, char **argv)
     static const struct cmd_entry sub[] = {
         {"verify", "check a channel's block files and index", ledger_verify},
         {"inspect", "print a block as JSON", ledger_inspect},
+        {"replay", "validate and commit a channel's blocks, report codes and state",
+         cmd_ledger_replay},
     };
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         return usage(stdout);
