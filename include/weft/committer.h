@@ -91,6 +91,7 @@ struct weft_validator_stats {
     uint64_t prepare_ns;      /* time in prepare (parse + signatures) */
     uint64_t finish_ns;       /* time in finish (policies + MVCC) */
     uint64_t config_updates;  /* config blocks applied after the genesis */
+    uint64_t commit_ns;       /* committer only: time in the ledger commit */
 };
 
 /* New validator for cfg->channel_id. cfg is TRANSFERRED on success (the

@@ -90,6 +90,13 @@ int weft_peer_install(struct weft_peer *p, const uint8_t *pkg, size_t len, char 
 int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uint8_t **resp,
                       size_t *resp_len, struct weft_err *err) WEFT_WARN_UNUSED;
 
+/* Daemon mode (weft_peer_new): registers the ledger metrics on ops'
+ * registry and the "orderer-connection" /healthz check (cscc_runtime.c).
+ * Call once, after the operations system exists; a no-op for a peer built
+ * with weft_peer_new_opts. ops must outlive the peer. */
+int weft_peer_attach_ops(struct weft_peer *p, struct weft_ops *ops,
+                         struct weft_err *err) WEFT_WARN_UNUSED;
+
 /* Port of the chaincode listener. */
 int weft_peer_chaincode_port(const struct weft_peer *p);
 struct weft_cc_store *weft_peer_store(struct weft_peer *p);

@@ -491,6 +491,9 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
     if (rc == 0) {
         rc = node_start_ops(&n, &err);
     }
+    if (rc == 0 && n.peer != NULL) {
+        rc = weft_peer_attach_ops(n.peer, n.ops, &err);
+    }
     if (rc == 0 && spec->daemon == CMD_CONFIG_ORDERER) {
         rc = node_start_orderer(&n, &err);
     }

@@ -16,6 +16,7 @@ static const struct cmd_entry commands[] = {
     {"configtx", "build genesis blocks and inspect channel configuration", cmd_configtx},
     {"crypto", "generate development identities (like cryptogen)", cmd_crypto},
     {"network", "run a local development network (up, down, status, logs)", cmd_network},
+    {"channel", "a peer's channels: join, list, getinfo, fetch", cmd_channel},
     {"version", "print version information", cmd_version},
 };
 

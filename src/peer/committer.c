@@ -63,6 +63,7 @@ struct weft_committer {
     uint64_t expect;      /* next number the validation thread accepts */
     uint64_t refused;
     struct weft_err refused_err;
+    uint64_t commit_ns; /* written by the commit thread, read atomically */
     bool prep_busy;       /* validation thread holds an item */
     pthread_t prep_thr, commit_thr;
     bool prep_started, commit_started;
@@ -292,7 +293,9 @@ static void *commit_main(void *arg)
         }
         weft_free(codes);
         if (rc == 0) {
+            uint64_t t0 = weft_clock_mono_ns();
             rc = weft_ledger_commit(c->ledger, it->blk, &err);
+            __atomic_fetch_add(&c->commit_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
         }
         if (rc != 0) {
             item_free(it);
@@ -562,4 +565,5 @@ const struct weft_channel_config *weft_committer_config(struct weft_committer *c
 void weft_committer_get_stats(struct weft_committer *c, struct weft_validator_stats *out)
 {
     weft_validator_get_stats(c->v, out);
+    out->commit_ns = __atomic_load_n(&c->commit_ns, __ATOMIC_RELAXED);
 }

@@ -19,6 +19,7 @@
 #include "peer/chaincode_event.pb-c.h"
 #include "peer/proposal.pb-c.h"
 #include "peer/proposal_response.pb-c.h"
+#include "cscc_int.h"
 #include "peer_internal.h"
 #include "weft/configtx.h"
 #include "weft/crypto.h"
@@ -160,6 +161,23 @@ static int unpack_proposal(const uint8_t *b, size_t len, struct unpacked *u, str
     return 0;
 }
 
+/* The system chaincode request of a proposal (qscc, cscc: cscc_int.h). */
+static void scc_request(const struct unpacked *u, struct weft_signed_data *sd,
+                        struct peer_scc_req *rq)
+{
+    sd->identity = u->sh->creator.data;
+    sd->identity_len = u->sh->creator.len;
+    sd->data = u->sp->proposal_bytes.data;
+    sd->data_len = u->sp->proposal_bytes.len;
+    sd->signature = u->sp->signature.data;
+    sd->signature_len = u->sp->signature.len;
+    rq->cc = u->ext->chaincode_id->name;
+    rq->channel = u->ch->channel_id;
+    rq->args = u->cis->chaincode_spec->input->args;
+    rq->n_args = u->cis->chaincode_spec->input->n_args;
+    rq->sd = sd;
+}
+
 static bool is_system_cc(const char *name)
 {
     return strcmp(name, "_lifecycle") == 0 || strcmp(name, "cscc") == 0 ||
@@ -222,6 +240,20 @@ static int simulate_and_endorse(struct weft_peer *p, struct peer_channel *c, str
     Protos__Response *resp = NULL;
     int rc;
 
+    if (peer__is_scc(name)) {
+        /* qscc/cscc run in process, without a simulator (empty rwset) */
+        struct weft_signed_data sd;
+        struct peer_scc_req rq;
+        scc_request(u, &sd, &rq);
+        rc = peer__scc_invoke(p, &rq, &res, err);
+        if (rc == 0 && (version = weft_strdup("syscc")) == NULL) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        if (rc != 0) {
+            goto out;
+        }
+        goto respond;
+    }
     if (is_system_cc(name)) {
         char msg[300];
         snprintf(msg, sizeof(msg), "system chaincode %s is not available on this peer yet", name);
@@ -267,6 +299,7 @@ static int simulate_and_endorse(struct weft_peer *p, struct peer_channel *c, str
         rc = simple_response(500, msg, out, out_len);
         goto out;
     }
+respond:
     if (res.event != NULL) {
         Protos__ChaincodeEvent *ev = protos__chaincode_event__unpack(NULL, res.event_len,
                                                                      res.event);
@@ -484,6 +517,13 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
                               chname, weft_msp_identity_mspid(creator));
             goto out;
         }
+    }
+    if (c == NULL && peer__is_scc(u.ext->chaincode_id->name)) {
+        struct weft_signed_data sd;
+        struct peer_scc_req rq;
+        scc_request(&u, &sd, &rq);
+        rc = peer__scc_response_only(p, &rq, out, out_len, err);
+        goto out;
     }
     if (c == NULL) {
         rc = simple_response(500, "channel-less proposals (_lifecycle InstallChaincode, cscc) "

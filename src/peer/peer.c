@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cscc_int.h"
 #include "peer_internal.h"
 #include "peer/lifecycle/db.pb-c.h"
 #include "peer/lifecycle/chaincode_definition.pb-c.h"
@@ -516,6 +517,10 @@ struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server 
     o.builders = b;
     o.n_builders = nb;
     p = weft_peer_new_opts(&o, rpc, err);
+    if (p != NULL && peer__sys_start(p, cfg, rpc, err) != 0) {
+        weft_peer_free(p);
+        p = NULL;
+    }
 out:
     for (size_t i = 0; b != NULL && i < nb; i++) {
         weft_free((void *)b[i].propagate_env);
@@ -533,6 +538,7 @@ void weft_peer_free(struct weft_peer *p)
     if (p == NULL) {
         return;
     }
+    peer__sys_free(p);
     if (p->cc_server != NULL) {
         weft_rpc_server_stop(p->cc_server, 500);
     }

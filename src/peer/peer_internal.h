@@ -36,6 +36,7 @@ struct weft_peer {
     struct weft_rpc_server *cc_server;
     struct peer_channel *channels;
     struct peer_def *approvals, *devdefs;
+    struct peer_sys *sys; /* daemon mode: channel runtime, Deliver (cscc_runtime.c) */
 };
 
 struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
