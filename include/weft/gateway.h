@@ -126,6 +126,11 @@ int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
  * connections. NULL-safe. */
 void weft_gateway_free(struct weft_gateway *gw);
 
+/* Registers the metrics named in weft_gateway_opts.metrics on m when the
+ * gateway was created without a registry (the daemon's operations system
+ * starts later). Only the first call has an effect. Any thread. */
+void weft_gateway_set_metrics(struct weft_gateway *gw, struct weft_metrics *m);
+
 /* Wakes every CommitStatus waiter of channel at once (the committer may
  * call it after each commit; without it the gateway's own watcher thread
  * notices the new block). Any thread. */

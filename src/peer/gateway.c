@@ -73,7 +73,8 @@ struct weft_gateway {
     char *tls_cert_file, *tls_key_file;
     int64_t endorse_ms, broadcast_ms, dial_ms;
     struct weft_gateway_backend be;
-    struct gw_metrics m;
+    struct gw_metrics m; /* published once, atomically */
+    bool metrics_set;
 
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a watcher's gen changed */
@@ -96,16 +97,18 @@ static void observe(struct weft_gateway *gw, const char *method, int code, uint6
     if (code != WEFT_RPC_OK) {
         stat_inc(gw, &gw->stats.failed);
     }
-    if (gw->m.requests != NULL) {
+    struct weft_metrics_counter_vec *rv = __atomic_load_n(&gw->m.requests, __ATOMIC_ACQUIRE);
+    struct weft_metrics_histogram_vec *dv = __atomic_load_n(&gw->m.duration, __ATOMIC_ACQUIRE);
+    if (rv != NULL) {
         const char *lv[2] = {method, code == WEFT_RPC_OK ? "success" : weft_rpc_code_name(code)};
-        struct weft_metrics_counter *c = weft_metrics_counter_with(gw->m.requests, lv);
+        struct weft_metrics_counter *c = weft_metrics_counter_with(rv, lv);
         if (c != NULL) {
             weft_metrics_counter_inc(c);
         }
     }
-    if (gw->m.duration != NULL) {
+    if (dv != NULL) {
         const char *lv[1] = {method};
-        struct weft_metrics_histogram *h = weft_metrics_histogram_with(gw->m.duration, lv);
+        struct weft_metrics_histogram *h = weft_metrics_histogram_with(dv, lv);
         if (h != NULL) {
             weft_metrics_histogram_observe(h, (double)(weft_clock_mono_ns() - t0) / 1e9);
         }
@@ -115,9 +118,10 @@ static void observe(struct weft_gateway *gw, const char *method, int code, uint6
 static void count_endorsement(struct weft_gateway *gw, const struct gw_outcome *oc)
 {
     stat_inc(gw, &gw->stats.endorsements);
-    if (gw->m.endorsements != NULL) {
+    struct weft_metrics_counter_vec *ev = __atomic_load_n(&gw->m.endorsements, __ATOMIC_ACQUIRE);
+    if (ev != NULL) {
         const char *lv[1] = {oc->code == WEFT_RPC_OK ? "success" : weft_rpc_code_name(oc->code)};
-        struct weft_metrics_counter *c = weft_metrics_counter_with(gw->m.endorsements, lv);
+        struct weft_metrics_counter *c = weft_metrics_counter_with(ev, lv);
         if (c != NULL) {
             weft_metrics_counter_inc(c);
         }
@@ -1456,7 +1460,7 @@ static char *read_text_file(const char *path, struct weft_err *err)
 
 static void metrics_init(struct weft_gateway *gw, struct weft_metrics *m)
 {
-    if (m == NULL) {
+    if (m == NULL || __atomic_exchange_n(&gw->metrics_set, true, __ATOMIC_ACQ_REL)) {
         return;
     }
     static const char *const req_labels[] = {"method", "outcome"};
@@ -1469,7 +1473,8 @@ static void metrics_init(struct weft_gateway *gw, struct weft_metrics *m)
         .label_names = req_labels,
         .n_labels = 2,
     };
-    gw->m.requests = weft_metrics_counter_vec_new(m, &o, NULL);
+    __atomic_store_n(&gw->m.requests, weft_metrics_counter_vec_new(m, &o, NULL),
+                     __ATOMIC_RELEASE);
     struct weft_metrics_opts h = {
         .namespace_ = "gateway",
         .name = "request_duration_seconds",
@@ -1477,7 +1482,8 @@ static void metrics_init(struct weft_gateway *gw, struct weft_metrics *m)
         .label_names = dur_labels,
         .n_labels = 1,
     };
-    gw->m.duration = weft_metrics_histogram_vec_new(m, &h, NULL);
+    __atomic_store_n(&gw->m.duration, weft_metrics_histogram_vec_new(m, &h, NULL),
+                     __ATOMIC_RELEASE);
     struct weft_metrics_opts c = {
         .namespace_ = "gateway",
         .name = "endorsements_total",
@@ -1485,7 +1491,13 @@ static void metrics_init(struct weft_gateway *gw, struct weft_metrics *m)
         .label_names = end_labels,
         .n_labels = 1,
     };
-    gw->m.endorsements = weft_metrics_counter_vec_new(m, &c, NULL);
+    __atomic_store_n(&gw->m.endorsements, weft_metrics_counter_vec_new(m, &c, NULL),
+                     __ATOMIC_RELEASE);
+}
+
+void weft_gateway_set_metrics(struct weft_gateway *gw, struct weft_metrics *m)
+{
+    metrics_init(gw, m);
 }
 
 int weft_gateway_new(const struct weft_gateway_opts *o, const struct weft_gateway_backend *be,

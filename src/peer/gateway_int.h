@@ -105,4 +105,20 @@ int gw_block_events(const uint8_t *block, size_t len, const char *cc, const char
                     uint8_t **out, size_t *out_len, uint64_t *number,
                     struct weft_err *err) WEFT_WARN_UNUSED;
 
+/* ---- peer wiring (gateway_peer.c) ------------------------------------------- */
+
+struct weft_peer;
+struct weft_config;
+struct weft_ops;
+
+/* Daemon mode: creates the gateway from peer.gateway.* (when enabled,
+ * default true) and registers it on rpc; p->gateway. ops may be NULL. */
+int peer__gateway_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rpc_server *rpc,
+                        struct weft_ops *ops, struct weft_err *err) WEFT_WARN_UNUSED;
+/* Registers the gateway metrics on reg once the operations system exists
+ * (from weft_peer_attach_ops). */
+void peer__gateway_attach_metrics(struct weft_peer *p, struct weft_metrics *reg);
+/* Frees p->gateway (the gRPC server must be stopped). NULL-safe. */
+void peer__gateway_free(struct weft_peer *p);
+
 #endif
