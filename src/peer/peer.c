@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cscc_int.h"
+#include "gateway_int.h"
 #include "peer_internal.h"
 #include "peer/lifecycle/db.pb-c.h"
 #include "peer/lifecycle/chaincode_definition.pb-c.h"
@@ -470,7 +471,6 @@ static int read_builders(struct weft_config *cfg, struct weft_cc_builder **out, 
 struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server *rpc,
                                 struct weft_ops *ops, struct weft_err *err)
 {
-    (void)ops;
     struct weft_peer_opts o = {0};
     char *fsp = NULL, *msp = NULL, *listen = NULL, *nm = NULL;
     const char *s = NULL;
@@ -521,6 +521,10 @@ struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server 
         weft_peer_free(p);
         p = NULL;
     }
+    if (p != NULL && peer__gateway_start(p, cfg, rpc, ops, err) != 0) {
+        weft_peer_free(p);
+        p = NULL;
+    }
 out:
     for (size_t i = 0; b != NULL && i < nb; i++) {
         weft_free((void *)b[i].propagate_env);
@@ -538,6 +542,7 @@ void weft_peer_free(struct weft_peer *p)
     if (p == NULL) {
         return;
     }
+    peer__gateway_free(p);
     peer__sys_free(p);
     if (p->cc_server != NULL) {
         weft_rpc_server_stop(p->cc_server, 500);

@@ -37,6 +37,7 @@ struct weft_peer {
     struct peer_channel *channels;
     struct peer_def *approvals, *devdefs;
     struct peer_sys *sys; /* daemon mode: channel runtime, Deliver (cscc_runtime.c) */
+    struct weft_gateway *gateway; /* daemon mode: gateway.Gateway (gateway_peer.c) */
 };
 
 struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
