@@ -238,10 +238,10 @@ static int wait_leader(struct tnet *net, int except)
     return -1;
 }
 
-static void propose(struct tnode *n, const char *fmt, int k)
+static void propose(struct tnode *n, const char *prefix, int k)
 {
     char buf[64];
-    snprintf(buf, sizeof(buf), fmt, k);
+    snprintf(buf, sizeof(buf), "%s%d", prefix, k);
     pthread_mutex_lock(&n->mu);
     assert_true(n->n_todo < 64);
     n->todo[n->n_todo++] = weft_strdup(buf);
@@ -304,7 +304,7 @@ void test_raft_three_groups(void **state)
         assert_int_equal(orderer__cons_group_leader_id(net.nodes[i]->g), (uint64_t)l + 1);
     }
     for (int k = 0; k < 20; k++) {
-        propose(net.nodes[l], "a%d", k);
+        propose(net.nodes[l], "a", k);
     }
     for (int i = 0; i < NN; i++) {
         wait_len(&net, i, 20);
@@ -314,7 +314,7 @@ void test_raft_three_groups(void **state)
     /* a follower refuses to propose */
     int f = (l + 1) % NN;
     assert_int_equal(net.nodes[f]->proposed_ok, 0);
-    propose(net.nodes[f], "follower%d", 0);
+    propose(net.nodes[f], "follower", 0);
     sleep_ms(100);
     assert_int_equal(net.nodes[f]->proposed_ok, 0);
 
@@ -324,7 +324,7 @@ void test_raft_three_groups(void **state)
     l = wait_leader(&net, crashed);
     assert_true(l >= 0 && l != crashed);
     for (int k = 0; k < 10; k++) {
-        propose(net.nodes[l], "b%d", k);
+        propose(net.nodes[l], "b", k);
     }
     for (int i = 0; i < NN; i++) {
         if (i != crashed) {
@@ -343,12 +343,12 @@ void test_raft_three_groups(void **state)
     net.cut[iso] = true;
     pthread_mutex_unlock(&net.mu);
     for (int k = 0; k < 5; k++) {
-        propose(net.nodes[iso], "iso%d", k);
+        propose(net.nodes[iso], "iso", k);
     }
     l = wait_leader(&net, iso);
     assert_true(l >= 0 && l != iso);
     for (int k = 0; k < 5; k++) {
-        propose(net.nodes[l], "c%d", k);
+        propose(net.nodes[l], "c", k);
     }
     for (int i = 0; i < NN; i++) {
         if (i != iso) {
