@@ -76,6 +76,7 @@ struct replay_opts {
     bool have_until;
     uint64_t timeout_s;
     unsigned threads;
+    bool check_filter;
 };
 
 /* What the commit callback records of one block (commit thread writes,
@@ -331,6 +332,8 @@ struct bfile {
     uint8_t hh[WEFT_LEDGER_HASH_LEN];
     uint8_t prev[WEFT_LEDGER_HASH_LEN];
     size_t prev_len; /* 0 or 32; anything else cannot chain */
+    uint8_t *filter; /* the TRANSACTIONS_FILTER the file carried (NULL: none) */
+    size_t filter_len;
 };
 
 static int bfile_cmp(const void *a, const void *b)
@@ -343,6 +346,7 @@ static void bfiles_free(struct bfile *bf, size_t n)
 {
     for (size_t i = 0; bf != NULL && i < n; i++) {
         weft_free(bf[i].path);
+        weft_free(bf[i].filter);
     }
     weft_free(bf);
 }
@@ -405,6 +409,18 @@ static int scan_blocks(const char *dir, struct bfile **out, size_t *n_out, struc
             if (e->prev_len == WEFT_LEDGER_HASH_LEN) {
                 memcpy(e->prev, b->header->previous_hash.data, WEFT_LEDGER_HASH_LEN);
             }
+            const ProtobufCBinaryData *f =
+                b->metadata != NULL &&
+                        b->metadata->n_metadata > COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER
+                    ? &b->metadata->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER]
+                    : NULL;
+            if (rc == 0 && f != NULL && f->len > 0) {
+                e->filter = weft_memdup(f->data, f->len);
+                e->filter_len = f->len;
+                if (e->filter == NULL) {
+                    rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+                }
+            }
         }
         weft_free(p);
         if (b != NULL) {
@@ -431,7 +447,13 @@ static int scan_blocks(const char *dir, struct bfile **out, size_t *n_out, struc
                                   bf[w - 1].path, bf[i].path,
                                   (unsigned long long)bf[i].number);
             }
+            if (bf[w - 1].filter == NULL) { /* keep the copy that has the peer's codes */
+                bf[w - 1].filter = bf[i].filter;
+                bf[w - 1].filter_len = bf[i].filter_len;
+                bf[i].filter = NULL;
+            }
             weft_free(bf[i].path); /* a copy of the same block (genesis.block) */
+            weft_free(bf[i].filter);
             continue;
         }
         if (bf[i].number != bf[0].number + w) {
@@ -444,6 +466,7 @@ static int scan_blocks(const char *dir, struct bfile **out, size_t *n_out, struc
         /* [0, w) were kept, [i, n) not looked at: both still own their paths */
         for (; i < n; i++) {
             weft_free(bf[i].path);
+            weft_free(bf[i].filter);
         }
         bfiles_free(bf, w);
         return rc;
@@ -609,12 +632,57 @@ static int write_report(const char *path, struct replay *r, struct weft_ledger *
 
 /* ---- the command ---------------------------------------------------------------------- */
 
+/* --check-filter: each committed block's codes against the TRANSACTIONS_FILTER
+ * its file carried (the codes the Fabric peer it came from assigned). Prints
+ * every difference; returns their number (blocks without a filter other
+ * than the genesis count as one each). */
+static uint64_t check_filters(const struct bfile *bf, size_t nbf, const struct replay *r,
+                              uint64_t height)
+{
+    uint64_t diffs = 0, compared = 0;
+    for (size_t k = 0; k < nbf; k++) {
+        const struct bfile *b = &bf[k];
+        if (b->number >= height) {
+            break;
+        }
+        const struct blk_rec *rec = &r->recs[b->number];
+        if (b->filter == NULL) {
+            if (b->number > 0) {
+                fprintf(stderr, "check-filter: block %llu (%s) carries no TRANSACTIONS_FILTER\n",
+                        (unsigned long long)b->number, b->path);
+                diffs++;
+            }
+            continue;
+        }
+        if (b->filter_len != rec->ntx) {
+            fprintf(stderr, "check-filter: block %llu: %zu codes in its filter, %zu transactions\n",
+                    (unsigned long long)b->number, b->filter_len, rec->ntx);
+            diffs++;
+            continue;
+        }
+        for (size_t i = 0; i < rec->ntx; i++) {
+            if (b->filter[i] != rec->codes[i]) {
+                fprintf(stderr, "check-filter: block %llu tx %zu: weft %s, the peer %s\n",
+                        (unsigned long long)b->number, i, weft_tx_code_name(rec->codes[i]),
+                        weft_tx_code_name(b->filter[i]));
+                diffs++;
+            }
+        }
+        compared += rec->ntx;
+    }
+    printf("check-filter: %llu transactions compared with the blocks' TRANSACTIONS_FILTER, "
+           "%llu differences\n",
+           (unsigned long long)compared, (unsigned long long)diffs);
+    return diffs;
+}
+
 static int usage(FILE *f)
 {
     fprintf(f,
             "Usage:\n"
             "  weft ledger replay --genesis FILE --blocks DIR --dir LEDGER_DIR --report REPORT.json\n"
             "  weft ledger replay --blocks VECTOR_DIR --dir LEDGER_DIR --report REPORT.json\n"
+            "  (either form: [--check-filter] [--verifier-threads N])\n"
             "  weft ledger replay --genesis FILE --deliver HOST:PORT --until HEIGHT --msp DIR\n"
             "                     --mspid ID [--tls-ca PEM [--tls-cert PEM --tls-key PEM]\n"
             "                     [--server-name NAME]] [--method /orderer.AtomicBroadcast/Deliver]\n"
@@ -633,7 +701,9 @@ static int usage(FILE *f)
             "a peer's is /protos.Deliver/Deliver), signing seeks with the MSP in DIR.\n"
             "A block failing its orderer signatures, data hash or hash chain stops the\n"
             "replay (exit 1, the report covers the blocks before it). Prints the state\n"
-            "digest (docs/conformance.md).\n");
+            "digest (docs/conformance.md). --check-filter compares every code with the\n"
+            "TRANSACTIONS_FILTER the block files carry (blocks fetched from a Fabric peer)\n"
+            "and fails on any difference.\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -682,6 +752,9 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
             }
             i++;
             continue;
+        } else if (strcmp(a, "--check-filter") == 0) {
+            o->check_filter = true;
+            continue;
         } else if (strcmp(a, "--verifier-threads") == 0 && v != NULL) {
             uint64_t t;
             if (weft_parse_u64(v, &t) != 0 || t == 0 || t > 256) {
@@ -708,6 +781,9 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
             return -1;
         }
     } else if (o->blocks == NULL) {
+        return -1;
+    }
+    if (o->check_filter && o->blocks == NULL) {
         return -1;
     }
     return 0;
@@ -1104,6 +1180,9 @@ out:;
                    secs);
             printf("state: %llu keys, digest %s\n", (unsigned long long)nkeys, digest);
             printf("report: %s\n", o.report);
+            if (o.check_filter && check_filters(x.bf, x.nbf, &x.r, height) > 0) {
+                exit_code = 1;
+            }
         }
     }
     weft_free(g);

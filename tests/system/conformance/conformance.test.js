@@ -123,8 +123,10 @@ test('replay of the Fabric 2.4.9 chain equals expected/', () => {
   const dir = path.join(TMP, 'replay');
   const rep = path.join(TMP, 'replay.json');
   const r = replay(['--genesis', path.join(VEC, 'blocks', 'genesis.block'), '--blocks',
-    path.join(VEC, 'blocks'), '--dir', dir, '--report', rep]);
+    path.join(VEC, 'blocks'), '--dir', dir, '--report', rep, '--check-filter']);
   assert.strictEqual(r.status, 0, r.stderr);
+  // the codes also equal the TRANSACTIONS_FILTER the Fabric peer wrote into the blocks
+  assert.match(r.stdout, /check-filter: 511 transactions compared .*, 0 differences/);
   const report = readJson(rep);
   assert.deepStrictEqual(Object.keys(report), ['blocks', 'state', 'height']);
   assert.deepStrictEqual(Object.keys(report.state).sort(), ['', '_lifecycle', 'basic']);
@@ -403,6 +405,15 @@ test('tampered transactions get the codes Fabric gives', () => {
     }
   }
   for (const k of writesOf(e20.transactions[2])) assert.strictEqual(report.state.basic[k].version, '20:2');
+  // --check-filter names each code that differs from the filter the blocks carry
+  const c = replay(['--blocks', dir, '--dir', path.join(TMP, 'tampered-txs-ledger2'), '--report', rep, '--check-filter']);
+  assert.strictEqual(c.status, 1, c.stdout);
+  const lines = c.stderr.split('\n').filter((l) => l.startsWith('check-filter: block'));
+  assert.deepStrictEqual(lines, [
+    'check-filter: block 20 tx 0: weft ENDORSEMENT_POLICY_FAILURE, the peer VALID',
+    'check-filter: block 20 tx 1: weft BAD_CREATOR_SIGNATURE, the peer VALID',
+    'check-filter: block 21 tx 2: weft DUPLICATE_TXID, the peer VALID',
+  ]);
 });
 
 function assertStoppedAt(name, blocks, n, pattern) {
