@@ -1,0 +1,235 @@
+'use strict';
+// The real @hyperledger/fabric-gateway 1.12.1 client against a weft network
+// (1 orderer, 2 orgs x 1 peer, TLS, asset-transfer; its default endorsement
+// policy, MAJORITY Endorsement, is AND('Org1MSP.peer','Org2MSP.peer')).
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { checkpointers, GatewayError, CommitError } = require('@hyperledger/fabric-gateway');
+const { common } = require('@hyperledger/fabric-protos');
+const { networkUp, networkDown, peerOf, gatewayFor, restartNode, waitFor } = require('./net.js');
+
+const utf8 = new TextDecoder();
+let N, g1, g2, c1, c2, ccName;
+
+before(async () => {
+    N = await networkUp();
+    ccName = N.info.chaincode || 'asset-transfer';
+    g1 = gatewayFor(N.info, 'Org1MSP');
+    g2 = gatewayFor(N.info, 'Org2MSP');
+    c1 = g1.gateway.getNetwork(N.info.channel).getContract(ccName);
+    c2 = g2.gateway.getNetwork(N.info.channel).getContract(ccName);
+    // the chaincode may still be starting: wait until an evaluate answers
+    await waitFor('chaincode ready', async () => {
+        await c1.evaluateTransaction('GetAllAssets');
+        return true;
+    }, 120000);
+});
+
+after(() => {
+    g1?.close();
+    g2?.close();
+    networkDown(N);
+});
+
+let seq = 0;
+const newId = () => `asset-${process.pid}-${Date.now()}-${seq++}`;
+
+function txCodesOf(block) {
+    const filter = block.getMetadata().getMetadataList_asU8()[2];
+    return block.getData().getDataList_asU8().map((d, i) => {
+        const env = common.Envelope.deserializeBinary(d);
+        const pl = common.Payload.deserializeBinary(env.getPayload_asU8());
+        const ch = common.ChannelHeader.deserializeBinary(pl.getHeader().getChannelHeader_asU8());
+        return { txid: ch.getTxId(), code: filter[i] };
+    });
+}
+
+test('submit and evaluate', async () => {
+    const id = newId();
+    const res = await c1.submitTransaction('CreateAsset', id, 'blue', '5', 'alice', '300');
+    assert.equal(JSON.parse(utf8.decode(res)).ID, id);
+    const read = JSON.parse(utf8.decode(await c2.evaluateTransaction('ReadAsset', id)));
+    assert.deepEqual(read, { ID: id, Color: 'blue', Size: 5, Owner: 'alice', AppraisedValue: 300 });
+    // a chaincode error is an EndorseError/GatewayError with details
+    await assert.rejects(c1.evaluateTransaction('ReadAsset', 'no-such-asset'), (e) => {
+        assert.ok(e instanceof GatewayError);
+        assert.ok(e.details.length >= 1);
+        assert.match(e.details[0].message, /no-such-asset|does not exist/);
+        assert.equal(e.details[0].mspId, 'Org1MSP');
+        return true;
+    });
+});
+
+test('submitAsync and getStatus', async () => {
+    const id = newId();
+    const commit = await c2.submitAsync('CreateAsset', { arguments: [id, 'red', '7', 'bob', '10'] });
+    assert.equal(JSON.parse(utf8.decode(commit.getResult())).Owner, 'bob');
+    const st = await commit.getStatus();
+    assert.equal(st.successful, true);
+    assert.equal(st.code, 0);
+    assert.equal(st.transactionId, commit.getTransactionId());
+    assert.ok(st.blockNumber > 0n);
+});
+
+test('chaincode events with checkpoints, and block events', async () => {
+    const network = g1.gateway.getNetwork(N.info.channel);
+    const first = await c1.submitAsync('CreateAsset', { arguments: [newId(), 'c', '1', 'o', '1'] });
+    const { blockNumber } = await first.getStatus();
+    const ids = [];
+    for (let i = 0; i < 2; i++) {
+        const id = newId();
+        ids.push(id);
+        await c1.submitTransaction('CreateAsset', id, 'c', '1', 'o', '1');
+    }
+    const checkpoint = checkpointers.inMemory();
+    let events = await network.getChaincodeEvents(ccName, { startBlock: blockNumber, checkpoint });
+    const seen = [];
+    for await (const ev of events) {
+        seen.push(ev);
+        await checkpoint.checkpointChaincodeEvent(ev);
+        if (seen.length === 2) break;
+    }
+    events.close();
+    assert.equal(seen[0].transactionId, first.getTransactionId());
+    assert.equal(seen[0].eventName, 'CreateAsset');
+    assert.equal(seen[0].blockNumber, blockNumber);
+    assert.equal(JSON.parse(utf8.decode(seen[1].payload)).ID, ids[0]);
+    // resume from the checkpoint: the next event is the third one
+    events = await network.getChaincodeEvents(ccName, { checkpoint });
+    for await (const ev of events) {
+        assert.equal(JSON.parse(utf8.decode(ev.payload)).ID, ids[1]);
+        break;
+    }
+    events.close();
+    const blocks = await network.getBlockEvents({ startBlock: blockNumber });
+    for await (const b of blocks) {
+        assert.equal(b.getHeader().getNumber(), Number(blockNumber));
+        assert.ok(txCodesOf(b).some((t) => t.txid === first.getTransactionId() && t.code === 0));
+        break;
+    }
+    blocks.close();
+});
+
+test('offline signing', async () => {
+    const off = gatewayFor(N.info, 'Org1MSP', { offline: true });
+    try {
+        const contract = off.gateway.getNetwork(N.info.channel).getContract(ccName);
+        const sign = (digest) => new Uint8Array(crypto.sign(null, digest, { key: g1.key, dsaEncoding: 'der' }));
+        const id = newId();
+        const unsigned = contract.newProposal('CreateAsset', { arguments: [id, 'g', '2', 'carol', '5'] });
+        const proposal = off.gateway.newSignedProposal(unsigned.getBytes(), sign(unsigned.getDigest()));
+        const utx = await proposal.endorse();
+        const tx = off.gateway.newSignedTransaction(utx.getBytes(), sign(utx.getDigest()));
+        const commit = await tx.submit();
+        const ucs = off.gateway.newCommit(commit.getBytes());
+        const cs = off.gateway.newSignedCommit(ucs.getBytes(), sign(ucs.getDigest()));
+        const st = await cs.getStatus();
+        assert.equal(st.code, 0);
+        assert.equal(JSON.parse(utf8.decode(await c2.evaluateTransaction('ReadAsset', id))).Owner, 'carol');
+    } finally {
+        off.close();
+    }
+});
+
+test('concurrent transfers: one VALID, one MVCC_READ_CONFLICT', async () => {
+    const id = newId();
+    await c1.submitTransaction('CreateAsset', id, 'x', '1', 'start', '1');
+    // endorse both against the same state, then submit both
+    const t1 = await c1.newProposal('TransferAsset', { arguments: [id, 'dave'] }).endorse();
+    const t2 = await c2.newProposal('TransferAsset', { arguments: [id, 'erin'] }).endorse();
+    const [s1, s2] = await Promise.all([t1.submit(), t2.submit()]);
+    const codes = [(await s1.getStatus()).code, (await s2.getStatus()).code].sort();
+    assert.deepEqual(codes, [0, 11]);
+    // submitTransaction reports the conflict as a CommitError with that code
+    const t3 = await c1.newProposal('TransferAsset', { arguments: [id, 'frank'] }).endorse();
+    const t4 = await c2.newProposal('TransferAsset', { arguments: [id, 'gina'] }).endorse();
+    const results = await Promise.allSettled([t3.submit().then((c) => c.getStatus()),
+        t4.submit().then((c) => c.getStatus())]);
+    assert.deepEqual(results.map((r) => r.value.code).sort(), [0, 11]);
+    await assert.rejects((async () => {
+        const a = await c1.newProposal('TransferAsset', { arguments: [id, 'h'] }).endorse();
+        const b = await c2.newProposal('TransferAsset', { arguments: [id, 'i'] }).endorse();
+        const ca = await a.submit();
+        await ca.getStatus();
+        const cb = await b.submit(); // stale read set
+        const st = await cb.getStatus();
+        if (!st.successful) throw new CommitError({ message: 'commit failed', code: st.code, transactionId: st.transactionId });
+    })(), (e) => e instanceof CommitError && e.code === 11);
+});
+
+test('endorsement by one org only: ENDORSEMENT_POLICY_FAILURE', async () => {
+    const p = c1.newProposal('CreateAsset', { arguments: [newId(), 'p', '1', 'o', '1'], endorsingOrganizations: ['Org1MSP'] });
+    const tx = await p.endorse();
+    const st = await (await tx.submit()).getStatus();
+    assert.equal(st.successful, false);
+    assert.equal(st.code, 10);
+});
+
+test('a replayed envelope: DUPLICATE_TXID', async () => {
+    const network = g1.gateway.getNetwork(N.info.channel);
+    const tx = await c1.newProposal('CreateAsset', { arguments: [newId(), 'd', '1', 'o', '1'] }).endorse();
+    const c = await tx.submit();
+    const st = await c.getStatus();
+    assert.equal(st.code, 0);
+    const again = g1.gateway.newTransaction(tx.getBytes());
+    const c2x = await again.submit();
+    // CommitStatus reports the first occurrence; the replay's own code is in its block
+    assert.equal((await c2x.getStatus()).code, 0);
+    const blocks = await network.getBlockEvents({ startBlock: st.blockNumber });
+    let dup;
+    for await (const b of blocks) {
+        dup = txCodesOf(b).find((t) => t.txid === tx.getTransactionId() && Number(b.getHeader().getNumber()) >= Number(st.blockNumber) && t.code !== 0);
+        if (dup) break;
+    }
+    blocks.close();
+    assert.equal(dup.code, 9);
+});
+
+test('a forged creator signature is refused', async () => {
+    const off = gatewayFor(N.info, 'Org1MSP', { offline: true });
+    try {
+        const contract = off.gateway.getNetwork(N.info.channel).getContract(ccName);
+        const unsigned = contract.newProposal('CreateAsset', { arguments: [newId(), 'f', '1', 'o', '1'] });
+        const sign = (d) => new Uint8Array(crypto.sign(null, d, { key: g1.key, dsaEncoding: 'der' }));
+        const utx = await off.gateway.newSignedProposal(unsigned.getBytes(), sign(unsigned.getDigest())).endorse();
+        const forged = sign(crypto.randomBytes(32)); // a valid signature over other bytes
+        const tx = off.gateway.newSignedTransaction(utx.getBytes(), forged);
+        // the ordering service checks the creator's signature against /Channel/Writers
+        // (as Fabric's does), so the envelope never reaches a block
+        await assert.rejects(tx.submit(), (e) => {
+            assert.ok(e instanceof GatewayError);
+            assert.equal(e.code, 10); // ABORTED
+            assert.match(e.message, /received unsuccessful response from orderer: status=FORBIDDEN/);
+            return true;
+        });
+    } finally {
+        off.close();
+    }
+});
+
+test('restart: a killed peer catches up and has the same state', async () => {
+    // load while org2's peer is down: endorsements fail (AND policy) until it is back
+    const p2 = peerOf(N.info, 'Org2MSP');
+    const pid = Number(require('node:fs').readFileSync(p2.pidFile, 'utf8'));
+    // commit some blocks it will have to pull
+    for (let i = 0; i < 3; i++) await c1.submitTransaction('CreateAsset', newId(), 'r', '1', 'o', '1');
+    process.kill(pid, 'SIGKILL');
+    await waitFor('peer0.org2 down', async () => { try { process.kill(pid, 0); return false; } catch { return true; } });
+    await assert.rejects(c1.submitTransaction('CreateAsset', newId(), 'r', '1', 'o', '1'), GatewayError);
+    restartNode(p2);
+    await waitFor('peer0.org2 endorses again', async () => {
+        await c1.submitTransaction('CreateAsset', newId(), 'r', '1', 'o', '1');
+        return true;
+    }, 120000);
+    const last = await c1.submitAsync('CreateAsset', { arguments: [newId(), 'r', '1', 'o', '1'] });
+    const { blockNumber } = await last.getStatus();
+    // wait until org2's peer has that block, then compare the whole state
+    await waitFor('peer0.org2 height', async () => {
+        const r = await c2.evaluate('ReadAsset', { arguments: [JSON.parse(utf8.decode(last.getResult())).ID], endorsingOrganizations: ['Org2MSP'] });
+        return r.length > 0 && blockNumber >= 0n;
+    }, 60000);
+    const digest = async (c, org) => crypto.createHash('sha256')
+        .update(await c.evaluate('GetAllAssets', { arguments: [], endorsingOrganizations: [org] })).digest('hex');
+    assert.equal(await digest(c1, 'Org1MSP'), await digest(c2, 'Org2MSP'));
+});
