@@ -317,8 +317,11 @@ static int invoke(const struct chan_opts *o, const char *cmd, const char *cc,
         goto out;
     }
     *payload_len = pr->response->payload.len;
-    *payload = weft_memdup(pr->response->payload.data, *payload_len + 1);
+    *payload = weft_malloc(*payload_len + 1);
     rc = *payload == NULL ? 1 : 0;
+    if (rc == 0 && *payload_len > 0) {
+        memcpy(*payload, pr->response->payload.data, *payload_len);
+    }
 out:
     protos__proposal_response__free_unpacked(pr, NULL);
     weft_rpc_result_clear(&res);

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/common.pb-c.h"
 #include "cscc_int.h"
@@ -261,6 +262,24 @@ fail:
     return rc;
 }
 
+/* A readable file named by key (non-empty); *out weft_free. */
+static bool opt_file(struct weft_config *cfg, const char *key, char **out)
+{
+    *out = NULL;
+    const char *v = NULL;
+    if (weft_config_get_string(cfg, key, &v, NULL) != 0 || v == NULL || v[0] == 0 ||
+        weft_config_get_path(cfg, key, out, NULL) != 0 || *out == NULL) {
+        return false;
+    }
+    if (access(*out, R_OK) != 0) {
+        WEFT_WARN(lg_rt, "%s: %s is not readable; ignored", key, *out);
+        weft_free(*out);
+        *out = NULL;
+        return false;
+    }
+    return true;
+}
+
 /* Reads a small text file into a NUL-terminated string (weft_free). */
 static int read_text(const char *path, char **out, struct weft_err *err)
 {
@@ -306,26 +325,29 @@ int peer__sys_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rp
     s->tls = tls;
     if (tls) {
         char *root = NULL;
-        if (weft_config_get_path(cfg, "peer.tls.rootcert.file", &root, NULL) == 0 &&
-            root != NULL) {
+        if (opt_file(cfg, "peer.tls.rootcert.file", &root)) {
             rc = read_text(root, &s->root_pem, err);
             weft_free(root);
             if (rc != 0) {
                 return weft_err_prefix(err, "peer.tls.rootcert.file");
             }
         }
-        if (weft_config_get_path(cfg, "peer.tls.clientCert.file", &s->cert_file, NULL) != 0 ||
-            weft_config_get_path(cfg, "peer.tls.clientKey.file", &s->key_file, NULL) != 0) {
+        if (opt_file(cfg, "peer.tls.clientCert.file", &s->cert_file) &&
+            opt_file(cfg, "peer.tls.clientKey.file", &s->key_file)) {
+            /* explicit client certificate */
+        } else {
             weft_free(s->cert_file);
             weft_free(s->key_file);
             s->cert_file = s->key_file = NULL;
-            if (weft_config_get_path(cfg, "peer.tls.cert.file", &s->cert_file, NULL) != 0 ||
-                weft_config_get_path(cfg, "peer.tls.key.file", &s->key_file, NULL) != 0) {
+            if (!opt_file(cfg, "peer.tls.cert.file", &s->cert_file) ||
+                !opt_file(cfg, "peer.tls.key.file", &s->key_file)) {
                 weft_free(s->cert_file);
                 weft_free(s->key_file);
                 s->cert_file = s->key_file = NULL;
             }
         }
+        WEFT_DEBUG(lg_rt, "orderer connections: TLS, client certificate %s",
+                   s->cert_file != NULL ? s->cert_file : "none");
     }
     s->cache = weft_vcache_new(1u << 16);
     s->verifier = weft_verifier_new(0, s->cache);
