@@ -36,6 +36,10 @@ struct weft_orderer;
  *    Admin.TLS.ClientAuthRequired);
  *  - registers metrics and a "consensus" health check on ops (borrowed, may
  *    be NULL) that fails while a channel has no Raft leader.
+ *  - serves the consenter-to-consenter service (the weft.orderer.Cluster methods) on
+ *    its own mutual-TLS listener (General.Cluster.ListenPort) or on srv;
+ *  - sets SIGPIPE to ignored if it still has the default action (Raft
+ *    streams are written with write(2)).
  * Returns NULL with err set on failure (WEFT_ECONFIG, WEFT_EIO, ...). */
 struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft_rpc_server *srv,
                                       struct weft_ops *ops, struct weft_err *err);

@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,6 +187,14 @@ static void cons_call(struct orderer_cons *c, void (*fn)(void *), void *arg)
 
 int orderer__cons_new(struct orderer_cons **out, struct weft_err *err)
 {
+    /* libuv writes Raft streams with write(2), not send(MSG_NOSIGNAL): a peer
+     * that went away must fail the write (EPIPE), not kill the process. The
+     * daemon ignores SIGPIPE already; do it for any other embedder that left
+     * the default action in place. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        signal(SIGPIPE, SIG_IGN);
+    }
     struct orderer_cons *c = weft_calloc(1, sizeof(*c));
     if (c == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
@@ -545,7 +554,17 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
     struct orderer_cons_group *g = fsm->data;
     *result = NULL;
-    g->ops->on_apply(g->ctx, buf->base, buf->len);
+    /* entry = 8-byte little-endian length, data, zero padding (see propose) */
+    const uint8_t *p = buf->base;
+    uint64_t n = 0;
+    for (int i = 0; buf->len >= 8 && i < 8; i++) {
+        n |= (uint64_t)p[i] << (8 * i);
+    }
+    if (buf->len < 8 || n > buf->len - 8) {
+        WEFT_ERROR(lg_raft, "%s: malformed Raft entry (%zu bytes) skipped", g->dir, buf->len);
+        return 0;
+    }
+    g->ops->on_apply(g->ctx, p + 8, (size_t)n);
     return 0;
 }
 
@@ -899,11 +918,20 @@ int orderer__cons_group_propose(struct orderer_cons_group *g, const uint8_t *dat
     if (!atomic_load(&g->leader) || g->closed) {
         return WEFT_EUNAVAILABLE;
     }
-    struct raft_buffer buf = {.base = raft_malloc(len > 0 ? len : 1), .len = len};
+    /* Entries are framed to a multiple of 8 bytes: libraft 0.15 copies
+     * entry data in 8-byte padded units on the follower side and reads past
+     * the end of an unpadded receive buffer (found by ASan). */
+    size_t framed = (8 + len + 7) & ~(size_t)7;
+    struct raft_buffer buf = {.base = raft_malloc(framed), .len = framed};
     if (buf.base == NULL) {
         return WEFT_ENOMEM;
     }
-    memcpy(buf.base, data, len);
+    uint8_t *p = buf.base;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    memcpy(p + 8, data, len);
+    memset(p + 8 + len, 0, framed - 8 - len);
     struct raft_apply *req = weft_calloc(1, sizeof(*req));
     if (req == NULL) {
         raft_free(buf.base);

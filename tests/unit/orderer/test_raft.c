@@ -283,7 +283,7 @@ void test_raft_three_groups(void **state)
     struct tnet net = {0};
     pthread_mutex_init(&net.mu, NULL);
     net.root = wt_tmpdir("weft-raft-unit");
-    static const char *const addr[NN] = {"n1:1", "n2:2", "n3:3"};
+    static const char *const addr[NN] = {"127.0.0.1:10001", "127.0.0.1:10002", "127.0.0.1:10003"};
     for (int i = 0; i < NN; i++) {
         net.voters[i] = (struct orderer_peer){.id = (uint64_t)i + 1, .address = addr[i]};
     }
