@@ -225,12 +225,13 @@ test('the chain pulled over Deliver by the block puller gives the same report', 
     assert.deepStrictEqual(report, base.report);
   } finally {
     src.stdin.end();
-    const exited = await new Promise((resolve) => {
-      if (src.exitCode !== null) return resolve(true);
-      const t = setTimeout(() => resolve(false), 20000);
-      src.on('exit', () => { clearTimeout(t); resolve(true); });
+    const code = await new Promise((resolve) => {
+      if (src.exitCode !== null) return resolve(src.exitCode);
+      const t = setTimeout(() => resolve('timeout'), 20000);
+      src.on('exit', (c) => { clearTimeout(t); resolve(c); });
     });
-    if (!exited) src.kill('SIGKILL');
+    if (code === 'timeout') src.kill('SIGKILL');
+    assert.strictEqual(code, 0, 'the Deliver source did not stop cleanly');
   }
 });
 
