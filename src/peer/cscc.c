@@ -28,7 +28,8 @@ WEFT_LOGGER(lg_scc, "scc");
 
 bool peer__is_scc(const char *name)
 {
-    return strcmp(name, "qscc") == 0 || strcmp(name, "cscc") == 0;
+    return strcmp(name, "qscc") == 0 || strcmp(name, "cscc") == 0 ||
+           strcmp(name, "_lifecycle") == 0;
 }
 
 /* ---- ACLs ------------------------------------------------------------------------ */
@@ -394,8 +395,9 @@ int peer__scc_invoke(struct weft_peer *p, const struct peer_scc_req *req,
                      struct weft_cc_result *res, struct weft_err *err)
 {
     memset(res, 0, sizeof(*res));
-    int rc = strcmp(req->cc, "cscc") == 0 ? cscc_invoke(p, req, res)
-                                          : peer__qscc_invoke(p, req, res);
+    int rc = strcmp(req->cc, "cscc") == 0         ? cscc_invoke(p, req, res)
+             : strcmp(req->cc, "_lifecycle") == 0 ? peer__lifecycle_invoke(p, req, res)
+                                                  : peer__qscc_invoke(p, req, res);
     if (rc != 0) {
         weft_cc_result_clear(res);
         return weft_err_set(err, rc, "%s: %s", req->cc, weft_strerror(rc));

@@ -36,6 +36,10 @@ struct peer_scc_req {
     /* proposal_bytes, creator and signature; the endorser has verified the
      * signature and the creator against the proposal's MSPs */
     const struct weft_signed_data *sd;
+    /* _lifecycle only: where its read/write set goes (ser(TxReadWriteSet),
+     * weft_free; left NULL when none). NULL when the caller takes none. */
+    uint8_t **rwset;
+    size_t *rwset_len;
 };
 
 /* True for the system chaincodes served here ("qscc", "cscc"). */
@@ -52,6 +56,10 @@ int peer__scc_invoke(struct weft_peer *p, const struct peer_scc_req *req,
  * function and packs ProposalResponse{response} into *out (weft_free). */
 int peer__scc_response_only(struct weft_peer *p, const struct peer_scc_req *req, uint8_t **out,
                             size_t *out_len, struct weft_err *err) WEFT_WARN_UNUSED;
+
+/* The _lifecycle system chaincode (lifecycle.c). */
+int peer__lifecycle_invoke(struct weft_peer *p, const struct peer_scc_req *req,
+                           struct weft_cc_result *res) WEFT_WARN_UNUSED;
 
 /* Helpers shared by qscc.c and cscc.c (cscc.c). */
 int peer__qscc_invoke(struct weft_peer *p, const struct peer_scc_req *req,

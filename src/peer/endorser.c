@@ -176,6 +176,8 @@ static void scc_request(const struct unpacked *u, struct weft_signed_data *sd,
     rq->args = u->cis->chaincode_spec->input->args;
     rq->n_args = u->cis->chaincode_spec->input->n_args;
     rq->sd = sd;
+    rq->rwset = NULL;
+    rq->rwset_len = NULL;
 }
 
 static bool is_system_cc(const char *name)
@@ -245,6 +247,8 @@ static int simulate_and_endorse(struct weft_peer *p, struct peer_channel *c, str
         struct weft_signed_data sd;
         struct peer_scc_req rq;
         scc_request(u, &sd, &rq);
+        rq.rwset = &rwset; /* _lifecycle's read/write set */
+        rq.rwset_len = &rwset_len;
         rc = peer__scc_invoke(p, &rq, &res, err);
         if (rc == 0 && (version = weft_strdup("syscc")) == NULL) {
             rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");

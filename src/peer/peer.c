@@ -263,6 +263,13 @@ int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *na
     d = def_find(p->approvals, c->id, name, seq->int64);
     char *pkg = d != NULL ? weft_strdup(d->package_id) : NULL;
     pthread_mutex_unlock(&p->mu);
+    if (pkg == NULL) {
+        /* the package this org approved through _lifecycle (lifecycle.c) */
+        struct weft_err le = {0};
+        if (peer__lifecycle_package(p, c->ledger, c->id, name, seq->int64, &pkg, &le) != 0) {
+            pkg = NULL;
+        }
+    }
     if (pkg == NULL || !weft_cc_store_has(p->store, pkg)) {
         weft_free(pkg);
         rc = weft_err_set(err, WEFT_ENOTFOUND,

@@ -44,6 +44,11 @@ struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
 int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *name, char **ccid,
                      char **version, struct weft_err *err);
 void peer__def_free(struct peer_def *d);
+/* The package this peer's org approved for (name, sequence) on channel
+ * through _lifecycle (lifecycle.c). *package_id weft_free; WEFT_ENOTFOUND. */
+int peer__lifecycle_package(struct weft_peer *p, struct weft_ledger *ledger, const char *channel,
+                            const char *name, int64_t sequence, char **package_id,
+                            struct weft_err *err);
 int peer__endorser_register(struct weft_peer *p, struct weft_rpc_server *rpc,
                             struct weft_err *err);
 
