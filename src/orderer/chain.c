@@ -242,8 +242,8 @@ static void write_batch(struct orderer_chain *ch, struct orderer_batch *b)
     int rc = orderer__cons_group_propose(ch->group, blk, blen);
     weft_free(blk);
     if (rc != 0) {
-        WEFT_WARN(lg_chain, "[%s] propose block %llu: %s: %zu envelopes dropped",
-                  ch->channel_id, (unsigned long long)in.number, weft_strerror(rc), b->n);
+        WEFT_WARN(lg_chain, "[%s] propose block %llu: %s: %zu envelopes dropped", ch->channel_id,
+                  (unsigned long long)in.number, weft_strerror(rc), b->n);
         goto out;
     }
     ch->next_number++;
@@ -297,8 +297,8 @@ static void on_wake(void *ctx)
     if (!pending) {
         orderer__cons_group_timer(ch->group, 0);
     } else if (!orderer__cons_group_timer_armed(ch->group)) {
-        int64_t left = ch->cutter.cfg.timeout_ns -
-                       (int64_t)(weft_clock_mono_ns() - ch->first_pending_ns);
+        int64_t left =
+            ch->cutter.cfg.timeout_ns - (int64_t)(weft_clock_mono_ns() - ch->first_pending_ns);
         orderer__cons_group_timer(ch->group, left > 0 ? left : 1);
     }
 }
@@ -340,8 +340,9 @@ static void on_apply(void *ctx, const uint8_t *data, size_t len)
     if (!links) {
         /* cannot happen while leaders build on the applied head; refuse
          * rather than break the hash chain */
-        WEFT_ERROR(lg_chain, "[%s] committed block %llu does not extend the ledger (height "
-                             "%llu): skipped",
+        WEFT_ERROR(lg_chain,
+                   "[%s] committed block %llu does not extend the ledger (height "
+                   "%llu): skipped",
                    ch->channel_id, (unsigned long long)num, (unsigned long long)height);
         return;
     }
@@ -349,8 +350,8 @@ static void on_apply(void *ctx, const uint8_t *data, size_t len)
     struct weft_err err = {0};
     int rc = weft_ledger_commit_bytes(ch->ledger, data, len, &err);
     if (rc != 0) {
-        WEFT_ERROR(lg_chain, "[%s] write block %llu: %s", ch->channel_id,
-                   (unsigned long long)num, err.msg);
+        WEFT_ERROR(lg_chain, "[%s] write block %llu: %s", ch->channel_id, (unsigned long long)num,
+                   err.msg);
         return;
     }
     if (ch->m_blocks != NULL) {
@@ -400,8 +401,7 @@ uint64_t orderer__chain_leader_id(struct orderer_chain *ch)
     return id;
 }
 
-uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
-                                     size_t len)
+uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem, size_t len)
 {
     const struct weft_configtx_orderer *oc = &ch->conf->orderer;
     for (size_t i = 0; ch->etcdraft && i < oc->n_consenters; i++) {
@@ -498,8 +498,7 @@ int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t l
 }
 
 /* Raft ids 1..N in config order; finds this node among them. */
-static int setup_voters(struct orderer_chain *ch, struct orderer_cluster *cl,
-                        struct weft_err *err)
+static int setup_voters(struct orderer_chain *ch, struct orderer_cluster *cl, struct weft_err *err)
 {
     const struct weft_configtx_orderer *oc = &ch->conf->orderer;
     if (oc->n_consenters > 64) {
@@ -540,8 +539,8 @@ static int setup_voters(struct orderer_chain *ch, struct orderer_cluster *cl,
                             ch->channel_id);
     }
     ch->cluster = cl;
-    ch->cc = (struct orderer_cluster_chan){.cl = cl, .channel_id = ch->channel_id,
-                                           .self_id = ch->self_id};
+    ch->cc = (struct orderer_cluster_chan){
+        .cl = cl, .channel_id = ch->channel_id, .self_id = ch->self_id};
     ch->peer_io = orderer__cluster_peer_io_ops;
     ch->peer_io.ctx = &ch->cc;
     WEFT_INFO(lg_chain, "[%s] consenter %llu of %u (%s)", ch->channel_id,
@@ -556,8 +555,8 @@ static void chain_metrics(struct orderer_chain *ch, struct weft_metrics *m)
     }
     static const char *const lbl[] = {"channel"};
     const char *v[] = {ch->channel_id};
-    struct weft_metrics_opts o = {.namespace_ = "consensus", .subsystem = "etcdraft",
-                                  .label_names = lbl, .n_labels = 1};
+    struct weft_metrics_opts o = {
+        .namespace_ = "consensus", .subsystem = "etcdraft", .label_names = lbl, .n_labels = 1};
     o.name = "committed_block_number";
     o.help = "The block number of the latest block committed.";
     struct weft_metrics_gauge_vec *gh = weft_metrics_gauge_vec_new(m, &o, NULL);
@@ -617,8 +616,7 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     } else if (genesis != NULL) {
         uint8_t *env = NULL;
         size_t env_len = 0;
-        rc = weft_configtx_block_config(genesis, genesis_len, &env, &env_len, &ch->channel_id,
-                                        err);
+        rc = weft_configtx_block_config(genesis, genesis_len, &env, &env_len, &ch->channel_id, err);
         weft_free(env);
         if (rc != 0) {
             goto fail;
@@ -737,10 +735,11 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     }
     weft_free(wal);
     weft_free(g0);
-    WEFT_INFO(lg_chain, "[%s] channel open: height %llu, %s with %zu consenter(s), batch %u msgs "
-                        "/ %u preferred bytes / %lld ms",
-              ch->channel_id, (unsigned long long)orderer__chain_height(ch),
-              oc->consensus_type, voters, bc.max_message_count, bc.preferred_max_bytes,
+    WEFT_INFO(lg_chain,
+              "[%s] channel open: height %llu, %s with %zu consenter(s), batch %u msgs "
+              "/ %u preferred bytes / %lld ms",
+              ch->channel_id, (unsigned long long)orderer__chain_height(ch), oc->consensus_type,
+              voters, bc.max_message_count, bc.preferred_max_bytes,
               (long long)(bc.timeout_ns / 1000000));
     *out = ch;
     return 0;

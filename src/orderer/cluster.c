@@ -124,9 +124,8 @@ bool orderer__cluster_is_self(const struct orderer_cluster *cl, const uint8_t *c
     if (cl == NULL) {
         return false;
     }
-    if (cl->cert_pem != NULL &&
-        orderer__cert_equal((const uint8_t *)cl->cert_pem, strlen(cl->cert_pem), client_pem,
-                            client_len)) {
+    if (cl->cert_pem != NULL && orderer__cert_equal((const uint8_t *)cl->cert_pem,
+                                                    strlen(cl->cert_pem), client_pem, client_len)) {
         return true;
     }
     return cl->server_cert_pem != NULL &&
@@ -203,8 +202,7 @@ static int peer_open(void *ctx, uint64_t id, const char *address, void **stream)
         return WEFT_EUNAVAILABLE;
     }
     char hdr[320];
-    int n = snprintf(hdr, sizeof(hdr), "%s\n%llu", cc->channel_id,
-                     (unsigned long long)cc->self_id);
+    int n = snprintf(hdr, sizeof(hdr), "%s\n%llu", cc->channel_id, (unsigned long long)cc->self_id);
     if (n < 0 || (size_t)n >= sizeof(hdr) || weft_rpc_stream_send(s, hdr, (size_t)n) != 0) {
         weft_rpc_stream_free(s);
         return WEFT_EUNAVAILABLE;
@@ -239,9 +237,8 @@ const struct orderer_peer_io orderer__cluster_peer_io_ops = {
 
 /* ---- forwarding ------------------------------------------------------------- */
 
-int orderer__cluster_submit(struct orderer_cluster *cl, const char *address,
-                            const char *channel_id, const uint8_t *env, size_t len,
-                            char info[ORDERER_INFO_LEN])
+int orderer__cluster_submit(struct orderer_cluster *cl, const char *address, const char *channel_id,
+                            const uint8_t *env, size_t len, char info[ORDERER_INFO_LEN])
 {
     struct weft_rpc_client *c = client_for(cl, address);
     size_t cl_len = strlen(channel_id);
@@ -334,8 +331,9 @@ static void raft_stream(void *ctx, struct weft_rpc_call *call)
     }
     uint64_t id = caller_id(call, ch);
     if (id == 0 || id != claimed) {
-        WEFT_WARN(lg_cluster, "[%s] Raft stream from %s refused: its TLS certificate is not "
-                              "that of consenter %llu",
+        WEFT_WARN(lg_cluster,
+                  "[%s] Raft stream from %s refused: its TLS certificate is not "
+                  "that of consenter %llu",
                   hdr, weft_rpc_call_peer(call), (unsigned long long)claimed);
         orderer__chain_unref(ch);
         (void)weft_rpc_call_finish(call, WEFT_RPC_PERMISSION_DENIED,
@@ -531,8 +529,8 @@ int orderer__cluster_new(struct weft_orderer *o, const struct weft_config *cfg,
     }
     char *srv_key = NULL, *client_ca = NULL;
     static const char *const ca_keys[] = {"General.Cluster.RootCAs", "General.TLS.RootCAs"};
-    static const char *const cca_keys[] = {"General.Cluster.RootCAs",
-                                           "General.TLS.ClientRootCAs", "General.TLS.RootCAs"};
+    static const char *const cca_keys[] = {"General.Cluster.RootCAs", "General.TLS.ClientRootCAs",
+                                           "General.TLS.RootCAs"};
     int rc = 0;
     cl->tls = tls || port > 0;
     if (cl->tls) {
@@ -543,8 +541,8 @@ int orderer__cluster_new(struct weft_orderer *o, const struct weft_config *cfg,
                          &cl->key_pem, err);
         }
         if (rc == 0) {
-            rc = path_of(cfg, port > 0 ? "General.Cluster.ServerCertificate"
-                                       : "General.TLS.Certificate",
+            rc = path_of(cfg,
+                         port > 0 ? "General.Cluster.ServerCertificate" : "General.TLS.Certificate",
                          "General.TLS.Certificate", &cl->server_cert_pem, err);
         }
         if (rc == 0) {

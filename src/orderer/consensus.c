@@ -75,14 +75,14 @@ struct peer_conn {
     raft_uv_connect_cb cb;
     uint64_t id;
     char *address;
-    int fd_raft;     /* our end given to libraft (loop thread) */
-    int fd_pump;     /* pumped by the thread; -1 once closed (under tmu) */
-    void *stream;    /* peer_io stream; NULL once closed (under tmu) */
+    int fd_raft;  /* our end given to libraft (loop thread) */
+    int fd_pump;  /* pumped by the thread; -1 once closed (under tmu) */
+    void *stream; /* peer_io stream; NULL once closed (under tmu) */
     pthread_t thread;
-    int status;      /* 0, or a RAFT_* code (under tmu) */
-    bool completed;  /* open finished (under tmu) */
-    bool delivered;  /* connect cb called (loop thread) */
-    bool exited;     /* thread done, joinable (under tmu) */
+    int status;     /* 0, or a RAFT_* code (under tmu) */
+    bool completed; /* open finished (under tmu) */
+    bool delivered; /* connect cb called (loop thread) */
+    bool exited;    /* thread done, joinable (under tmu) */
     struct peer_conn *next;
 };
 
@@ -107,9 +107,9 @@ struct orderer_cons_group {
     raft_uv_accept_cb accept_cb;
     uv_async_t tasync; /* a connection thread finished opening, or an inbound came */
     pthread_mutex_t tmu;
-    struct peer_conn *conns;    /* under tmu */
-    struct inbound *inbounds;   /* under tmu */
-    bool t_closing;             /* under tmu */
+    struct peer_conn *conns;  /* under tmu */
+    struct inbound *inbounds; /* under tmu */
+    bool t_closing;           /* under tmu */
     _Atomic uint64_t leader_id;
     uv_async_t wake;
     uv_timer_t timer;
@@ -276,7 +276,6 @@ static void nt_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
         cb(t);
     }
 }
-
 
 /* ---- cluster transport (several voters) --------------------------------- */
 
@@ -588,8 +587,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     return 0;
 }
 
-static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-                                 unsigned *n_bufs)
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     (void)fsm;
     for (unsigned i = 0; i < *n_bufs; i++) {
@@ -701,15 +699,11 @@ static void group_create(void *arg)
 
     if (o->n_voters > 1) {
         g->peer_io = o->peer_io;
-        g->transport = (struct raft_uv_transport){.init = ct_init,
-                                                  .listen = ct_listen,
-                                                  .connect = ct_connect,
-                                                  .close = ct_close};
+        g->transport = (struct raft_uv_transport){
+            .init = ct_init, .listen = ct_listen, .connect = ct_connect, .close = ct_close};
     } else {
-        g->transport = (struct raft_uv_transport){.init = nt_init,
-                                                  .listen = nt_listen,
-                                                  .connect = nt_connect,
-                                                  .close = nt_close};
+        g->transport = (struct raft_uv_transport){
+            .init = nt_init, .listen = nt_listen, .connect = nt_connect, .close = nt_close};
     }
     g->fsm = (struct raft_fsm){.version = 2,
                                .data = g,
@@ -847,8 +841,8 @@ int orderer__cons_group_new(struct orderer_cons *c, const struct orderer_group_o
                             const struct orderer_group_ops *ops, void *ctx,
                             struct orderer_cons_group **out, struct weft_err *err)
 {
-    if (opts->n_voters == 0 || (opts->n_voters > 1 && (opts->peer_io == NULL ||
-                                                        opts->voters == NULL))) {
+    if (opts->n_voters == 0 ||
+        (opts->n_voters > 1 && (opts->peer_io == NULL || opts->voters == NULL))) {
         return weft_err_set(err, WEFT_EINVAL, "Raft group: %u voters without a transport",
                             opts->n_voters);
     }

@@ -56,14 +56,14 @@ struct orderer_peer_io {
 };
 
 struct orderer_group_opts {
-    const char *dir;          /* Raft log and snapshots; created if missing */
-    uint64_t id;              /* this node's Raft id (>= 1) */
-    const struct orderer_peer *voters; /* every voter, this node included */
-    unsigned n_voters;        /* 1: no transport needed (voters may be NULL) */
+    const char *dir;                       /* Raft log and snapshots; created if missing */
+    uint64_t id;                           /* this node's Raft id (>= 1) */
+    const struct orderer_peer *voters;     /* every voter, this node included */
+    unsigned n_voters;                     /* 1: no transport needed (voters may be NULL) */
     const struct orderer_peer_io *peer_io; /* required when n_voters > 1; borrowed,
                                               outlives the group */
-    unsigned election_ms;     /* 0 = 1000 */
-    unsigned heartbeat_ms;    /* 0 = 100 */
+    unsigned election_ms;                  /* 0 = 1000 */
+    unsigned heartbeat_ms;                 /* 0 = 100 */
 };
 
 int orderer__cons_new(struct orderer_cons **out, struct weft_err *err) WEFT_WARN_UNUSED;

@@ -326,8 +326,7 @@ static int start_admin(struct weft_orderer *o, struct weft_err *err)
     uint64_t max_body = 1u << 20;
     rc = weft_config_get_size(cfg, "ChannelParticipation.MaxRequestBodySize", &max_body, NULL);
     (void)rc;
-    struct weft_http_server_opts ho = {.listen_address = listen,
-                                       .max_body_size = (size_t)max_body};
+    struct weft_http_server_opts ho = {.listen_address = listen, .max_body_size = (size_t)max_body};
     char *cert = NULL, *key = NULL;
     char **roots = NULL;
     size_t nroots = 0;
@@ -339,8 +338,8 @@ static int start_admin(struct weft_orderer *o, struct weft_err *err)
             rc = weft_config_get_path(cfg, "Admin.TLS.PrivateKey", &key, err);
         }
         if (rc == 0) {
-            rc = weft_config_get_strlist(cfg, "Admin.TLS.ClientRootCAs", true, &roots, &nroots,
-                                         err);
+            rc =
+                weft_config_get_strlist(cfg, "Admin.TLS.ClientRootCAs", true, &roots, &nroots, err);
         }
         if (rc == 0) {
             rc = weft_config_get_bool(cfg, "Admin.TLS.ClientAuthRequired",
@@ -366,7 +365,9 @@ static int start_admin(struct weft_orderer *o, struct weft_err *err)
     if (rc == 0) {
         WEFT_INFO(lg_ord, "channel participation API on %s (port %d, tls %s)", listen,
                   weft_http_server_port(o->admin),
-                  !ho.tls.enabled ? "off" : ho.tls.client_auth_required ? "mutual" : "on");
+                  !ho.tls.enabled               ? "off"
+                  : ho.tls.client_auth_required ? "mutual"
+                                                : "on");
     }
 out:
     weft_free(cert);

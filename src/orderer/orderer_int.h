@@ -109,8 +109,8 @@ struct orderer_block_in {
     const uint8_t *const *envs;
     const size_t *lens;
     size_t n;
-    uint64_t last_config;          /* index of the newest config block */
-    const uint8_t *consenter_md;   /* bytes of OrdererBlockMetadata.consenter_metadata */
+    uint64_t last_config;        /* index of the newest config block */
+    const uint8_t *consenter_md; /* bytes of OrdererBlockMetadata.consenter_metadata */
     size_t consenter_md_len;
 };
 
@@ -239,9 +239,8 @@ bool orderer__cluster_is_self(const struct orderer_cluster *cl, const uint8_t *c
 bool orderer__cert_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
 /* Forwards an admitted envelope to the leader at address (blocking, up to
  * General.Cluster.RPCTimeout). Returns the leader's status and info. */
-int orderer__cluster_submit(struct orderer_cluster *cl, const char *address,
-                            const char *channel_id, const uint8_t *env, size_t len,
-                            char info[ORDERER_INFO_LEN]);
+int orderer__cluster_submit(struct orderer_cluster *cl, const char *address, const char *channel_id,
+                            const uint8_t *env, size_t len, char info[ORDERER_INFO_LEN]);
 
 /* ---- chains (chain.c) ------------------------------------------------------- */
 
@@ -251,10 +250,10 @@ struct weft_channel_config;
 struct weft_metrics;
 
 struct orderer_chain_opts {
-    const char *channel_id;    /* NULL: taken from the genesis block */
-    const char *ledger_root;   /* FileLedger.Location */
-    const char *wal_root;      /* Consensus.WALDir; the group uses <wal_root>/<channel> */
-    const uint8_t *genesis;    /* join: block 0 to commit first; NULL to reopen */
+    const char *channel_id;  /* NULL: taken from the genesis block */
+    const char *ledger_root; /* FileLedger.Location */
+    const char *wal_root;    /* Consensus.WALDir; the group uses <wal_root>/<channel> */
+    const uint8_t *genesis;  /* join: block 0 to commit first; NULL to reopen */
     size_t genesis_len;
     struct orderer_cons *cons;
     const struct orderer_signer *signer; /* borrowed, outlives the chain */
@@ -310,7 +309,7 @@ struct weft_orderer {
     char *ledger_root;
     char *wal_root;
     int64_t time_window_ns;
-    bool tls_binding;   /* General.TLS.ClientAuthRequired: check tls_cert_hash */
+    bool tls_binding; /* General.TLS.ClientAuthRequired: check tls_cert_hash */
     bool no_sync;
     _Atomic bool started; /* channels reopened (health check) */
     struct weft_metrics *metrics;

@@ -117,8 +117,8 @@ static int t_open(void *ctx, uint64_t id, const char *address, void **stream)
         pthread_mutex_unlock(&net->mu);
         return -1;
     }
-    orderer__cons_group_accept(net->nodes[to]->g, (uint64_t)n->idx + 1,
-                               net->voters[n->idx].address, fds[1]);
+    orderer__cons_group_accept(net->nodes[to]->g, (uint64_t)n->idx + 1, net->voters[n->idx].address,
+                               fds[1]);
     pthread_mutex_unlock(&net->mu);
     struct tstream *s = weft_calloc(1, sizeof(*s));
     assert_non_null(s);
