@@ -31,5 +31,6 @@ int cmd_configtx(int argc, char **argv); /* cmd_configtx.c */
 int cmd_crypto(int argc, char **argv);  /* cmd_crypto.c */
 int cmd_network(int argc, char **argv); /* cmd_network.c */
 int cmd_channel(int argc, char **argv); /* cmd_channel.c */
+int cmd_chaincode(int argc, char **argv); /* cmd_chaincode.c */
 
 #endif

@@ -17,6 +17,7 @@ static const struct cmd_entry commands[] = {
     {"crypto", "generate development identities (like cryptogen)", cmd_crypto},
     {"network", "run a local development network (up, down, status, logs)", cmd_network},
     {"channel", "a peer's channels: join, list, getinfo, fetch", cmd_channel},
+    {"chaincode", "package, install, approve, commit, query and invoke chaincode", cmd_chaincode},
     {"version", "print version information", cmd_version},
 };
 

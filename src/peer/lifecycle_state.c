@@ -391,17 +391,24 @@ static int nsrw_cmp(const void *a, const void *b)
     return strcmp(((const struct lc_nsrw *)a)->name, ((const struct lc_nsrw *)b)->name);
 }
 
+static void sort_n(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1) {
+        qsort(v, n, size, cmp);
+    }
+}
+
 static void sort_all(struct lc_tx *tx)
 {
-    qsort(tx->ns, tx->n_ns, sizeof(tx->ns[0]), nsrw_cmp);
+    sort_n(tx->ns, tx->n_ns, sizeof(tx->ns[0]), nsrw_cmp);
     for (size_t i = 0; i < tx->n_ns; i++) {
         struct lc_nsrw *n = &tx->ns[i];
-        qsort(n->reads.v, n->reads.n, sizeof(struct lc_ent), ent_cmp);
-        qsort(n->writes.v, n->writes.n, sizeof(struct lc_ent), ent_cmp);
-        qsort(n->colls, n->n_colls, sizeof(struct lc_coll), coll_cmp);
+        sort_n(n->reads.v, n->reads.n, sizeof(struct lc_ent), ent_cmp);
+        sort_n(n->writes.v, n->writes.n, sizeof(struct lc_ent), ent_cmp);
+        sort_n(n->colls, n->n_colls, sizeof(struct lc_coll), coll_cmp);
         for (size_t c = 0; c < n->n_colls; c++) {
-            qsort(n->colls[c].reads.v, n->colls[c].reads.n, sizeof(struct lc_ent), ent_cmp);
-            qsort(n->colls[c].writes.v, n->colls[c].writes.n, sizeof(struct lc_ent), ent_cmp);
+            sort_n(n->colls[c].reads.v, n->colls[c].reads.n, sizeof(struct lc_ent), ent_cmp);
+            sort_n(n->colls[c].writes.v, n->colls[c].writes.n, sizeof(struct lc_ent), ent_cmp);
         }
     }
 }
