@@ -77,6 +77,7 @@ struct replay_opts {
     uint64_t timeout_s;
     unsigned threads;
     bool check_filter;
+    bool no_sync;
 };
 
 /* What the commit callback records of one block (commit thread writes,
@@ -682,7 +683,7 @@ static int usage(FILE *f)
             "Usage:\n"
             "  weft ledger replay --genesis FILE --blocks DIR --dir LEDGER_DIR --report REPORT.json\n"
             "  weft ledger replay --blocks VECTOR_DIR --dir LEDGER_DIR --report REPORT.json\n"
-            "  (either form: [--check-filter] [--verifier-threads N])\n"
+            "  (either form: [--check-filter] [--verifier-threads N] [--no-sync])\n"
             "  weft ledger replay --genesis FILE --deliver HOST:PORT --until HEIGHT --msp DIR\n"
             "                     --mspid ID [--tls-ca PEM [--tls-cert PEM --tls-key PEM]\n"
             "                     [--server-name NAME]] [--method /orderer.AtomicBroadcast/Deliver]\n"
@@ -703,7 +704,7 @@ static int usage(FILE *f)
             "replay (exit 1, the report covers the blocks before it). Prints the state\n"
             "digest (docs/conformance.md). --check-filter compares every code with the\n"
             "TRANSACTIONS_FILTER the block files carry (blocks fetched from a Fabric peer)\n"
-            "and fails on any difference.\n");
+            "and fails on any difference. --no-sync skips fsync (a throw-away ledger).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -751,6 +752,9 @@ static int parse_args(int argc, char **argv, struct replay_opts *o)
                 return -1;
             }
             i++;
+            continue;
+        } else if (strcmp(a, "--no-sync") == 0) {
+            o->no_sync = true;
             continue;
         } else if (strcmp(a, "--check-filter") == 0) {
             o->check_filter = true;
@@ -1076,6 +1080,7 @@ int cmd_ledger_replay(int argc, char **argv)
         weft_ledger_options_init(&lo);
         lo.root = o.dir;
         lo.channel = x.channel;
+        lo.no_sync = o.no_sync;
         if ((rc = weft_ledger_open(&x.l, &lo, &err)) != 0) {
             weft_err_prefix(&err, "ledger %s", o.dir);
             goto out;
