@@ -299,7 +299,21 @@ static void on_commit(void *ctx, uint64_t number, const uint8_t *codes, size_t n
                       const struct Common__Block *blk)
 {
     struct replay *r = ctx;
-    if (number >= r->cap || r->recs[number].done) {
+    if (number >= r->cap) {
+        /* a Deliver source sent blocks past --until: record them too (the
+         * main thread reads recs only after the committer stopped) */
+        size_t nc = (size_t)number + 64;
+        struct blk_rec *g = number < (uint64_t)1 << 32 ? weft_realloc(r->recs, nc * sizeof(*g))
+                                                        : NULL;
+        if (g == NULL) {
+            r->cb_err = WEFT_ENOMEM;
+            return;
+        }
+        memset(g + r->cap, 0, (nc - r->cap) * sizeof(*g));
+        r->recs = g;
+        r->cap = nc;
+    }
+    if (r->recs[number].done) {
         return;
     }
     struct blk_rec *rec = &r->recs[number];

@@ -204,25 +204,33 @@ test('the chain pulled over Deliver by the block puller gives the same report', 
       });
       src.on('exit', (code) => { clearTimeout(timer); reject(new Error(`Deliver source exited ${code}`)); });
     });
-    const rep = path.join(TMP, 'pulled.json');
     const peerMsp = path.join(CRYPTO, 'peerOrganizations/org1.example.com/peers/peer0.org1.example.com/msp');
-    const r = await new Promise((resolve, reject) => {
+    const pull = (name, until) => new Promise((resolve, reject) => {
       const p = spawn(WEFT, ['ledger', 'replay', '--genesis', path.join(VEC, 'blocks', 'genesis.block'),
-        '--deliver', `127.0.0.1:${port}`, '--method', '/protos.Deliver/Deliver', '--until', String(NBLOCKS),
+        '--deliver', `127.0.0.1:${port}`, '--method', '/protos.Deliver/Deliver', '--until', String(until),
         '--msp', peerMsp, '--mspid', 'Org1MSP', '--timeout', '200',
-        '--dir', path.join(TMP, 'pulled'), '--report', rep]);
+        '--dir', path.join(TMP, name), '--report', path.join(TMP, `${name}.json`)]);
       let stdout = '', stderr = '';
       p.stdout.on('data', (d) => { stdout += d; });
       p.stderr.on('data', (d) => { stderr += d; });
       const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('replay --deliver timed out')); }, RUN_MS);
       p.on('exit', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
     });
+    const rep = path.join(TMP, 'pulled.json');
+    const r = await pull('pulled', NBLOCKS);
     assert.strictEqual(r.status, 0, r.stderr);
     const report = readJson(rep);
     assertNoDiffs(compareWithExpected(report), 'deliver');
     assert.strictEqual(printedDigest(r.stdout), base.digest);
     assert.strictEqual(stateDigest(report.state), base.digest);
     assert.deepStrictEqual(report, base.report);
+    // stopping part way: at least the height asked for, and a report of all that was committed
+    const part = await pull('pulled-part', 40);
+    assert.strictEqual(part.status, 0, part.stderr);
+    const pr = readJson(path.join(TMP, 'pulled-part.json'));
+    assert.ok(pr.height >= 40 && pr.height <= NBLOCKS, `height ${pr.height}`);
+    assert.strictEqual(pr.blocks.length, pr.height);
+    assert.deepStrictEqual(pr.blocks, base.report.blocks.slice(0, pr.height));
   } finally {
     src.stdin.end();
     const code = await new Promise((resolve) => {
