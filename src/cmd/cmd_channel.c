@@ -91,8 +91,7 @@ static int parse(int argc, char **argv, struct chan_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--peer") == 0 ||
-            strcmp(a, "--peerAddresses") == 0) {
+        if (strcmp(a, "-p") == 0 || strcmp(a, "--peer") == 0 || strcmp(a, "--peerAddresses") == 0) {
             dst = &o->peer;
         } else if (strcmp(a, "--mspid") == 0) {
             dst = &o->mspid;
@@ -133,8 +132,9 @@ static int parse(int argc, char **argv, struct chan_opts *o)
         *dst = argv[++i];
     }
     if (o->mspid == NULL || o->msp_dir == NULL) {
-        fprintf(stderr, "weft channel %s: the signing identity is required: --mspid and --msp "
-                        "(or CORE_PEER_LOCALMSPID and CORE_PEER_MSPCONFIGPATH)\n",
+        fprintf(stderr,
+                "weft channel %s: the signing identity is required: --mspid and --msp "
+                "(or CORE_PEER_LOCALMSPID and CORE_PEER_MSPCONFIGPATH)\n",
                 argv[0]);
         return 2;
     }
@@ -542,8 +542,9 @@ static int cmd_fetch(int argc, char **argv)
             errno = 0;
             n = strtoull(which, &end, 10);
             if (errno != 0 || end == which || *end != 0 || which[0] == '-') {
-                fprintf(stderr, "weft channel fetch: '%s' is not newest, oldest, config or a "
-                                "block number\n",
+                fprintf(stderr,
+                        "weft channel fetch: '%s' is not newest, oldest, config or a "
+                        "block number\n",
                         which);
                 return 2;
             }
@@ -559,8 +560,8 @@ static int cmd_fetch(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
-    char *path = o.n_pos >= 2 ? weft_strdup(o.pos[1])
-                              : weft_asprintf("%s_%s.block", o.channel, which);
+    char *path =
+        o.n_pos >= 2 ? weft_strdup(o.pos[1]) : weft_asprintf("%s_%s.block", o.channel, which);
     FILE *f = path != NULL ? fopen(path, "wb") : NULL;
     if (f == NULL || fwrite(pl, 1, pll, f) != pll) {
         fprintf(stderr, "weft channel fetch: cannot write %s\n", path != NULL ? path : "?");
@@ -589,7 +590,8 @@ int cmd_channel(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    return cmd_dispatch("weft channel", "weft channel: a peer's channels (join, list, getinfo, "
-                                        "fetch)",
+    return cmd_dispatch("weft channel",
+                        "weft channel: a peer's channels (join, list, getinfo, "
+                        "fetch)",
                         sub, WEFT_ARRAY_LEN(sub), argc - 1, argv + 1);
 }

@@ -38,10 +38,14 @@ static const struct {
     const char *resource;
     enum peer_acl_kind kind;
 } acl_defaults[] = {
-    {"qscc/GetChainInfo", PEER_ACL_CHANNEL},      {"qscc/GetBlockByNumber", PEER_ACL_CHANNEL},
-    {"qscc/GetBlockByHash", PEER_ACL_CHANNEL},    {"qscc/GetTransactionByID", PEER_ACL_CHANNEL},
-    {"qscc/GetBlockByTxID", PEER_ACL_CHANNEL},    {"cscc/GetConfigBlock", PEER_ACL_CHANNEL},
-    {"cscc/GetChannelConfig", PEER_ACL_CHANNEL},  {"cscc/JoinChain", PEER_ACL_LOCAL_ADMIN},
+    {"qscc/GetChainInfo", PEER_ACL_CHANNEL},
+    {"qscc/GetBlockByNumber", PEER_ACL_CHANNEL},
+    {"qscc/GetBlockByHash", PEER_ACL_CHANNEL},
+    {"qscc/GetTransactionByID", PEER_ACL_CHANNEL},
+    {"qscc/GetBlockByTxID", PEER_ACL_CHANNEL},
+    {"cscc/GetConfigBlock", PEER_ACL_CHANNEL},
+    {"cscc/GetChannelConfig", PEER_ACL_CHANNEL},
+    {"cscc/JoinChain", PEER_ACL_LOCAL_ADMIN},
     {"cscc/JoinChainBySnapshot", PEER_ACL_LOCAL_ADMIN},
     {"cscc/GetChannels", PEER_ACL_LOCAL_MEMBER},
 };
@@ -58,12 +62,11 @@ int peer__acl_default(const char *resource, enum peer_acl_kind *kind, const char
     return WEFT_ENOTFOUND;
 }
 
-void peer__acl_policy(const struct weft_channel_config *cfg, const char *resource,
-                      const char *def, char *buf, size_t cap)
+void peer__acl_policy(const struct weft_channel_config *cfg, const char *resource, const char *def,
+                      char *buf, size_t cap)
 {
     const char *ref = def;
-    for (size_t i = 0; cfg != NULL && cfg->has_application && i < cfg->application.n_acls;
-         i++) {
+    for (size_t i = 0; cfg != NULL && cfg->has_application && i < cfg->application.n_acls; i++) {
         if (strcmp(cfg->application.acls[i].resource, resource) == 0) {
             ref = cfg->application.acls[i].policy_ref;
             break;
@@ -77,8 +80,7 @@ void peer__acl_policy(const struct weft_channel_config *cfg, const char *resourc
 }
 
 int peer__acl_check(struct weft_peer *p, const struct weft_channel_config *cfg,
-                    const char *resource, const struct weft_signed_data *sd,
-                    struct weft_err *err)
+                    const char *resource, const struct weft_signed_data *sd, struct weft_err *err)
 {
     enum peer_acl_kind kind;
     const char *def = NULL;
@@ -272,10 +274,9 @@ static int cscc_join(struct weft_peer *p, const struct peer_scc_req *req,
     }
     rc = peer__sys_channel_start(p, id, &e);
     if (rc != 0) {
-        WEFT_ERROR(lg_scc, "channel %s joined but its block puller did not start: %s", id,
-                   e.msg);
-        rc = peer__scc_fail(res, "JoinChain: channel %s joined, but pulling blocks failed: %s",
-                            id, e.msg);
+        WEFT_ERROR(lg_scc, "channel %s joined but its block puller did not start: %s", id, e.msg);
+        rc = peer__scc_fail(res, "JoinChain: channel %s joined, but pulling blocks failed: %s", id,
+                            e.msg);
     } else {
         WEFT_INFO(lg_scc, "joined channel %s", id);
         rc = peer__scc_reply(res, 200, "", NULL, 0);

@@ -29,8 +29,8 @@ struct peer_sys;
 
 /* One system chaincode call, as the endorser unpacked it. Borrowed. */
 struct peer_scc_req {
-    const char *cc;      /* "qscc" or "cscc" */
-    const char *channel; /* the proposal's channel ("" for channel-less proposals) */
+    const char *cc;                  /* "qscc" or "cscc" */
+    const char *channel;             /* the proposal's channel ("" for channel-less proposals) */
     const ProtobufCBinaryData *args; /* ChaincodeInput.args; args[0] = function */
     size_t n_args;
     /* proposal_bytes, creator and signature; the endorser has verified the
@@ -94,8 +94,8 @@ int peer__acl_default(const char *resource, enum peer_acl_kind *kind, const char
 /* Policy path in force for a channel resource: the channel's ACLs value
  * (relative names resolve under /Channel/Application) or the default. *buf
  * receives the path. */
-void peer__acl_policy(const struct weft_channel_config *cfg, const char *resource,
-                      const char *def, char *buf, size_t cap);
+void peer__acl_policy(const struct weft_channel_config *cfg, const char *resource, const char *def,
+                      char *buf, size_t cap);
 /* Checks sd against resource: channel policies with cfg (may be NULL only for
  * local resources), local ones with the peer's local MSP. 0 or WEFT_EPERM
  * with the reason in err. */
@@ -137,8 +137,8 @@ void peer__metrics_free(struct peer_metrics *m);
  * committer's cumulative stats since the previous call of this channel are
  * computed by the caller) and one transaction count per code. */
 void peer__metrics_block(struct peer_metrics *m, const char *channel, uint64_t height,
-                         const struct weft_validator_stats *delta,
-                         const struct Common__Block *blk, const uint8_t *codes, size_t ntx);
+                         const struct weft_validator_stats *delta, const struct Common__Block *blk,
+                         const uint8_t *codes, size_t ntx);
 /* Sets the height gauge (at start and join). */
 void peer__metrics_height(struct peer_metrics *m, const char *channel, uint64_t height);
 

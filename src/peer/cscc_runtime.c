@@ -132,8 +132,8 @@ static void on_commit(void *ctx, uint64_t number, const uint8_t *codes, size_t n
 }
 
 /* PEM bundle of the orderer organisations' TLS roots and intermediates. */
-static int orderer_tls_roots(const struct weft_channel_config *cfg, const char *extra,
-                             char **out, struct weft_err *err)
+static int orderer_tls_roots(const struct weft_channel_config *cfg, const char *extra, char **out,
+                             struct weft_err *err)
 {
     struct weft_buf b;
     weft_buf_init(&b, 16u << 20);
@@ -356,8 +356,7 @@ int peer__sys_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rp
     }
     if (rpc != NULL) {
         int64_t window = 0;
-        if (weft_config_get_duration(cfg, "peer.authentication.timewindow", &window, NULL) !=
-            0) {
+        if (weft_config_get_duration(cfg, "peer.authentication.timewindow", &window, NULL) != 0) {
             window = 0;
         }
         struct weft_deliver_options dopt = {
@@ -402,8 +401,8 @@ void peer__sys_free(struct weft_peer *p)
     if (s == NULL) {
         return;
     }
-    if (s->ops != NULL && weft_health_unregister(weft_ops_health(s->ops),
-                                                 "orderer-connection") != 0) {
+    if (s->ops != NULL &&
+        weft_health_unregister(weft_ops_health(s->ops), "orderer-connection") != 0) {
         WEFT_DEBUG(lg_rt, "orderer health check was not registered");
     }
     p->sys = NULL;
@@ -509,8 +508,7 @@ int weft_peer_attach_ops(struct weft_peer *p, struct weft_ops *ops, struct weft_
     int rc = weft_health_register(weft_ops_health(ops), "orderer-connection", orderer_health, s);
     if (rc != 0) {
         peer__metrics_free(m);
-        return weft_err_set(err, rc, "register the orderer health check: %s",
-                            weft_strerror(rc));
+        return weft_err_set(err, rc, "register the orderer health check: %s", weft_strerror(rc));
     }
     s->ops = ops;
     if (m != NULL) {

@@ -48,10 +48,11 @@ struct peer_metrics *peer__metrics_new(struct weft_metrics *reg, struct weft_err
     }
     static const char *const ch[] = {"channel"};
     static const char *const phase[] = {"channel", "phase"};
-    static const char *const tx[] = {"channel", "transaction_type", "chaincode",
-                                     "validation_code"};
-    struct weft_metrics_opts o = {.namespace_ = "ledger", .name = "blockchain_height",
-                                  .help = "Height of the chain in blocks.", .label_names = ch,
+    static const char *const tx[] = {"channel", "transaction_type", "chaincode", "validation_code"};
+    struct weft_metrics_opts o = {.namespace_ = "ledger",
+                                  .name = "blockchain_height",
+                                  .help = "Height of the chain in blocks.",
+                                  .label_names = ch,
                                   .n_labels = 1};
     m->height = weft_metrics_gauge_vec_new(reg, &o, err);
     o.name = "block_processing_time";
@@ -93,8 +94,7 @@ void peer__metrics_height(struct peer_metrics *m, const char *channel, uint64_t 
     }
 }
 
-static void observe(struct weft_metrics_histogram_vec *vec, const char *const *labels,
-                    uint64_t ns)
+static void observe(struct weft_metrics_histogram_vec *vec, const char *const *labels, uint64_t ns)
 {
     struct weft_metrics_histogram *h = weft_metrics_histogram_with(vec, labels);
     if (h != NULL) {
@@ -110,9 +110,8 @@ static void tx_labels(const ProtobufCBinaryData *env, char *type, size_t tcap, c
     snprintf(type, tcap, "UNKNOWN");
     cc[0] = 0;
     Common__Envelope *e = common__envelope__unpack(NULL, env->len, env->data);
-    Common__Payload *pl = e != NULL ? common__payload__unpack(NULL, e->payload.len,
-                                                              e->payload.data)
-                                    : NULL;
+    Common__Payload *pl =
+        e != NULL ? common__payload__unpack(NULL, e->payload.len, e->payload.data) : NULL;
     Common__ChannelHeader *ch = NULL;
     if (pl != NULL && pl->header != NULL) {
         ch = common__channel_header__unpack(NULL, pl->header->channel_header.len,
@@ -123,9 +122,8 @@ static void tx_labels(const ProtobufCBinaryData *env, char *type, size_t tcap, c
             protobuf_c_enum_descriptor_get_value(&common__header_type__descriptor, ch->type);
         snprintf(type, tcap, "%s", ev != NULL ? ev->name : "UNKNOWN");
         if (ch->type == COMMON__HEADER_TYPE__ENDORSER_TRANSACTION) {
-            Protos__ChaincodeHeaderExtension *x =
-                protos__chaincode_header_extension__unpack(NULL, ch->extension.len,
-                                                           ch->extension.data);
+            Protos__ChaincodeHeaderExtension *x = protos__chaincode_header_extension__unpack(
+                NULL, ch->extension.len, ch->extension.data);
             if (x != NULL && x->chaincode_id != NULL) {
                 snprintf(cc, ccap, "%s", x->chaincode_id->name);
             }
@@ -149,8 +147,7 @@ void peer__metrics_block(struct peer_metrics *m, const char *channel, uint64_t h
     observe(m->phase, pp, d->prepare_ns);
     const char *pf[] = {channel, "finish"};
     observe(m->phase, pf, d->finish_ns);
-    for (size_t i = 0; blk != NULL && blk->data != NULL && i < ntx && i < blk->data->n_data;
-         i++) {
+    for (size_t i = 0; blk != NULL && blk->data != NULL && i < ntx && i < blk->data->n_data; i++) {
         char type[64], cc[256];
         tx_labels(&blk->data->data[i], type, sizeof(type), cc, sizeof(cc));
         const char *v[] = {channel, type, cc, weft_tx_code_name(codes[i])};

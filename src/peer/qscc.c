@@ -49,8 +49,9 @@ static int processed_tx(struct weft_ledger *l, const char *txid, struct weft_cc_
     struct weft_err e = {0};
     int rc = weft_ledger_tx_by_id(l, txid, &loc, &e);
     if (rc == WEFT_ENOTFOUND) {
-        return peer__scc_fail(res, "Failed to get transaction with id %s, error no such "
-                                   "transaction ID [%s] in index",
+        return peer__scc_fail(res,
+                              "Failed to get transaction with id %s, error no such "
+                              "transaction ID [%s] in index",
                               txid, txid);
     }
     if (rc != 0) {
@@ -60,8 +61,11 @@ static int processed_tx(struct weft_ledger *l, const char *txid, struct weft_cc_
     size_t bl = 0;
     rc = weft_ledger_block_by_number(l, loc.block, &b, &bl, &e);
     if (rc != 0) {
-        return rc == WEFT_ENOMEM ? rc : peer__scc_fail(res, "Failed to get transaction with id "
-                                                            "%s, error %s", txid, e.msg);
+        return rc == WEFT_ENOMEM ? rc
+                                 : peer__scc_fail(res,
+                                                  "Failed to get transaction with id "
+                                                  "%s, error %s",
+                                                  txid, e.msg);
     }
     Common__Block *blk = common__block__unpack(NULL, bl, b);
     if (blk == NULL || blk->data == NULL || loc.tx >= blk->data->n_data) {
@@ -69,8 +73,9 @@ static int processed_tx(struct weft_ledger *l, const char *txid, struct weft_cc_
             common__block__free_unpacked(blk, NULL);
         }
         weft_free(b);
-        return peer__scc_fail(res, "Failed to get transaction with id %s, error the stored "
-                                   "block %llu is malformed",
+        return peer__scc_fail(res,
+                              "Failed to get transaction with id %s, error the stored "
+                              "block %llu is malformed",
                               txid, (unsigned long long)loc.block);
     }
     const ProtobufCBinaryData *env = &blk->data->data[loc.tx];

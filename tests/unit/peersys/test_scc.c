@@ -124,9 +124,8 @@ static uint8_t *proposal(struct weft_msp *who, const char *channel, const char *
 }
 
 /* Endorses; rc of weft_peer_endorse; *pr decoded on 0. */
-static int call(struct weft_msp *who, const char *channel, const char *cc,
-                const char *const *args, const size_t *lens, size_t nargs,
-                Protos__ProposalResponse **pr, struct weft_err *e)
+static int call(struct weft_msp *who, const char *channel, const char *cc, const char *const *args,
+                const size_t *lens, size_t nargs, Protos__ProposalResponse **pr, struct weft_err *e)
 {
     size_t len;
     uint8_t *sp = proposal(who, channel, cc, args, lens, nargs, &len);
@@ -160,7 +159,8 @@ static int setup(void **state)
     G = weft_calloc(1, sizeof(*G));
     G->dir = wt_tmpdir("peersys");
     char *msp = weft_asprintf("%s/" VEC "/crypto/peerOrganizations/org1.example.com/peers/"
-                              "peer0.org1.example.com/msp", wt_shared_dir());
+                              "peer0.org1.example.com/msp",
+                              wt_shared_dir());
     struct weft_peer_opts o = {
         .fs_path = G->dir,
         .msp_dir = msp,
@@ -244,8 +244,8 @@ static void test_chain_info(void **state)
     assert_int_equal(call(G->user, "mychannel", "qscc", a, NULL, 2, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
     assert_non_null(pr->endorsement);
-    Common__BlockchainInfo *bi = common__blockchain_info__unpack(
-        NULL, pr->response->payload.len, pr->response->payload.data);
+    Common__BlockchainInfo *bi = common__blockchain_info__unpack(NULL, pr->response->payload.len,
+                                                                 pr->response->payload.data);
     assert_non_null(bi);
     assert_int_equal(bi->height, NBLOCKS);
     assert_int_equal(bi->currentblockhash.len, 32);
@@ -269,31 +269,32 @@ static void test_blocks_and_txs(void **state)
     const char *a[] = {"GetBlockByNumber", "mychannel", "3"};
     assert_int_equal(call(G->user, "", "qscc", a, NULL, 3, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
-    Common__Block *b3 = common__block__unpack(NULL, pr->response->payload.len,
-                                              pr->response->payload.data);
+    Common__Block *b3 =
+        common__block__unpack(NULL, pr->response->payload.len, pr->response->payload.data);
     assert_non_null(b3);
     assert_int_equal(b3->header->number, 3);
     protos__proposal_response__free_unpacked(pr, NULL);
 
     /* by hash: the hash of block 3's header is block 4's previous_hash */
     Common__Block *b4 = vector_block(4);
-    const char *ah[] = {"GetBlockByHash", "mychannel", (const char *)b4->header->previous_hash.data};
+    const char *ah[] = {"GetBlockByHash", "mychannel",
+                        (const char *)b4->header->previous_hash.data};
     size_t lh[] = {14, 9, b4->header->previous_hash.len};
     assert_int_equal(call(G->user, "", "qscc", ah, lh, 3, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
-    Common__Block *bh = common__block__unpack(NULL, pr->response->payload.len,
-                                              pr->response->payload.data);
+    Common__Block *bh =
+        common__block__unpack(NULL, pr->response->payload.len, pr->response->payload.data);
     assert_int_equal(bh->header->number, 3);
     common__block__free_unpacked(bh, NULL);
     common__block__free_unpacked(b4, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
 
     /* a transaction of block 3 by id, and its block */
-    Common__Envelope *env = common__envelope__unpack(NULL, b3->data->data[0].len,
-                                                     b3->data->data[0].data);
+    Common__Envelope *env =
+        common__envelope__unpack(NULL, b3->data->data[0].len, b3->data->data[0].data);
     Common__Payload *pl = common__payload__unpack(NULL, env->payload.len, env->payload.data);
-    Common__ChannelHeader *ch = common__channel_header__unpack(
-        NULL, pl->header->channel_header.len, pl->header->channel_header.data);
+    Common__ChannelHeader *ch = common__channel_header__unpack(NULL, pl->header->channel_header.len,
+                                                               pl->header->channel_header.data);
     const char *at[] = {"GetTransactionByID", "mychannel", ch->tx_id};
     assert_int_equal(call(G->user, "", "qscc", at, NULL, 3, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
@@ -302,15 +303,14 @@ static void test_blocks_and_txs(void **state)
     assert_non_null(pt);
     assert_non_null(pt->transactionenvelope);
     assert_int_equal(pt->validationcode, b3->metadata->metadata[2].data[0]);
-    assert_memory_equal(pt->transactionenvelope->payload.data, env->payload.data,
-                        env->payload.len);
+    assert_memory_equal(pt->transactionenvelope->payload.data, env->payload.data, env->payload.len);
     protos__processed_transaction__free_unpacked(pt, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
     const char *ab[] = {"GetBlockByTxID", "mychannel", ch->tx_id};
     assert_int_equal(call(G->user, "", "qscc", ab, NULL, 3, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
-    Common__Block *bt = common__block__unpack(NULL, pr->response->payload.len,
-                                              pr->response->payload.data);
+    Common__Block *bt =
+        common__block__unpack(NULL, pr->response->payload.len, pr->response->payload.data);
     assert_int_equal(bt->header->number, 3);
     common__block__free_unpacked(bt, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
@@ -418,8 +418,8 @@ static void test_cscc(void **state)
     const char *cc[] = {"GetChannelConfig", "mychannel"};
     assert_int_equal(call(G->user, "", "cscc", cc, NULL, 2, &pr, &e), 0);
     assert_int_equal(pr->response->status, 200);
-    Common__Config *cfg = common__config__unpack(NULL, pr->response->payload.len,
-                                                 pr->response->payload.data);
+    Common__Config *cfg =
+        common__config__unpack(NULL, pr->response->payload.len, pr->response->payload.data);
     assert_non_null(cfg);
     assert_non_null(cfg->channel_group);
     common__config__free_unpacked(cfg, NULL);
