@@ -59,8 +59,8 @@ static double raw_verify_rate(const char *vec, unsigned threads)
         Common__Block *blk = common__block__unpack(NULL, len, (uint8_t *)bytes);
         weft_free(bytes);
         for (size_t i = 0; i < blk->data->n_data && n < cap; i++) {
-            Common__Envelope *e = common__envelope__unpack(NULL, blk->data->data[i].len,
-                                                           blk->data->data[i].data);
+            Common__Envelope *e =
+                common__envelope__unpack(NULL, blk->data->data[i].len, blk->data->data[i].data);
             Common__Payload *pl = common__payload__unpack(NULL, e->payload.len, e->payload.data);
             Common__SignatureHeader *sh = common__signature_header__unpack(
                 NULL, pl->header->signature_header.len, pl->header->signature_header.data);
@@ -128,9 +128,9 @@ int main(int argc, char **argv)
     char *out = weft_asprintf("%s/stdout", tmp);
     char threads_s[16];
     snprintf(threads_s, sizeof(threads_s), "%u", threads);
-    char *args[] = {(char *)weft, "ledger",    "replay", "--blocks", vec,
-                    "--dir",      ledger,      "--report", report,   "--verifier-threads",
-                    threads_s,    NULL,        NULL};
+    char *args[] = {(char *)weft, "ledger", "replay",   "--blocks", vec,
+                    "--dir",      ledger,   "--report", report,     "--verifier-threads",
+                    threads_s,    NULL,     NULL};
     /* mode 0: durable (fsync per block, the default); mode 1: --no-sync */
     struct mode {
         uint64_t wall_ns, cpu_us, txs, sigs;
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
             die("weft ledger replay failed", NULL);
         md->wall_ns += weft_clock_mono_ns() - t0;
         md->cpu_us += (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
-                  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+                      (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
         size_t ol;
         char *o = wt_read_file(out, &ol);
         unsigned long long ntx = 0, nsig = 0;
@@ -194,10 +194,9 @@ int main(int argc, char **argv)
                 "\"in_process_seconds\":%.3f,\"tx_per_s\":%.1f,\"tx_per_s_in_process\":%.1f,"
                 "\"cpu_ms_per_tx\":%.4f,\"sig_checks\":%llu,\"sig_checks_per_tx\":%.3f,"
                 "\"bound_seconds\":%.3f,\"bound_tx_per_s\":%.1f,\"fraction_of_bound\":%.3f}",
-                k > 0 ? "," : "", name, md->runs, (unsigned long long)md->txs, wall,
-                md->inproc_s, tps, (double)md->txs / md->inproc_s, cpu_ms_tx,
-                (unsigned long long)md->sigs, (double)md->sigs / (double)md->txs, bound_s,
-                bound_tps, tps / bound_tps);
+                k > 0 ? "," : "", name, md->runs, (unsigned long long)md->txs, wall, md->inproc_s,
+                tps, (double)md->txs / md->inproc_s, cpu_ms_tx, (unsigned long long)md->sigs,
+                (double)md->sigs / (double)md->txs, bound_s, bound_tps, tps / bound_tps);
         printf("replay (%s): %d runs, %.1f tx/s (%.1f in process), %.3f CPU ms/tx; verifier bound "
                "for the same %llu signature checks: %.1f tx/s (%.1f sigs/s), %.0f%% of bound\n",
                name, md->runs, tps, (double)md->txs / md->inproc_s, cpu_ms_tx,

@@ -234,9 +234,9 @@ static void action_ns(struct replay *r, const ProtobufCBinaryData *action_payloa
     if (cap == NULL || cap->action == NULL) {
         goto out;
     }
-    Protos__ProposalResponsePayload *prp = protos__proposal_response_payload__unpack(
-        RPB, cap->action->proposal_response_payload.len,
-        cap->action->proposal_response_payload.data);
+    Protos__ProposalResponsePayload *prp =
+        protos__proposal_response_payload__unpack(RPB, cap->action->proposal_response_payload.len,
+                                                  cap->action->proposal_response_payload.data);
     if (prp == NULL) {
         goto out;
     }
@@ -267,11 +267,11 @@ static void tx_ns(struct replay *r, const ProtobufCBinaryData *d)
     Common__Envelope *env = common__envelope__unpack(RPB, d->len, d->data);
     Common__Payload *pl =
         env != NULL ? common__payload__unpack(RPB, env->payload.len, env->payload.data) : NULL;
-    Common__ChannelHeader *ch = pl != NULL && pl->header != NULL
-                                    ? common__channel_header__unpack(
-                                          RPB, pl->header->channel_header.len,
-                                          pl->header->channel_header.data)
-                                    : NULL;
+    Common__ChannelHeader *ch =
+        pl != NULL && pl->header != NULL
+            ? common__channel_header__unpack(RPB, pl->header->channel_header.len,
+                                             pl->header->channel_header.data)
+            : NULL;
     if (ch != NULL && ch->type == COMMON__HEADER_TYPE__CONFIG) {
         add_ns(r, ""); /* CHANNEL_CONFIG_ENV_BYTES */
     } else if (ch != NULL && ch->type == COMMON__HEADER_TYPE__ENDORSER_TRANSACTION) {
@@ -303,8 +303,8 @@ static void on_commit(void *ctx, uint64_t number, const uint8_t *codes, size_t n
         /* a Deliver source sent blocks past --until: record them too (the
          * main thread reads recs only after the committer stopped) */
         size_t nc = (size_t)number + 64;
-        struct blk_rec *g = number < (uint64_t)1 << 32 ? weft_realloc(r->recs, nc * sizeof(*g))
-                                                        : NULL;
+        struct blk_rec *g =
+            number < (uint64_t)1 << 32 ? weft_realloc(r->recs, nc * sizeof(*g)) : NULL;
         if (g == NULL) {
             r->cb_err = WEFT_ENOMEM;
             return;
@@ -459,8 +459,7 @@ static int scan_blocks(const char *dir, struct bfile **out, size_t *n_out, struc
         if (w > 0 && bf[w - 1].number == bf[i].number) {
             if (memcmp(bf[w - 1].hh, bf[i].hh, WEFT_LEDGER_HASH_LEN) != 0) {
                 rc = weft_err_set(err, WEFT_EINVAL, "%s and %s: two different blocks %llu",
-                                  bf[w - 1].path, bf[i].path,
-                                  (unsigned long long)bf[i].number);
+                                  bf[w - 1].path, bf[i].path, (unsigned long long)bf[i].number);
             }
             if (bf[w - 1].filter == NULL) { /* keep the copy that has the peer's codes */
                 bf[w - 1].filter = bf[i].filter;
@@ -541,9 +540,9 @@ static char *b64_dup(const uint8_t *p, size_t n)
 
 /* Streams the report (blocks [0, height)) to path and computes the state
  * digest (hex into digest_hex). */
-static int write_report(const char *path, struct replay *r, struct weft_ledger *l,
-                        uint64_t height, char digest_hex[2 * WEFT_SHA256_LEN + 1],
-                        uint64_t *nkeys, struct weft_err *err)
+static int write_report(const char *path, struct replay *r, struct weft_ledger *l, uint64_t height,
+                        char digest_hex[2 * WEFT_SHA256_LEN + 1], uint64_t *nkeys,
+                        struct weft_err *err)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
@@ -693,32 +692,33 @@ static uint64_t check_filters(const struct bfile *bf, size_t nbf, const struct r
 
 static int usage(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  weft ledger replay --genesis FILE --blocks DIR --dir LEDGER_DIR --report REPORT.json\n"
-            "  weft ledger replay --blocks VECTOR_DIR --dir LEDGER_DIR --report REPORT.json\n"
-            "  (either form: [--check-filter] [--verifier-threads N] [--no-sync])\n"
-            "  weft ledger replay --genesis FILE --deliver HOST:PORT --until HEIGHT --msp DIR\n"
-            "                     --mspid ID [--tls-ca PEM [--tls-cert PEM --tls-key PEM]\n"
-            "                     [--server-name NAME]] [--method /orderer.AtomicBroadcast/Deliver]\n"
-            "                     [--timeout SECONDS] --dir LEDGER_DIR --report REPORT.json\n\n"
-            "Validates and commits a channel's blocks with weft's committer (orderer\n"
-            "signatures against BlockValidation, config blocks, _lifecycle, endorsement\n"
-            "policies, MVCC) into a new ledger under LEDGER_DIR, and writes REPORT.json:\n"
-            "  {\"blocks\": [{\"number\", \"header_hash\", \"previous_hash\", \"data_hash\",\n"
-            "               \"codes\": [...]}], \"state\": {ns: {key: {\"value_b64\",\n"
-            "   \"version\": \"block:tx\"}}}, \"height\": N}\n"
-            "DIR holds one common.Block per file (any names; `peer channel fetch` output);\n"
-            "their TRANSACTIONS_FILTER is removed. A folder with a blocks/ subfolder (the\n"
-            "conformance vector layout) is accepted, and blocks/genesis.block (or block 0)\n"
-            "is the genesis when --genesis is not given. --deliver pulls the blocks from a\n"
-            "Deliver service instead (default method /orderer.AtomicBroadcast/Deliver;\n"
-            "a peer's is /protos.Deliver/Deliver), signing seeks with the MSP in DIR.\n"
-            "A block failing its orderer signatures, data hash or hash chain stops the\n"
-            "replay (exit 1, the report covers the blocks before it). Prints the state\n"
-            "digest (docs/conformance.md). --check-filter compares every code with the\n"
-            "TRANSACTIONS_FILTER the block files carry (blocks fetched from a Fabric peer)\n"
-            "and fails on any difference. --no-sync skips fsync (a throw-away ledger).\n");
+    fprintf(
+        f,
+        "Usage:\n"
+        "  weft ledger replay --genesis FILE --blocks DIR --dir LEDGER_DIR --report REPORT.json\n"
+        "  weft ledger replay --blocks VECTOR_DIR --dir LEDGER_DIR --report REPORT.json\n"
+        "  (either form: [--check-filter] [--verifier-threads N] [--no-sync])\n"
+        "  weft ledger replay --genesis FILE --deliver HOST:PORT --until HEIGHT --msp DIR\n"
+        "                     --mspid ID [--tls-ca PEM [--tls-cert PEM --tls-key PEM]\n"
+        "                     [--server-name NAME]] [--method /orderer.AtomicBroadcast/Deliver]\n"
+        "                     [--timeout SECONDS] --dir LEDGER_DIR --report REPORT.json\n\n"
+        "Validates and commits a channel's blocks with weft's committer (orderer\n"
+        "signatures against BlockValidation, config blocks, _lifecycle, endorsement\n"
+        "policies, MVCC) into a new ledger under LEDGER_DIR, and writes REPORT.json:\n"
+        "  {\"blocks\": [{\"number\", \"header_hash\", \"previous_hash\", \"data_hash\",\n"
+        "               \"codes\": [...]}], \"state\": {ns: {key: {\"value_b64\",\n"
+        "   \"version\": \"block:tx\"}}}, \"height\": N}\n"
+        "DIR holds one common.Block per file (any names; `peer channel fetch` output);\n"
+        "their TRANSACTIONS_FILTER is removed. A folder with a blocks/ subfolder (the\n"
+        "conformance vector layout) is accepted, and blocks/genesis.block (or block 0)\n"
+        "is the genesis when --genesis is not given. --deliver pulls the blocks from a\n"
+        "Deliver service instead (default method /orderer.AtomicBroadcast/Deliver;\n"
+        "a peer's is /protos.Deliver/Deliver), signing seeks with the MSP in DIR.\n"
+        "A block failing its orderer signatures, data hash or hash chain stops the\n"
+        "replay (exit 1, the report covers the blocks before it). Prints the state\n"
+        "digest (docs/conformance.md). --check-filter compares every code with the\n"
+        "TRANSACTIONS_FILTER the block files carry (blocks fetched from a Fabric peer)\n"
+        "and fails on any difference. --no-sync skips fsync (a throw-away ledger).\n");
     return f == stdout ? 0 : 2;
 }
 
@@ -894,8 +894,8 @@ static int replay_dir(struct run *x, uint64_t *target, struct weft_err *err)
         const struct bfile *b = &x->bf[i];
         if (b->number == 0) {
             if (memcmp(b->hh, g_hh, sizeof(g_hh)) != 0) {
-                return weft_err_set(err, WEFT_EINVAL,
-                                    "block 0 (%s) is not the genesis block given", b->path);
+                return weft_err_set(err, WEFT_EINVAL, "block 0 (%s) is not the genesis block given",
+                                    b->path);
             }
             continue;
         }
@@ -1195,8 +1195,7 @@ out:;
                     first = false;
                 }
             }
-            printf("), %llu signature checks, %.3f s\n", (unsigned long long)st.sig_checks,
-                   secs);
+            printf("), %llu signature checks, %.3f s\n", (unsigned long long)st.sig_checks, secs);
             printf("state: %llu keys, digest %s\n", (unsigned long long)nkeys, digest);
             printf("report: %s\n", o.report);
             if (o.check_filter && check_filters(x.bf, x.nbf, &x.r, height) > 0) {
