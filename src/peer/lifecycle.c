@@ -117,8 +117,10 @@ static int acl(struct lc_call *c, bool local_admin, char *why, size_t cap)
         snprintf(res, sizeof(res), "_lifecycle/%s", c->fn);
         peer__acl_policy(c->cfg, res, "/Channel/Application/Writers", pol, sizeof(pol));
         if (weft_policy_mgr_evaluate(c->cfg->policy_mgr, pol, sd, 1, &e) != 0) {
-            snprintf(why, cap, "access denied for [%s]: failed evaluating policy on signed "
-                     "data during check policy [%s]: [%s]", res, pol, e.msg);
+            if (snprintf(why, cap, "access denied for [%s]: failed evaluating policy on signed "
+                         "data during check policy [%s]: [%s]", res, pol, e.msg) >= (int)cap) {
+                why[cap - 1] = 0; /* truncated */
+            }
             return WEFT_EPERM;
         }
         return 0;
@@ -137,8 +139,10 @@ static int acl(struct lc_call *c, bool local_admin, char *why, size_t cap)
     }
     weft_msp_identity_unref(id);
     if (rc != 0) {
-        snprintf(why, cap, "access denied for [_lifecycle/%s]: the local MSP %s refuses the "
-                 "creator: %s", c->fn, c->mspid, e.msg);
+        if (snprintf(why, cap, "access denied for [_lifecycle/%s]: the local MSP %s refuses "
+                     "the creator: %s", c->fn, c->mspid, e.msg) >= (int)cap) {
+            why[cap - 1] = 0; /* truncated */
+        }
         return WEFT_EPERM;
     }
     return 0;
