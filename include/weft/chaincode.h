@@ -108,6 +108,39 @@ void weft_cc_installed_free(struct weft_cc_installed *list, size_t n);
 /* peer.fileSystemPath the store lives in (borrowed). */
 const char *weft_cc_store_root(const struct weft_cc_store *st);
 
+/* ---- chaincode TLS CA (tlsca.c) --------------------------------------------
+ * When peer.tls.enabled, the chaincode listener serves mutual TLS and trusts
+ * only this CA for client certificates. The peer makes it at start in memory
+ * (a new one every run, as Fabric's peer does) and issues one client key
+ * pair per chaincode launch; the SHA-256 of the certificate's DER is bound
+ * to the chaincode name (package ID) for WEFT_CC_TLS_BINDING_TTL_S, and
+ * REGISTER on the listener is accepted only for the bound name (Fabric's
+ * core/chaincode/accesscontrol). */
+
+#define WEFT_CC_TLS_BINDING_TTL_S 600
+
+struct weft_cc_tlsca;
+
+/* New CA: P-256 key and a self-signed CA certificate. *out new. */
+int weft_cc_tlsca_new(struct weft_cc_tlsca **out, struct weft_err *err) WEFT_WARN_UNUSED;
+void weft_cc_tlsca_free(struct weft_cc_tlsca *ca);
+/* The CA certificate, PEM (borrowed, lives as long as ca). */
+const char *weft_cc_tlsca_cert_pem(const struct weft_cc_tlsca *ca);
+/* Lifetime of later bindings (tests); <= 0 makes them expire at once. */
+void weft_cc_tlsca_set_ttl(struct weft_cc_tlsca *ca, int64_t seconds);
+/* Issues a client certificate (CN = name, clientAuth) with a fresh key and
+ * binds its hash to name. *cert_pem weft_free; *key_pem (PKCS#8 PEM)
+ * weft_free_secret(*key_pem, *key_pem_len). */
+int weft_cc_tlsca_issue(struct weft_cc_tlsca *ca, const char *name, char **cert_pem,
+                        char **key_pem, size_t *key_pem_len,
+                        struct weft_err *err) WEFT_WARN_UNUSED;
+/* 0 when hash (SHA-256 of the client certificate DER; NULL = the client sent
+ * none) is bound to name; else WEFT_EPERM with Fabric's message ("... not
+ * found in registry", "... belongs to a different chaincode", "TLS is active
+ * but chaincode <name> didn't send certificate"). */
+int weft_cc_tlsca_check(struct weft_cc_tlsca *ca, const uint8_t *hash, const char *name,
+                        struct weft_err *err) WEFT_WARN_UNUSED;
+
 /* ---- chaincode support: handlers, launch, execution (support.c) ------------ */
 
 struct weft_cc_support;
@@ -149,6 +182,15 @@ struct weft_cc_support_opts {
     const struct weft_cc_launcher *launcher; /* NULL = built-in launchers */
     weft_cc_resolve_fn resolve;   /* c2c name resolution; NULL = refuse c2c */
     void *resolve_ctx;
+    /* Chaincode TLS (borrowed; NULL = plaintext listener). When set, every
+     * launch gets a client key pair from it (Node: CORE_PEER_TLS_ENABLED=true,
+     * CORE_TLS_CLIENT_KEY_PATH/CERT_PATH base64 files, CORE_TLS_CLIENT_KEY_FILE/
+     * CERT_FILE PEM files, CORE_PEER_TLS_ROOTCERT_FILE; bin/run: chaincode.json
+     * client_cert/client_key/root_cert) and Register checks the connection's
+     * client certificate against the name registered. */
+    struct weft_cc_tlsca *tlsca;
+    const char *tls_root_pem;     /* roots chaincode trusts for the listener
+                                     (peer.tls.rootcert.file), PEM */
 };
 
 int weft_cc_support_new(const struct weft_cc_support_opts *opts, struct weft_cc_support **out,
@@ -226,6 +268,12 @@ struct weft_cc_stream_ops {
     int (*send)(void *stream, const uint8_t *msg, size_t len);
     int (*recv)(void *stream, uint8_t **msg, size_t *len, int64_t timeout_ms);
     void (*cancel)(void *stream);
+    /* Optional, for streams the chaincode opened (Register): SHA-256 of the
+     * client's TLS certificate DER; non-zero when it sent none. With a
+     * tlsca set, REGISTER is checked against it. */
+    int (*peer_cert_hash)(void *stream, uint8_t out[32]);
+    /* Optional: ends the stream with an error status (REGISTER refused). */
+    void (*refuse)(void *stream, const char *msg);
 };
 void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_cc_stream_ops *ops,
                                   void *stream);

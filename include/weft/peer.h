@@ -43,6 +43,13 @@ struct weft_peer_opts {
     const char *node_modules;     /* chaincode.node.modulesPath */
     const struct weft_cc_launcher *launcher; /* tests: replaces the built-in launchers */
     bool ledger_no_sync;          /* tests and benchmarks only */
+    /* peer.tls.enabled: the chaincode listener serves mutual TLS with the
+     * peer's TLS key pair and trusts only the chaincode CA the peer makes at
+     * start (weft_cc_tlsca); launched chaincode gets a client cert from it. */
+    bool tls_enabled;
+    const char *tls_cert_file;    /* peer.tls.cert.file */
+    const char *tls_key_file;     /* peer.tls.key.file */
+    const char *tls_root_file;    /* peer.tls.rootcert.file (given to chaincode) */
 };
 
 /* Builds the peer from core.yaml (keys named above) and registers
@@ -101,5 +108,7 @@ int weft_peer_attach_ops(struct weft_peer *p, struct weft_ops *ops,
 int weft_peer_chaincode_port(const struct weft_peer *p);
 struct weft_cc_store *weft_peer_store(struct weft_peer *p);
 struct weft_cc_support *weft_peer_cc_support(struct weft_peer *p);
+/* The chaincode TLS CA (NULL when TLS is off). */
+struct weft_cc_tlsca *weft_peer_cc_tlsca(struct weft_peer *p);
 
 #endif

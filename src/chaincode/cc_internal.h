@@ -31,6 +31,9 @@ int cc__mkdirs(const char *path);
 int cc__write_file(const char *path, const void *data, size_t len, unsigned mode);
 int cc__read_file(const char *path, size_t limit, uint8_t **out, size_t *len);
 void cc__rmtree(const char *path);
+/* Standard base64 of n bytes, NUL-terminated (weft_free); NULL when out of
+ * memory. */
+char *cc__base64(const void *data, size_t n);
 /* ccid with < > : " / \ | ? * & replaced by '-'. */
 void cc__sanitize(const char *ccid, char *out, size_t cap);
 

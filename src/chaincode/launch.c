@@ -59,6 +59,7 @@ int cc__opts_copy(struct weft_cc_support *s, const struct weft_cc_support_opts *
     rc = rc != 0 ? rc : dup_opt(&s->opts.mspid);
     rc = rc != 0 ? rc : dup_opt(&s->opts.node_modules);
     rc = rc != 0 ? rc : dup_opt(&s->opts.node_binary);
+    rc = rc != 0 ? rc : dup_opt(&s->opts.tls_root_pem);
     if (rc != 0 || o->n_builders == 0) {
         return rc;
     }
@@ -98,6 +99,7 @@ void cc__opts_free(struct weft_cc_support *s)
     weft_free((char *)s->opts.mspid);
     weft_free((char *)s->opts.node_modules);
     weft_free((char *)s->opts.node_binary);
+    weft_free((char *)s->opts.tls_root_pem);
     for (size_t i = 0; s->builders != NULL && i < s->opts.n_builders; i++) {
         weft_free((char *)s->builders[i].name);
         weft_free((char *)s->builders[i].path);
@@ -154,6 +156,80 @@ static void builder_env(const struct weft_cc_builder *b, struct envv *e)
     for (size_t i = 0; b->propagate_env != NULL && b->propagate_env[i] != NULL; i++) {
         env_pass(e, b->propagate_env[i]);
     }
+}
+
+/* ---- chaincode TLS material --------------------------------------------------- */
+
+/* A client key pair issued for one launch (PEM). */
+struct tls_pair {
+    char *cert, *key;
+    size_t key_len;
+};
+
+static void tls_pair_clear(struct tls_pair *t)
+{
+    weft_free(t->cert);
+    if (t->key != NULL) {
+        weft_free_secret(t->key, t->key_len);
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+static int write_b64(const char *path, const char *pem)
+{
+    char *b = cc__base64(pem, strlen(pem));
+    if (b == NULL) {
+        return WEFT_ENOMEM;
+    }
+    int rc = cc__write_file(path, b, strlen(b), 0600);
+    weft_free_secret(b, strlen(b));
+    return rc;
+}
+
+/* Writes the files Fabric's launcher hands a chaincode process into dir
+ * (created 0700): client.key / client.crt (base64 of the PEM, read by
+ * fabric-shim through CORE_TLS_CLIENT_KEY_PATH / CERT_PATH), client_pem.key /
+ * client_pem.crt (PEM, CORE_TLS_CLIENT_KEY_FILE / CERT_FILE) and peer.crt
+ * (the listener's root, CORE_PEER_TLS_ROOTCERT_FILE), and adds those
+ * variables to e. */
+static int tls_files(struct weft_cc_support *s, const char *ccid, const char *dir,
+                     struct envv *e, struct weft_err *err)
+{
+    struct tls_pair t = {0};
+    int rc = weft_cc_tlsca_issue(s->opts.tlsca, ccid, &t.cert, &t.key, &t.key_len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char kp[4300], cp[4300], kf[4300], cf[4300], rf[4300];
+    snprintf(kp, sizeof(kp), "%s/client.key", dir);
+    snprintf(cp, sizeof(cp), "%s/client.crt", dir);
+    snprintf(kf, sizeof(kf), "%s/client_pem.key", dir);
+    snprintf(cf, sizeof(cf), "%s/client_pem.crt", dir);
+    snprintf(rf, sizeof(rf), "%s/peer.crt", dir);
+    cc__rmtree(dir);
+    rc = cc__mkdirs(dir);
+    if (rc == 0) {
+        chmod(dir, 0700);
+        rc = write_b64(kp, t.key);
+    }
+    rc = rc != 0 ? rc : write_b64(cp, t.cert);
+    rc = rc != 0 ? rc : cc__write_file(kf, t.key, t.key_len, 0600);
+    rc = rc != 0 ? rc : cc__write_file(cf, t.cert, strlen(t.cert), 0600);
+    const char *root = s->opts.tls_root_pem != NULL ? s->opts.tls_root_pem : "";
+    rc = rc != 0 ? rc : cc__write_file(rf, root, strlen(root), 0600);
+    tls_pair_clear(&t);
+    if (rc != 0) {
+        cc__rmtree(dir);
+        return weft_err_set(err, rc, "write chaincode TLS files in %s: %s", dir,
+                            weft_strerror(rc));
+    }
+    env_add(e, "CORE_PEER_TLS_ENABLED", "true");
+    env_add(e, "CORE_TLS_CLIENT_KEY_PATH", kp);
+    env_add(e, "CORE_TLS_CLIENT_CERT_PATH", cp);
+    env_add(e, "CORE_TLS_CLIENT_KEY_FILE", kf);
+    env_add(e, "CORE_TLS_CLIENT_CERT_FILE", cf);
+    env_add(e, "CORE_PEER_TLS_ROOTCERT_FILE", rf);
+    return 0;
 }
 
 /* ---- processes ----------------------------------------------------------------- */
@@ -715,10 +791,21 @@ static int external_run(struct weft_cc_support *s, const struct weft_cc_builder 
     }
     snprintf(cj, sizeof(cj), "%s/chaincode.json", run);
     snprintf(log, sizeof(log), "%s.log", run);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "chaincode_id", ccid,
-                          "peer_address", s->opts.peer_address ? s->opts.peer_address : "",
-                          "client_cert", "", "client_key", "", "root_cert", "", "mspid",
-                          s->opts.mspid ? s->opts.mspid : "");
+    struct tls_pair t = {0};
+    if (s->opts.tlsca != NULL) {
+        int irc = weft_cc_tlsca_issue(s->opts.tlsca, ccid, &t.cert, &t.key, &t.key_len, err);
+        if (irc != 0) {
+            cc__rmtree(run);
+            return irc;
+        }
+    }
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s}", "chaincode_id", ccid, "peer_address",
+        s->opts.peer_address ? s->opts.peer_address : "", "client_cert",
+        t.cert != NULL ? t.cert : "", "client_key", t.key != NULL ? t.key : "", "root_cert",
+        t.cert != NULL && s->opts.tls_root_pem != NULL ? s->opts.tls_root_pem : "", "mspid",
+        s->opts.mspid ? s->opts.mspid : "");
+    tls_pair_clear(&t);
     int rc = j == NULL ? WEFT_ENOMEM : json_dump_file(j, cj, JSON_COMPACT) == 0 ? 0 : WEFT_EIO;
     json_decref(j);
     if (rc == 0) {
@@ -774,8 +861,9 @@ static int builtin_node(struct weft_cc_support *s, const char *ccid,
     if (dir == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
-    char code[4200], mod[4300], cli[4400], log[4300], ready[4300];
+    char code[4200], mod[4300], cli[4400], log[4300], ready[4300], tlsdir[4300];
     snprintf(code, sizeof(code), "%s/code", dir);
+    snprintf(tlsdir, sizeof(tlsdir), "%s/tls", dir);
     snprintf(ready, sizeof(ready), "%s/.unpacked", dir);
     snprintf(log, sizeof(log), "%s/chaincode.log", dir);
     int rc = 0;
@@ -839,16 +927,29 @@ static int builtin_node(struct weft_cc_support *s, const char *ccid,
     env_add(&e, "NODE_PATH", s->opts.node_modules);
     env_add(&e, "CORE_CHAINCODE_ID_NAME", ccid);
     env_add(&e, "CORE_PEER_ADDRESS", s->opts.peer_address);
-    env_add(&e, "CORE_PEER_TLS_ENABLED", "false");
     env_add(&e, "CORE_PEER_LOCALMSPID", s->opts.mspid);
+    if (s->opts.tlsca != NULL) {
+        rc = tls_files(s, ccid, tlsdir, &e, err);
+        if (rc != 0) {
+            env_free(&e);
+            return rc;
+        }
+    } else {
+        env_add(&e, "CORE_PEER_TLS_ENABLED", "false");
+    }
     pid_t pid = 0;
     rc = spawn(argv, e.v, mod, log, &pid);
     env_free(&e);
     if (rc != 0) {
+        if (s->opts.tlsca != NULL) {
+            cc__rmtree(tlsdir);
+        }
         return weft_err_set(err, rc, "start node chaincode: %s", weft_strerror(rc));
     }
-    WEFT_INFO(lg_launch, "started node chaincode %s (pid %d)", ccid, (int)pid);
-    *proc = proc_add(s, ccid, pid, log, NULL);
+    WEFT_INFO(lg_launch, "started node chaincode %s (pid %d%s)", ccid, (int)pid,
+              s->opts.tlsca != NULL ? ", mutual TLS" : "");
+    /* the key files go when the process is reaped */
+    *proc = proc_add(s, ccid, pid, log, s->opts.tlsca != NULL ? tlsdir : NULL);
     return *proc == NULL ? weft_err_set(err, WEFT_ENOMEM, "out of memory") : 0;
 }
 

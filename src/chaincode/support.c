@@ -882,6 +882,20 @@ void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_c
         return;
     }
     protos__chaincode_message__free_unpacked(m, NULL);
+    if (s->opts.tlsca != NULL && ops->peer_cert_hash != NULL) {
+        /* the client certificate must be the one issued for this name */
+        uint8_t ch[32];
+        struct weft_err te = {0};
+        bool has = ops->peer_cert_hash(stream, ch) == 0;
+        if (weft_cc_tlsca_check(s->opts.tlsca, has ? ch : NULL, cid->name, &te) != 0) {
+            WEFT_WARN(lg_cc, "chaincode REGISTER refused: %s", te.msg);
+            if (ops->refuse != NULL) {
+                ops->refuse(stream, te.msg);
+            }
+            protos__chaincode_id__free_unpacked(cid, NULL);
+            return;
+        }
+    }
     struct cc_handler *h = weft_calloc(1, sizeof(*h));
     if (h == NULL || (h->ccid = weft_strdup(cid->name)) == NULL) {
         weft_free(h);
@@ -896,6 +910,9 @@ void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_c
     if (!expected_locked(s, h->ccid) || find_handler_locked(s, h->ccid) != NULL || s->closing) {
         pthread_mutex_unlock(&s->mu);
         WEFT_WARN(lg_cc, "peer will not accept external chaincode connection %s", h->ccid);
+        if (ops->refuse != NULL) {
+            ops->refuse(stream, "peer will not accept external chaincode connection");
+        }
         pthread_mutex_destroy(&h->send_mu);
         weft_free(h->ccid);
         weft_free(h);
@@ -1351,7 +1368,20 @@ static int rpc_recv(void *st, uint8_t **m, size_t *l, int64_t t)
     return weft_rpc_call_recv(st, m, l, t);
 }
 
-static const struct weft_cc_stream_ops rpc_ops = {.send = rpc_send, .recv = rpc_recv};
+static int rpc_cert_hash(void *st, uint8_t out[32])
+{
+    return weft_rpc_call_tls_cert_hash(st, out);
+}
+
+static void rpc_refuse(void *st, const char *msg)
+{
+    (void)weft_rpc_call_finish(st, WEFT_RPC_PERMISSION_DENIED, msg);
+}
+
+static const struct weft_cc_stream_ops rpc_ops = {.send = rpc_send,
+                                                  .recv = rpc_recv,
+                                                  .peer_cert_hash = rpc_cert_hash,
+                                                  .refuse = rpc_refuse};
 
 static void register_fn(void *ctx, struct weft_rpc_call *call)
 {

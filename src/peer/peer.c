@@ -346,6 +346,30 @@ static void open_existing(struct weft_peer *p)
     closedir(d);
 }
 
+/* Reads a PEM file (at most 1 MiB) as a NUL-terminated string. */
+static int read_pem(const char *path, char **out, struct weft_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return weft_err_set(err, WEFT_EIO, "peer.tls.rootcert.file %s: cannot open", path);
+    }
+    char *b = weft_malloc((1u << 20) + 1);
+    size_t n = b != NULL ? fread(b, 1, 1u << 20, f) : 0;
+    bool bad = ferror(f) != 0 || !feof(f);
+    fclose(f);
+    if (b == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    if (bad) {
+        weft_free(b);
+        return weft_err_set(err, WEFT_EIO, "peer.tls.rootcert.file %s: read failed or too big",
+                            path);
+    }
+    b[n] = 0;
+    *out = b;
+    return 0;
+}
+
 struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft_rpc_server *rpc,
                                      struct weft_err *err)
 {
@@ -354,6 +378,7 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
                      "are required");
         return NULL;
     }
+    char *cc_root = NULL; /* peer.tls.rootcert.file */
     struct weft_peer *p = weft_calloc(1, sizeof(*p));
     if (p == NULL) {
         weft_err_set(err, WEFT_ENOMEM, "out of memory");
@@ -383,6 +408,25 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
     so.cq_threads = 1;
     so.workers = 256;
     so.health = true;
+    if (o->tls_enabled) {
+        /* mutual TLS: the peer's TLS key pair; clients only from the CA the
+         * peer makes now (Fabric's chaincode accesscontrol) */
+        if (o->tls_cert_file == NULL || o->tls_key_file == NULL || o->tls_root_file == NULL) {
+            weft_err_set(err, WEFT_ECONFIG, "chaincode listener: peer.tls.cert.file, "
+                         "peer.tls.key.file and peer.tls.rootcert.file are required with TLS");
+            goto fail;
+        }
+        if (read_pem(o->tls_root_file, &cc_root, err) != 0) {
+            goto fail;
+        }
+        if (weft_cc_tlsca_new(&p->cc_tlsca, err) != 0) {
+            goto fail;
+        }
+        so.tls = WEFT_RPC_TLS_MUTUAL;
+        so.cert.file = o->tls_cert_file;
+        so.key.file = o->tls_key_file;
+        so.client_ca.pem = weft_cc_tlsca_cert_pem(p->cc_tlsca);
+    }
     p->cc_server = weft_rpc_server_new(&so, err);
     if (p->cc_server == NULL) {
         weft_err_prefix(err, "chaincode listener on %s", so.listen[0]);
@@ -406,6 +450,8 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
         .launcher = o->launcher,
         .resolve = resolve_cb,
         .resolve_ctx = p,
+        .tlsca = p->cc_tlsca,
+        .tls_root_pem = cc_root,
     };
     if (weft_cc_support_new(&co, &p->support, err) != 0 ||
         weft_cc_support_register_service(p->support, p->cc_server, err) != 0 ||
@@ -416,10 +462,13 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
         goto fail;
     }
     open_existing(p);
-    WEFT_INFO(lg_peer, "chaincode listener on port %d; chaincode dials %s",
-              weft_rpc_server_port(p->cc_server, 0), addr);
+    WEFT_INFO(lg_peer, "chaincode listener on port %d%s; chaincode dials %s",
+              weft_rpc_server_port(p->cc_server, 0), o->tls_enabled ? " (mutual TLS)" : "",
+              addr);
+    weft_free(cc_root);
     return p;
 fail:
+    weft_free(cc_root);
     weft_peer_free(p);
     return NULL;
 }
@@ -480,6 +529,7 @@ struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server 
 {
     struct weft_peer_opts o = {0};
     char *fsp = NULL, *msp = NULL, *listen = NULL, *nm = NULL;
+    char *tcert = NULL, *tkey = NULL, *troot = NULL;
     const char *s = NULL;
     struct weft_cc_builder *b = NULL;
     size_t nb = 0;
@@ -518,6 +568,18 @@ struct weft_peer *weft_peer_new(struct weft_config *cfg, struct weft_rpc_server 
     if (weft_config_get_path(cfg, "chaincode.node.modulesPath", &nm, NULL) == 0) {
         o.node_modules = nm;
     }
+    bool tls = false;
+    if (weft_config_get_bool(cfg, "peer.tls.enabled", &tls, NULL) == 0 && tls) {
+        o.tls_enabled = true;
+        if (weft_config_get_path(cfg, "peer.tls.cert.file", &tcert, err) != 0 ||
+            weft_config_get_path(cfg, "peer.tls.key.file", &tkey, err) != 0 ||
+            weft_config_get_path(cfg, "peer.tls.rootcert.file", &troot, err) != 0) {
+            goto out;
+        }
+        o.tls_cert_file = tcert;
+        o.tls_key_file = tkey;
+        o.tls_root_file = troot;
+    }
     if (read_builders(cfg, &b, &nb, &strs, err) != 0) {
         goto out;
     }
@@ -541,6 +603,9 @@ out:
     weft_free(msp);
     weft_free(listen);
     weft_free(nm);
+    weft_free(tcert);
+    weft_free(tkey);
+    weft_free(troot);
     return p;
 }
 
@@ -556,6 +621,7 @@ void weft_peer_free(struct weft_peer *p)
     }
     weft_cc_support_free(p->support);
     weft_rpc_server_free(p->cc_server);
+    weft_cc_tlsca_free(p->cc_tlsca);
     weft_cc_store_free(p->store);
     while (p->channels != NULL) {
         struct peer_channel *c = p->channels;
@@ -590,4 +656,9 @@ struct weft_cc_store *weft_peer_store(struct weft_peer *p)
 struct weft_cc_support *weft_peer_cc_support(struct weft_peer *p)
 {
     return p->support;
+}
+
+struct weft_cc_tlsca *weft_peer_cc_tlsca(struct weft_peer *p)
+{
+    return p->cc_tlsca;
 }

@@ -34,6 +34,7 @@ struct weft_peer {
     struct weft_cc_store *store;
     struct weft_cc_support *support;
     struct weft_rpc_server *cc_server;
+    struct weft_cc_tlsca *cc_tlsca; /* chaincode client CA when peer.tls.enabled */
     struct peer_channel *channels;
     struct peer_def *approvals, *devdefs;
     struct peer_sys *sys; /* daemon mode: channel runtime, Deliver (cscc_runtime.c) */
