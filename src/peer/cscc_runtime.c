@@ -28,6 +28,7 @@
 
 #include "common/common.pb-c.h"
 #include "cscc_int.h"
+#include "gateway_int.h"
 #include "peer_internal.h"
 #include "weft/committer.h"
 #include "weft/config.h"
@@ -519,6 +520,7 @@ int weft_peer_attach_ops(struct weft_peer *p, struct weft_ops *ops, struct weft_
         }
         pthread_mutex_unlock(&s->mu);
         __atomic_store_n(&s->metrics, m, __ATOMIC_RELEASE);
+        peer__gateway_attach_metrics(p, weft_ops_metrics(ops));
     }
     return 0;
 }
