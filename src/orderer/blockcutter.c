@@ -22,6 +22,9 @@ void orderer__batch_free(struct orderer_batch *b)
     }
     for (size_t i = 0; i < b->n; i++) {
         weft_free(b->msgs[i].env);
+        orderer__ticket_finish(b->msgs[i].ticket, ORDERER_UNAVAILABLE,
+                               "the envelope was dropped before it was ordered (leadership "
+                               "lost or channel closing)");
     }
     weft_free(b->msgs);
     b->msgs = NULL;
@@ -85,10 +88,13 @@ int orderer__cutter_ordered(struct orderer_cutter *c, struct orderer_msg *msg,
         if (alone == NULL) {
             weft_free(msg->env);
             msg->env = NULL;
+            orderer__ticket_finish(msg->ticket, ORDERER_UNAVAILABLE, "out of memory");
+            msg->ticket = NULL;
             return WEFT_ENOMEM;
         }
         *alone = *msg;
         msg->env = NULL;
+        msg->ticket = NULL;
         if (c->n_pending > 0) {
             orderer__cutter_cut(c, &out[(*n_out)++]);
         }
@@ -115,6 +121,8 @@ int orderer__cutter_ordered(struct orderer_cutter *c, struct orderer_msg *msg,
         }
         weft_free(msg->env);
         msg->env = NULL;
+        orderer__ticket_finish(msg->ticket, ORDERER_UNAVAILABLE, "out of memory");
+        msg->ticket = NULL;
         return WEFT_ENOMEM;
     }
     if (first.n > 0) {
@@ -123,6 +131,7 @@ int orderer__cutter_ordered(struct orderer_cutter *c, struct orderer_msg *msg,
     c->pending[c->n_pending++] = *msg;
     c->pending_bytes += msg->size;
     msg->env = NULL;
+    msg->ticket = NULL;
     *pending = true;
     if (c->n_pending >= c->cfg.max_message_count) {
         orderer__cutter_cut(c, &out[(*n_out)++]);

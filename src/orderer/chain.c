@@ -4,7 +4,7 @@
  *
  * DESIGN
  * Broadcast handlers (gRPC worker threads) admit an envelope and call
- * orderer__chain_submit(), which appends it to an inbound queue under a
+ * orderer__chain_enqueue(), which appends it to an inbound queue under a
  * mutex and wakes the consensus loop. Everything else runs on the loop
  * thread: on_wake drains the queue through the cutter; each cut batch
  * becomes a block built on the last *proposed* block (the leader pipelines
@@ -21,8 +21,21 @@
  * that holds it in its etcdraft BlockMetadata.raft_index; the leader signs
  * the block, so every node stores the same bytes.
  *
- * The ledger commit (with fsync) runs on the loop thread: acceptable for a
- * few channels, to be moved to a committer thread (STYLE.md R28).
+ * Commit tickets: an envelope admitted on the leader carries a ticket
+ * through the queue, the cutter and the proposed block (an "inflight"
+ * record: number, header hash, tickets). When the entry holding that block
+ * is applied and its hash is the proposed one, the tickets ride with the
+ * block to the committer and succeed once it is written; a block applied
+ * with another hash (a new leader built that number) fails them. So a
+ * Broadcast SUCCESS means "in a block the Raft group committed and this
+ * leader wrote and synced" - an acknowledged envelope survives a leader
+ * crash. Anything dropped (leadership lost before proposal, channel
+ * closing) fails its ticket with SERVICE_UNAVAILABLE.
+ *
+ * Ledger writes (fsync) run on a per-channel committer thread (STYLE.md
+ * R28), fed in apply order by on_apply; the loop thread tracks the applied
+ * head itself (applied_height/applied_hash), so hash-chain checks and the
+ * leader's next block never wait for the disk.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +48,7 @@
 #include "orderer/etcdraft/metadata.pb-c.h"
 #include "orderer_int.h"
 #include "weft/configtx.h"
+#include "weft/crypto.h"
 #include "weft/ledger.h"
 #include "weft/log.h"
 #include "weft/ops.h"
@@ -42,6 +56,24 @@
 WEFT_LOGGER(lg_chain, "orderer.consensus");
 
 #define QUEUE_MAX 100000
+
+/* A block proposed by this leader, waiting to be applied (loop thread). */
+struct inflight {
+    uint64_t number;
+    uint8_t hash[32];
+    struct orderer_ticket **tickets;
+    size_t n;
+};
+
+/* An applied block for the committer thread. */
+struct commit_job {
+    uint8_t *blk;
+    size_t len;
+    uint64_t number;
+    struct orderer_ticket **tickets;
+    size_t n;
+    struct commit_job *next;
+};
 
 struct orderer_chain {
     _Atomic int refs;
@@ -65,8 +97,21 @@ struct orderer_chain {
     uint64_t next_number;
     uint8_t head_hash[32];
     bool have_head;
+    uint64_t applied_height; /* blocks applied (written or queued to the committer) */
+    uint8_t applied_hash[32];
     uint64_t last_config;
     uint64_t first_pending_ns;
+    struct inflight *inflight;
+    size_t n_inflight, cap_inflight;
+    /* commit tickets are waited for here */
+    struct orderer_waitq wq;
+    /* committer thread and its queue, guarded by cmu */
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccond;
+    struct commit_job *jobs, *jobs_tail;
+    bool cstop;
     /* inbound queue and the closing flag, guarded by mu */
     pthread_mutex_t mu;
     bool closing;
@@ -78,6 +123,12 @@ struct orderer_chain {
     struct weft_metrics_histogram *m_commit_latency;
     struct weft_metrics_gauge *m_height;
     struct weft_metrics_gauge *m_leader;
+    struct weft_metrics_counter *m_leader_changes;
+    struct weft_metrics_gauge *m_cluster_size;
+    struct weft_metrics_counter *m_proposal_failures;
+    struct weft_metrics_histogram *m_fill;
+    struct weft_metrics_histogram *m_bcast_commit;
+    struct weft_metrics_gauge *m_chain_height;
 };
 
 const char *orderer__chain_id(const struct orderer_chain *ch)
@@ -115,11 +166,33 @@ void orderer__chain_ref(struct orderer_chain *ch)
     atomic_fetch_add(&ch->refs, 1);
 }
 
+static void fail_tickets(struct orderer_ticket **t, size_t n, const char *why)
+{
+    for (size_t i = 0; i < n; i++) {
+        orderer__ticket_finish(t[i], ORDERER_UNAVAILABLE, why);
+    }
+    weft_free(t);
+}
+
+/* Fails every inflight record from index from on. Loop thread (or no loop). */
+static void fail_inflight(struct orderer_chain *ch, size_t from, const char *why)
+{
+    for (size_t i = from; i < ch->n_inflight; i++) {
+        fail_tickets(ch->inflight[i].tickets, ch->inflight[i].n, why);
+    }
+    if (from < ch->n_inflight) {
+        ch->n_inflight = from;
+    }
+}
+
 static void chain_destroy(struct orderer_chain *ch)
 {
     orderer__cutter_close(&ch->cutter);
+    fail_inflight(ch, 0, "channel closing");
+    weft_free(ch->inflight);
     for (size_t i = 0; i < ch->qn; i++) {
         weft_free(ch->q[i].env);
+        orderer__ticket_finish(ch->q[i].ticket, ORDERER_UNAVAILABLE, "channel closing");
     }
     weft_free(ch->q);
     weft_ledger_close(ch->ledger);
@@ -130,6 +203,9 @@ static void chain_destroy(struct orderer_chain *ch)
     weft_free(ch->voters);
     weft_free(ch->channel_id);
     pthread_mutex_destroy(&ch->mu);
+    pthread_mutex_destroy(&ch->cmu);
+    pthread_cond_destroy(&ch->ccond);
+    orderer__waitq_destroy(&ch->wq);
     weft_free(ch);
 }
 
@@ -142,13 +218,102 @@ void orderer__chain_unref(struct orderer_chain *ch)
 
 /* ---- loop thread ---------------------------------------------------------- */
 
-static void set_head_from_ledger(struct orderer_chain *ch)
+/* The next block builds on the applied head (blocks queued to the committer
+ * included). */
+static void set_head_from_applied(struct orderer_chain *ch)
 {
-    struct weft_ledger_info info;
-    weft_ledger_info(ch->ledger, &info);
-    ch->next_number = info.height;
-    memcpy(ch->head_hash, info.current_hash, 32);
-    ch->have_head = info.height > 0;
+    ch->next_number = ch->applied_height;
+    memcpy(ch->head_hash, ch->applied_hash, 32);
+    ch->have_head = ch->applied_height > 0;
+}
+
+/* ---- committer thread ------------------------------------------------------ */
+
+static void *committer_main(void *arg)
+{
+    struct orderer_chain *ch = arg;
+    for (;;) {
+        pthread_mutex_lock(&ch->cmu);
+        while (ch->jobs == NULL && !ch->cstop) {
+            pthread_cond_wait(&ch->ccond, &ch->cmu);
+        }
+        struct commit_job *j = ch->jobs;
+        if (j != NULL) {
+            ch->jobs = j->next;
+            if (ch->jobs == NULL) {
+                ch->jobs_tail = NULL;
+            }
+        }
+        pthread_mutex_unlock(&ch->cmu);
+        if (j == NULL) {
+            return NULL; /* stopping and drained */
+        }
+        uint64_t t0 = weft_clock_mono_ns();
+        struct weft_err err = {0};
+        int rc = weft_ledger_commit_bytes(ch->ledger, j->blk, j->len, &err);
+        uint64_t t1 = weft_clock_mono_ns();
+        if (rc != 0) {
+            WEFT_ERROR(lg_chain, "[%s] write block %llu: %s", ch->channel_id,
+                       (unsigned long long)j->number, err.msg);
+            fail_tickets(j->tickets, j->n, "writing the block failed on the leader");
+        } else {
+            if (ch->m_blocks != NULL) {
+                weft_metrics_counter_inc(ch->m_blocks);
+                weft_metrics_gauge_set(ch->m_height, (double)j->number);
+                weft_metrics_gauge_set(ch->m_chain_height, (double)(j->number + 1));
+                weft_metrics_histogram_observe(ch->m_commit_latency, (double)(t1 - t0) / 1e9);
+                for (size_t i = 0; i < j->n; i++) {
+                    weft_metrics_histogram_observe(ch->m_bcast_commit,
+                                                   (double)(t1 - j->tickets[i]->t0_ns) / 1e9);
+                }
+            }
+            for (size_t i = 0; i < j->n; i++) {
+                orderer__ticket_finish(j->tickets[i], ORDERER_SUCCESS, NULL);
+            }
+            weft_free(j->tickets);
+        }
+        weft_free(j->blk);
+        weft_free(j);
+    }
+}
+
+/* Loop thread: queues an applied block (copied) with its tickets (taken). */
+static int commit_enqueue(struct orderer_chain *ch, const uint8_t *data, size_t len,
+                          uint64_t number, struct orderer_ticket **tickets, size_t n)
+{
+    struct commit_job *j = weft_calloc(1, sizeof(*j));
+    uint8_t *copy = j != NULL ? weft_memdup(data, len) : NULL;
+    if (copy == NULL) {
+        weft_free(j);
+        fail_tickets(tickets, n, "out of memory");
+        return WEFT_ENOMEM;
+    }
+    *j = (struct commit_job){
+        .blk = copy, .len = len, .number = number, .tickets = tickets, .n = n};
+    pthread_mutex_lock(&ch->cmu);
+    if (ch->jobs_tail != NULL) {
+        ch->jobs_tail->next = j;
+    } else {
+        ch->jobs = j;
+    }
+    ch->jobs_tail = j;
+    pthread_cond_signal(&ch->ccond);
+    pthread_mutex_unlock(&ch->cmu);
+    return 0;
+}
+
+/* Writes every queued block and stops the committer. */
+static void committer_stop(struct orderer_chain *ch)
+{
+    if (!ch->committer_started) {
+        return;
+    }
+    pthread_mutex_lock(&ch->cmu);
+    ch->cstop = true;
+    pthread_cond_signal(&ch->ccond);
+    pthread_mutex_unlock(&ch->cmu);
+    pthread_join(ch->committer, NULL);
+    ch->committer_started = false;
 }
 
 /* etcdraft consenter metadata of a block: Metadata{value =
@@ -194,11 +359,46 @@ static int make_consenter_md(struct orderer_chain *ch, uint64_t raft_index, uint
     return 0;
 }
 
-static void write_batch(struct orderer_chain *ch, struct orderer_batch *b)
+/* Loop thread: records a proposed block and takes the batch's tickets. */
+static void push_inflight(struct orderer_chain *ch, uint64_t number, const uint8_t hash[32],
+                          struct orderer_batch *b)
+{
+    struct orderer_ticket **t = weft_calloc(b->n, sizeof(*t));
+    if (t == NULL || (ch->n_inflight == ch->cap_inflight &&
+                      (ch->cap_inflight = ch->cap_inflight ? ch->cap_inflight * 2 : 16,
+                       ch->inflight = weft_realloc(ch->inflight,
+                                                   ch->cap_inflight * sizeof(*ch->inflight))) ==
+                          NULL)) {
+        /* the tickets stay in the batch and fail with it: the block may
+         * still commit, but nobody is told it did */
+        weft_free(t);
+        if (ch->inflight == NULL) {
+            ch->n_inflight = ch->cap_inflight = 0;
+        }
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->msgs[i].ticket != NULL) {
+            t[n++] = b->msgs[i].ticket;
+            b->msgs[i].ticket = NULL;
+        }
+    }
+    struct inflight *r = &ch->inflight[ch->n_inflight++];
+    r->number = number;
+    memcpy(r->hash, hash, 32);
+    r->tickets = t;
+    r->n = n;
+}
+
+static void write_batch(struct orderer_chain *ch, struct orderer_batch *b, uint64_t fill_ns)
 {
     if (b->n == 0) {
         orderer__batch_free(b);
         return;
+    }
+    if (ch->m_fill != NULL) {
+        weft_metrics_histogram_observe(ch->m_fill, (double)fill_ns / 1e9);
     }
     const uint8_t **envs = weft_malloc(b->n * sizeof(*envs));
     size_t *lens = weft_malloc(b->n * sizeof(*lens));
@@ -242,10 +442,14 @@ static void write_batch(struct orderer_chain *ch, struct orderer_batch *b)
     int rc = orderer__cons_group_propose(ch->group, blk, blen);
     weft_free(blk);
     if (rc != 0) {
+        if (ch->m_proposal_failures != NULL) {
+            weft_metrics_counter_inc(ch->m_proposal_failures);
+        }
         WEFT_WARN(lg_chain, "[%s] propose block %llu: %s: %zu envelopes dropped", ch->channel_id,
                   (unsigned long long)in.number, weft_strerror(rc), b->n);
         goto out;
     }
+    push_inflight(ch, in.number, hash, b);
     ch->next_number++;
     memcpy(ch->head_hash, hash, 32);
     ch->have_head = true;
@@ -274,6 +478,8 @@ static void on_wake(void *ctx)
     for (size_t i = 0; i < n; i++) {
         if (!leader) {
             weft_free(q[i].env);
+            orderer__ticket_finish(q[i].ticket, ORDERER_UNAVAILABLE,
+                                   "leadership lost before the envelope was ordered");
             continue;
         }
         struct orderer_batch out[2];
@@ -282,14 +488,17 @@ static void on_wake(void *ctx)
         if (orderer__cutter_ordered(&ch->cutter, &q[i], out, &nb, &pending) != 0) {
             continue;
         }
+        uint64_t now = weft_clock_mono_ns();
         if (!was_pending && pending) {
-            ch->first_pending_ns = weft_clock_mono_ns();
+            ch->first_pending_ns = now;
         }
         for (size_t k = 0; k < nb; k++) {
-            write_batch(ch, &out[k]);
+            /* the first batch cut holds what was pending (if anything) */
+            uint64_t fill = k == 0 && was_pending ? now - ch->first_pending_ns : 0;
+            write_batch(ch, &out[k], fill);
         }
         if (nb > 0 && pending) {
-            ch->first_pending_ns = weft_clock_mono_ns();
+            ch->first_pending_ns = now;
             orderer__cons_group_timer(ch->group, 0);
         }
     }
@@ -309,10 +518,26 @@ static void on_timer(void *ctx)
     struct orderer_batch b;
     orderer__cutter_cut(&ch->cutter, &b);
     if (orderer__cons_group_is_leader(ch->group)) {
-        write_batch(ch, &b);
+        write_batch(ch, &b, weft_clock_mono_ns() - ch->first_pending_ns);
     } else {
         orderer__batch_free(&b);
     }
+}
+
+/* Header hash of a decoded block. */
+static int block_hash(const Common__Block *b, uint8_t out[32])
+{
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    int rc = orderer__header_der(b->header->number, b->header->previous_hash.data,
+                                 b->header->previous_hash.len, b->header->data_hash.data,
+                                 b->header->data_hash.len, &der, &der_len);
+    if (rc != 0) {
+        return rc;
+    }
+    weft_sha256(der, der_len, out);
+    weft_free(der);
+    return 0;
 }
 
 static void on_apply(void *ctx, const uint8_t *data, size_t len)
@@ -327,41 +552,54 @@ static void on_apply(void *ctx, const uint8_t *data, size_t len)
         return;
     }
     uint64_t num = b->header->number;
-    uint64_t height = orderer__chain_height(ch);
+    uint64_t height = ch->applied_height;
     if (num < height) {
         common__block__free_unpacked(b, ORDERER_PB);
         return; /* replayed entry already in the ledger */
     }
-    struct weft_ledger_info li;
-    weft_ledger_info(ch->ledger, &li);
     bool links = num == height && b->header->previous_hash.len == 32 &&
-                 memcmp(b->header->previous_hash.data, li.current_hash, 32) == 0;
+                 memcmp(b->header->previous_hash.data, ch->applied_hash, 32) == 0;
+    uint8_t hash[32];
+    int hrc = block_hash(b, hash);
     common__block__free_unpacked(b, ORDERER_PB);
-    if (!links) {
+    /* records of blocks this node proposed up to num: ours (same hash) ride
+     * with the block, the others were replaced by another leader's */
+    struct orderer_ticket **tickets = NULL;
+    size_t n_tickets = 0;
+    size_t done = 0;
+    while (done < ch->n_inflight && ch->inflight[done].number <= num) {
+        struct inflight *r = &ch->inflight[done++];
+        if (r->number == num && links && hrc == 0 && memcmp(r->hash, hash, 32) == 0) {
+            tickets = r->tickets;
+            n_tickets = r->n;
+        } else {
+            fail_tickets(r->tickets, r->n,
+                         "the block holding the envelope was replaced after a leader change");
+        }
+    }
+    if (done > 0) {
+        memmove(ch->inflight, ch->inflight + done, (ch->n_inflight - done) * sizeof(*ch->inflight));
+        ch->n_inflight -= done;
+    }
+    if (!links || hrc != 0) {
         /* cannot happen while leaders build on the applied head; refuse
          * rather than break the hash chain */
         WEFT_ERROR(lg_chain,
                    "[%s] committed block %llu does not extend the ledger (height "
                    "%llu): skipped",
                    ch->channel_id, (unsigned long long)num, (unsigned long long)height);
+        fail_tickets(tickets, n_tickets, "block refused");
         return;
     }
-    uint64_t t0 = weft_clock_mono_ns();
-    struct weft_err err = {0};
-    int rc = weft_ledger_commit_bytes(ch->ledger, data, len, &err);
-    if (rc != 0) {
-        WEFT_ERROR(lg_chain, "[%s] write block %llu: %s", ch->channel_id, (unsigned long long)num,
-                   err.msg);
+    if (commit_enqueue(ch, data, len, num, tickets, n_tickets) != 0) {
+        WEFT_ERROR(lg_chain, "[%s] out of memory queueing block %llu for the ledger",
+                   ch->channel_id, (unsigned long long)num);
         return;
     }
-    if (ch->m_blocks != NULL) {
-        weft_metrics_counter_inc(ch->m_blocks);
-        weft_metrics_gauge_set(ch->m_height, (double)(num + 1));
-        weft_metrics_histogram_observe(ch->m_commit_latency,
-                                       (double)(weft_clock_mono_ns() - t0) / 1e9);
-    }
+    ch->applied_height = num + 1;
+    memcpy(ch->applied_hash, hash, 32);
     if (!orderer__cons_group_is_leader(ch->group)) {
-        set_head_from_ledger(ch);
+        set_head_from_applied(ch);
     }
 }
 
@@ -370,9 +608,13 @@ static void on_leader(void *ctx, bool leader)
     struct orderer_chain *ch = ctx;
     if (ch->m_leader != NULL) {
         weft_metrics_gauge_set(ch->m_leader, leader ? 1 : 0);
+        weft_metrics_counter_inc(ch->m_leader_changes);
     }
     if (leader) {
-        set_head_from_ledger(ch);
+        /* the barrier applied every entry left in the log: a block this node
+         * proposed earlier and not applied yet is gone */
+        fail_inflight(ch, 0, "the block holding the envelope was lost in a leader change");
+        set_head_from_applied(ch);
         WEFT_INFO(lg_chain, "[%s] leading: next block %llu", ch->channel_id,
                   (unsigned long long)ch->next_number);
         on_wake(ch);
@@ -426,74 +668,69 @@ int orderer__chain_accept(struct orderer_chain *ch, uint64_t id, int fd)
     return 0;
 }
 
-/* Follower: sends the envelope to the leader and returns its answer. */
-static int forward(struct orderer_chain *ch, uint64_t leader, const uint8_t *env, size_t len,
-                   char info[ORDERER_INFO_LEN])
-{
-    if (leader == 0 || leader > ch->n_voters || leader == ch->self_id) {
-        snprintf(info, ORDERER_INFO_LEN, "no Raft leader for channel %s", ch->channel_id);
-        return ORDERER_UNAVAILABLE;
-    }
-    int st = orderer__cluster_submit(ch->cluster, ch->voters[leader - 1].address, ch->channel_id,
-                                     env, len, info);
-    if (st != ORDERER_SUCCESS) {
-        WEFT_DEBUG(lg_chain, "[%s] forward to leader %llu: %d %s", ch->channel_id,
-                   (unsigned long long)leader, st, info);
-    }
-    return st;
-}
-
-int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                          bool may_forward, char info[ORDERER_INFO_LEN])
+int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
+                         char info[ORDERER_INFO_LEN])
 {
     pthread_mutex_lock(&ch->mu);
-    if (!ch->closing && !orderer__cons_group_is_leader(ch->group) && may_forward &&
-        ch->n_voters > 1) {
+    int r = ORDERER_UNAVAILABLE;
+    if (ch->closing) {
+        snprintf(info, ORDERER_INFO_LEN, "channel %s is closing", ch->channel_id);
+    } else if (orderer__cons_group_is_leader(ch->group)) {
+        r = 0;
+    } else {
         uint64_t leader = orderer__cons_group_leader_id(ch->group);
-        orderer__chain_ref(ch);
-        pthread_mutex_unlock(&ch->mu);
-        int st = forward(ch, leader, env, len, info);
-        orderer__chain_unref(ch);
-        return st;
+        if (ch->n_voters > 1 && leader != 0 && leader <= ch->n_voters && leader != ch->self_id) {
+            snprintf(addr, cap, "%s", ch->voters[leader - 1].address);
+            r = 1;
+        } else {
+            snprintf(info, ORDERER_INFO_LEN, "no Raft leader for channel %s", ch->channel_id);
+        }
     }
     pthread_mutex_unlock(&ch->mu);
+    return r;
+}
+
+int orderer__chain_enqueue(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
+                           struct orderer_ticket **ticket, char info[ORDERER_INFO_LEN])
+{
+    *ticket = NULL;
     uint8_t *copy = weft_memdup(env, len);
-    if (copy == NULL) {
+    struct orderer_ticket *t = copy != NULL ? orderer__ticket_new(&ch->wq) : NULL;
+    if (t == NULL) {
+        weft_free(copy);
         snprintf(info, ORDERER_INFO_LEN, "out of memory");
         return ORDERER_UNAVAILABLE;
     }
     pthread_mutex_lock(&ch->mu);
+    const char *why = NULL;
     if (ch->closing || !orderer__cons_group_is_leader(ch->group)) {
-        pthread_mutex_unlock(&ch->mu);
-        weft_free(copy);
-        snprintf(info, ORDERER_INFO_LEN, "no Raft leader for channel %s", ch->channel_id);
-        return ORDERER_UNAVAILABLE;
-    }
-    if (ch->qn >= QUEUE_MAX) {
-        pthread_mutex_unlock(&ch->mu);
-        weft_free(copy);
-        snprintf(info, ORDERER_INFO_LEN, "channel %s: too many envelopes waiting for ordering",
-                 ch->channel_id);
-        return ORDERER_UNAVAILABLE;
-    }
-    if (ch->qn == ch->qcap) {
+        why = "not the Raft leader";
+    } else if (ch->qn >= QUEUE_MAX) {
+        why = "too many envelopes waiting for ordering";
+    } else if (ch->qn == ch->qcap) {
         size_t cap = ch->qcap ? ch->qcap * 2 : 64;
         struct orderer_msg *nq = weft_realloc(ch->q, cap * sizeof(*nq));
         if (nq == NULL) {
-            pthread_mutex_unlock(&ch->mu);
-            weft_free(copy);
-            snprintf(info, ORDERER_INFO_LEN, "out of memory");
-            return ORDERER_UNAVAILABLE;
+            why = "out of memory";
+        } else {
+            ch->q = nq;
+            ch->qcap = cap;
         }
-        ch->q = nq;
-        ch->qcap = cap;
     }
-    ch->q[ch->qn++] = (struct orderer_msg){.env = copy, .len = len, .size = size};
+    if (why != NULL) {
+        pthread_mutex_unlock(&ch->mu);
+        weft_free(copy);
+        weft_free(t); /* never shared */
+        snprintf(info, ORDERER_INFO_LEN, "channel %s: %s", ch->channel_id, why);
+        return ORDERER_UNAVAILABLE;
+    }
+    ch->q[ch->qn++] = (struct orderer_msg){.env = copy, .len = len, .size = size, .ticket = t};
     if (ch->qn == 1) {
         orderer__cons_group_wake(ch->group);
     }
     pthread_mutex_unlock(&ch->mu);
     info[0] = '\0';
+    *ticket = t;
     return ORDERER_SUCCESS;
 }
 
@@ -563,8 +800,25 @@ static void chain_metrics(struct orderer_chain *ch, struct weft_metrics *m)
     o.name = "is_leader";
     o.help = "The leadership status of the current node: 1 if it is the leader else 0.";
     struct weft_metrics_gauge_vec *gl = weft_metrics_gauge_vec_new(m, &o, NULL);
+    o.name = "cluster_size";
+    o.help = "Number of nodes in this channel.";
+    struct weft_metrics_gauge_vec *gcs = weft_metrics_gauge_vec_new(m, &o, NULL);
+    o.name = "leader_changes";
+    o.help = "The number of leader changes since process start.";
+    struct weft_metrics_counter_vec *clc = weft_metrics_counter_vec_new(m, &o, NULL);
+    o.name = "proposal_failures";
+    o.help = "The number of proposal failures.";
+    struct weft_metrics_counter_vec *cpf = weft_metrics_counter_vec_new(m, &o, NULL);
+    o.namespace_ = "ledger";
+    o.subsystem = NULL;
+    o.name = "blockchain_height";
+    o.help = "Height of the chain in blocks.";
+    struct weft_metrics_gauge_vec *gch = weft_metrics_gauge_vec_new(m, &o, NULL);
     o.namespace_ = "blockcutter";
     o.subsystem = NULL;
+    o.name = "block_fill_duration";
+    o.help = "The time from first transaction enqueuing to the block being cut in seconds.";
+    struct weft_metrics_histogram_vec *hf = weft_metrics_histogram_vec_new(m, &o, NULL);
     o.name = "blocks_cut";
     o.help = "Blocks written to the ledger by this orderer.";
     struct weft_metrics_counter_vec *cb = weft_metrics_counter_vec_new(m, &o, NULL);
@@ -575,22 +829,47 @@ static void chain_metrics(struct orderer_chain *ch, struct weft_metrics *m)
     o.n_buckets = WEFT_ARRAY_LEN(sizes);
     struct weft_metrics_histogram_vec *hb = weft_metrics_histogram_vec_new(m, &o, NULL);
     o.namespace_ = "ledger";
-    o.name = "block_commit_seconds";
-    o.help = "Time to write one block to the orderer's ledger.";
+    o.subsystem = "blockstorage";
+    o.name = "commit_time";
+    o.help = "Time taken in seconds for committing the block to storage.";
     o.buckets = NULL;
     o.n_buckets = 0;
     struct weft_metrics_histogram_vec *hl = weft_metrics_histogram_vec_new(m, &o, NULL);
-    if (gh == NULL || gl == NULL || cb == NULL || hb == NULL || hl == NULL) {
+    o.namespace_ = "broadcast";
+    o.subsystem = NULL;
+    o.name = "commit_duration";
+    o.help = "Time from Broadcast admission on the leader to the block holding the envelope "
+             "being committed and written, in seconds.";
+    struct weft_metrics_histogram_vec *hc = weft_metrics_histogram_vec_new(m, &o, NULL);
+    if (gh == NULL || gl == NULL || cb == NULL || hb == NULL || hl == NULL || gcs == NULL ||
+        clc == NULL || cpf == NULL || gch == NULL || hf == NULL || hc == NULL) {
         return;
     }
+    ch->m_cluster_size = weft_metrics_gauge_with(gcs, v);
+    ch->m_leader_changes = weft_metrics_counter_with(clc, v);
+    ch->m_proposal_failures = weft_metrics_counter_with(cpf, v);
+    ch->m_chain_height = weft_metrics_gauge_with(gch, v);
+    ch->m_fill = weft_metrics_histogram_with(hf, v);
+    ch->m_bcast_commit = weft_metrics_histogram_with(hc, v);
     ch->m_height = weft_metrics_gauge_with(gh, v);
     ch->m_leader = weft_metrics_gauge_with(gl, v);
     ch->m_batch = weft_metrics_histogram_with(hb, v);
     ch->m_commit_latency = weft_metrics_histogram_with(hl, v);
     ch->m_blocks = weft_metrics_counter_with(cb, v);
     if (ch->m_height == NULL || ch->m_leader == NULL || ch->m_batch == NULL ||
-        ch->m_commit_latency == NULL) {
+        ch->m_commit_latency == NULL || ch->m_cluster_size == NULL ||
+        ch->m_leader_changes == NULL || ch->m_proposal_failures == NULL ||
+        ch->m_chain_height == NULL || ch->m_fill == NULL || ch->m_bcast_commit == NULL) {
         ch->m_blocks = NULL;
+        ch->m_leader = NULL;
+        ch->m_fill = NULL;
+        ch->m_proposal_failures = NULL;
+        return;
+    }
+    weft_metrics_gauge_set(ch->m_cluster_size, (double)ch->n_consenters);
+    weft_metrics_gauge_set(ch->m_chain_height, (double)ch->applied_height);
+    if (ch->applied_height > 0) {
+        weft_metrics_gauge_set(ch->m_height, (double)(ch->applied_height - 1));
     }
 }
 
@@ -607,6 +886,9 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     }
     atomic_init(&ch->refs, 1);
     pthread_mutex_init(&ch->mu, NULL);
+    pthread_mutex_init(&ch->cmu, NULL);
+    pthread_cond_init(&ch->ccond, NULL);
+    orderer__waitq_init(&ch->wq);
     ch->signer = o->signer;
     const uint8_t *genesis = o->genesis;
     size_t genesis_len = o->genesis_len;
@@ -700,8 +982,19 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
             goto fail;
         }
     }
-    set_head_from_ledger(ch);
+    struct weft_ledger_info li;
+    weft_ledger_info(ch->ledger, &li);
+    ch->applied_height = li.height;
+    memcpy(ch->applied_hash, li.current_hash, 32);
+    set_head_from_applied(ch);
     chain_metrics(ch, o->metrics);
+    rc = pthread_create(&ch->committer, NULL, committer_main, ch);
+    if (rc != 0) {
+        rc = weft_err_set(err, -rc, "channel %s: committer thread: %s", ch->channel_id,
+                          strerror(rc));
+        goto fail;
+    }
+    ch->committer_started = true;
 
     wal = weft_asprintf("%s/%s", o->wal_root, ch->channel_id);
     if (wal == NULL) {
@@ -746,6 +1039,7 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
 fail:
     weft_free(wal);
     weft_free(g0);
+    committer_stop(ch);
     chain_destroy(ch);
     return rc;
 }
@@ -761,6 +1055,22 @@ void orderer__chain_close(struct orderer_chain *ch)
     orderer__cons_group_free(ch->group);
     pthread_mutex_lock(&ch->mu);
     ch->group = NULL;
+    struct orderer_msg *q = ch->q;
+    size_t qn = ch->qn;
+    ch->q = NULL;
+    ch->qn = ch->qcap = 0;
     pthread_mutex_unlock(&ch->mu);
+    /* no loop callback runs any more: fail what will never be ordered, and
+     * write what was applied */
+    for (size_t i = 0; i < qn; i++) {
+        weft_free(q[i].env);
+        orderer__ticket_finish(q[i].ticket, ORDERER_UNAVAILABLE, "channel closing");
+    }
+    weft_free(q);
+    struct orderer_batch b;
+    orderer__cutter_cut(&ch->cutter, &b);
+    orderer__batch_free(&b);
+    fail_inflight(ch, 0, "channel closing");
+    committer_stop(ch);
     orderer__chain_unref(ch);
 }

@@ -12,9 +12,12 @@
  *                                 the sender to the receiver (libraft writes
  *                                 only on connections it opened, so nothing
  *                                 flows back).
- *   /weft.orderer.Cluster/Submit  unary; request "<channel>\0<envelope>",
- *                                 response "<status> <info>": the leader runs
- *                                 the Broadcast checks again and queues it.
+ *   /weft.orderer.Cluster/Submit  bidi stream speaking Broadcast (Envelope in,
+ *                                 BroadcastResponse out, in order): a
+ *                                 follower forwards a client's Broadcast
+ *                                 stream through one such stream to the
+ *                                 leader, which runs the checks again and
+ *                                 answers once the envelope is committed.
  * Authentication: the caller's TLS client certificate (mutual TLS) must be
  * the client_tls_cert of one of the channel's consenters (compared as
  * certificates, whatever the PEM line breaks); that consenter's position in
@@ -237,41 +240,26 @@ const struct orderer_peer_io orderer__cluster_peer_io_ops = {
 
 /* ---- forwarding ------------------------------------------------------------- */
 
-int orderer__cluster_submit(struct orderer_cluster *cl, const char *address, const char *channel_id,
-                            const uint8_t *env, size_t len, char info[ORDERER_INFO_LEN])
+struct weft_rpc_stream *orderer__cluster_open_submit(struct orderer_cluster *cl,
+                                                     const char *address,
+                                                     char info[ORDERER_INFO_LEN])
 {
     struct weft_rpc_client *c = client_for(cl, address);
-    size_t cl_len = strlen(channel_id);
-    uint8_t *req = c != NULL ? weft_malloc(cl_len + 1 + len) : NULL;
-    if (req == NULL) {
+    if (c == NULL) {
         snprintf(info, ORDERER_INFO_LEN, "out of memory");
-        return ORDERER_UNAVAILABLE;
+        return NULL;
     }
-    memcpy(req, channel_id, cl_len + 1);
-    memcpy(req + cl_len + 1, env, len);
-    struct weft_rpc_result r = {0};
-    int rc = weft_rpc_client_unary(c, M_SUBMIT, req, cl_len + 1 + len, cl->rpc_ms, &r);
-    weft_free(req);
-    int st = ORDERER_UNAVAILABLE;
-    if (rc != 0) {
-        snprintf(info, ORDERER_INFO_LEN, "forwarding to the leader at %s failed: %s: %.150s",
-                 address, weft_rpc_code_name(r.code), r.message != NULL ? r.message : "");
-    } else {
-        char text[ORDERER_INFO_LEN + 16];
-        size_t n = r.len < sizeof(text) - 1 ? r.len : sizeof(text) - 1;
-        memcpy(text, r.data, n);
-        text[n] = '\0';
-        char *end = NULL;
-        long v = strtol(text, &end, 10);
-        if (end != text && v >= 100 && v < 600) {
-            st = (int)v;
-            snprintf(info, ORDERER_INFO_LEN, "%s", *end == ' ' ? end + 1 : end);
-        } else {
-            snprintf(info, ORDERER_INFO_LEN, "leader at %s answered garbage", address);
-        }
+    if (weft_rpc_client_wait_ready(c, cl->dial_ms) != 0) {
+        snprintf(info, ORDERER_INFO_LEN, "the leader at %s is not reachable", address);
+        return NULL;
     }
-    weft_rpc_result_clear(&r);
-    return st;
+    struct weft_err err = {0};
+    struct weft_rpc_stream *s = weft_rpc_client_stream(c, M_SUBMIT, -1, &err);
+    if (s == NULL) {
+        snprintf(info, ORDERER_INFO_LEN, "forwarding to the leader at %s: %.150s", address,
+                 err.msg);
+    }
+    return s;
 }
 
 /* ---- service ---------------------------------------------------------------- */
@@ -376,44 +364,15 @@ static void raft_stream(void *ctx, struct weft_rpc_call *call)
     close(fds[1]);
 }
 
-static int submit(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t req_len,
-                  struct weft_buf *resp)
+bool orderer__cluster_caller_is_consenter(struct weft_rpc_call *call, struct orderer_chain *ch)
+{
+    return caller_id(call, ch) != 0;
+}
+
+static void submit(void *ctx, struct weft_rpc_call *call)
 {
     struct orderer_cluster *cl = ctx;
-    const uint8_t *nul = memchr(req, 0, req_len < 256 ? req_len : 256);
-    if (nul == NULL) {
-        weft_rpc_call_set_message(call, "bad submit request");
-        return WEFT_RPC_INVALID_ARGUMENT;
-    }
-    const char *channel = (const char *)req;
-    const uint8_t *env = nul + 1;
-    size_t env_len = req_len - (size_t)(env - req);
-    char info[ORDERER_INFO_LEN] = "";
-    struct orderer_chain *ch = orderer__lookup(cl->o, channel);
-    int st;
-    if (ch == NULL) {
-        st = ORDERER_NOT_FOUND;
-        snprintf(info, sizeof(info), "channel %s not joined on the leader", channel);
-    } else if (caller_id(call, ch) == 0) {
-        orderer__chain_unref(ch);
-        weft_rpc_call_set_message(call, "client certificate is not a consenter's");
-        return WEFT_RPC_PERMISSION_DENIED;
-    } else {
-        struct orderer_bcast_msg m = {0};
-        st = orderer__bcast_parse(env, env_len, &m, info);
-        if (st == ORDERER_SUCCESS) {
-            st = orderer__bcast_check(&m, orderer__chain_view(ch), 0, info);
-        }
-        if (st == ORDERER_SUCCESS) {
-            st = orderer__chain_submit(ch, env, env_len, m.size, false, info);
-        }
-        orderer__bcast_msg_clear(&m);
-        orderer__chain_unref(ch);
-    }
-    if (weft_buf_appendf(resp, "%d %s", st, info) != 0) {
-        return WEFT_RPC_RESOURCE_EXHAUSTED;
-    }
-    return WEFT_RPC_OK;
+    orderer__broadcast_serve(cl->o, call, true);
 }
 
 /* ---- set-up ----------------------------------------------------------------- */
@@ -608,7 +567,7 @@ int orderer__cluster_new(struct weft_orderer *o, const struct weft_config *cfg,
     if (srv != NULL) {
         rc = weft_rpc_server_add_stream(srv, M_RAFT, WEFT_RPC_BIDI_STREAMING, raft_stream, cl);
         if (rc == 0) {
-            rc = weft_rpc_server_add_unary(srv, M_SUBMIT, submit, cl);
+            rc = weft_rpc_server_add_stream(srv, M_SUBMIT, WEFT_RPC_BIDI_STREAMING, submit, cl);
         }
         if (rc != 0) {
             weft_err_set(err, rc, "register cluster service: %s", weft_strerror(rc));

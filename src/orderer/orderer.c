@@ -446,13 +446,16 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
     }
     if (ops != NULL) {
         o->metrics = weft_ops_metrics(ops);
-        static const char *const lbl[] = {"channel", "status"};
+        static const char *const lbl[] = {"channel", "type", "status"};
         struct weft_metrics_opts mo = {.namespace_ = "broadcast",
                                        .name = "processed_count",
-                                       .help = "Broadcast envelopes processed, by status.",
+                                       .help = "The number of transactions processed.",
                                        .label_names = lbl,
-                                       .n_labels = 2};
+                                       .n_labels = 3};
         o->m_bcast = weft_metrics_counter_vec_new(o->metrics, &mo, NULL);
+        mo.name = "validate_duration";
+        mo.help = "The time to validate a transaction in seconds.";
+        o->m_bcast_validate = weft_metrics_histogram_vec_new(o->metrics, &mo, NULL);
     }
     rc = orderer__cons_new(&o->cons, err);
     if (rc == 0) {

@@ -17,6 +17,8 @@
 #ifndef WEFT_ORDERER_INT_H
 #define WEFT_ORDERER_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,15 +57,52 @@ struct orderer_batch_cfg {
     int64_t timeout_ns;
 };
 
-/* One envelope in a batch: serialized common.Envelope (owned by the batch)
- * and its Fabric size (len(payload) + len(signature)). */
+/* ---- commit tickets ---------------------------------------------------------- */
+
+/* Where tickets are waited for: one per chain (any thread). */
+struct orderer_waitq {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+};
+void orderer__waitq_init(struct orderer_waitq *q);
+void orderer__waitq_destroy(struct orderer_waitq *q);
+
+/* The fate of one admitted envelope on the leader: status 0 while pending,
+ * then 200 once the block holding it is committed (in the Raft log of a
+ * majority and written to this node's ledger), or a failure status with
+ * info when it was dropped (leadership lost, channel closing, ...).
+ * Reference counted: the Broadcast stream and the chain each hold one. */
+struct orderer_ticket {
+    _Atomic int refs;
+    int status; /* under wq->mu */
+    char info[ORDERER_INFO_LEN];
+    uint64_t t0_ns; /* admission time (commit latency) */
+    struct orderer_waitq *wq;
+};
+/* A pending ticket with two references (caller and chain). NULL: no memory. */
+struct orderer_ticket *orderer__ticket_new(struct orderer_waitq *wq);
+void orderer__ticket_unref(struct orderer_ticket *t);
+/* Sets the outcome once (later calls are ignored) and drops the chain's
+ * reference. NULL-safe. */
+void orderer__ticket_finish(struct orderer_ticket *t, int status, const char *info);
+/* Waits until resolved, or until deadline_ns (weft_clock_mono_ns) passes or
+ * stop(arg) turns true (checked every 100 ms). Returns the status (0 when
+ * still pending). */
+int orderer__ticket_wait(struct orderer_ticket *t, uint64_t deadline_ns, bool (*stop)(void *),
+                         void *arg);
+
+/* One envelope in a batch: serialized common.Envelope (owned by the batch),
+ * its Fabric size (len(payload) + len(signature)) and its commit ticket
+ * (may be NULL; the batch owns the chain's reference). */
 struct orderer_msg {
     uint8_t *env;
     size_t len;
     size_t size;
+    struct orderer_ticket *ticket;
 };
 
-/* A cut batch; free with orderer__batch_free. */
+/* A cut batch; free with orderer__batch_free, which finishes the tickets
+ * still in it as dropped (SERVICE_UNAVAILABLE). */
 struct orderer_batch {
     struct orderer_msg *msgs;
     size_t n;
@@ -237,10 +276,16 @@ bool orderer__cluster_is_self(const struct orderer_cluster *cl, const uint8_t *c
                               size_t client_len, const uint8_t *server_pem, size_t server_len);
 /* Two PEM encodings of the same (first) certificate. */
 bool orderer__cert_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
-/* Forwards an admitted envelope to the leader at address (blocking, up to
- * General.Cluster.RPCTimeout). Returns the leader's status and info. */
-int orderer__cluster_submit(struct orderer_cluster *cl, const char *address, const char *channel_id,
-                            const uint8_t *env, size_t len, char info[ORDERER_INFO_LEN]);
+struct weft_rpc_stream;
+/* Opens a forwarding stream (/weft.orderer.Cluster/Submit, the Broadcast
+ * protocol between consenters) to the leader at address. NULL with info on
+ * failure. */
+struct weft_rpc_stream *orderer__cluster_open_submit(struct orderer_cluster *cl,
+                                                     const char *address,
+                                                     char info[ORDERER_INFO_LEN]);
+/* Whether the caller of call is a consenter of ch (mutual TLS). */
+struct weft_rpc_call;
+bool orderer__cluster_caller_is_consenter(struct weft_rpc_call *call, struct orderer_chain *ch);
 
 /* ---- chains (chain.c) ------------------------------------------------------- */
 
@@ -276,12 +321,16 @@ uint64_t orderer__chain_height(struct orderer_chain *ch);
 bool orderer__chain_is_leader(struct orderer_chain *ch);
 /* Id of the Raft leader this node knows of (0: none). Any thread. */
 uint64_t orderer__chain_leader_id(struct orderer_chain *ch);
-/* Hands an admitted envelope (copied) to the chain. On a follower with
- * may_forward, sends it to the leader (blocking) and returns the leader's
- * answer. Returns 200, or 503 with info when it cannot be ordered now. Any
- * thread. */
-int orderer__chain_submit(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                          bool may_forward, char info[ORDERER_INFO_LEN]);
+/* Where an admitted envelope goes: 0 = this node leads (use
+ * orderer__chain_enqueue), 1 = forward to the leader at addr, or
+ * ORDERER_UNAVAILABLE with info (no leader known, closing). Any thread. */
+int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
+                         char info[ORDERER_INFO_LEN]);
+/* Leader: queues an admitted envelope (copied) for ordering. Returns 200 and
+ * *ticket (the caller's reference: wait, then orderer__ticket_unref), or 503
+ * with info (not the leader, queue full, out of memory). Any thread. */
+int orderer__chain_enqueue(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
+                           struct orderer_ticket **ticket, char info[ORDERER_INFO_LEN]);
 /* Raft id of the consenter whose client TLS certificate is pem (0: none). */
 uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
                                      size_t len);
@@ -313,7 +362,8 @@ struct weft_orderer {
     bool no_sync;
     _Atomic bool started; /* channels reopened (health check) */
     struct weft_metrics *metrics;
-    struct weft_metrics_counter_vec *m_bcast;
+    struct weft_metrics_counter_vec *m_bcast;          /* {channel,type,status} */
+    struct weft_metrics_histogram_vec *m_bcast_validate; /* {channel,type,status} */
     struct weft_http_server *admin;
     struct weft_ops *ops; /* borrowed, for the health check */
     /* channel registry, guarded by mu */
@@ -335,6 +385,11 @@ int orderer__remove(struct weft_orderer *o, const char *channel_id,
  * frees the array with weft_free). */
 int orderer__list(struct weft_orderer *o, struct orderer_chain ***out, size_t *n) WEFT_WARN_UNUSED;
 
+/* service.c: serves one Broadcast stream. from_cluster: the stream is a
+ * consenter's forwarding stream (the caller must be a consenter of each
+ * envelope's channel; envelopes are never forwarded again). */
+void orderer__broadcast_serve(struct weft_orderer *o, struct weft_rpc_call *call,
+                              bool from_cluster);
 /* service.c: registers Broadcast and Deliver. */
 int orderer__service_register(struct weft_orderer *o, struct weft_rpc_server *srv,
                               struct weft_err *err) WEFT_WARN_UNUSED;

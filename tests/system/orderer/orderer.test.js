@@ -283,8 +283,44 @@ test('orderer: join, broadcast, deliver, refusals, restart', { timeout: 150000 }
 
     // metrics
     const metrics = await (await fetch(`http://127.0.0.1:${ports.ops}/metrics`)).text();
-    assert.match(metrics, /broadcast_processed_count\{channel="mychannel",status="SUCCESS"\} 300/);
-    assert.match(metrics, /consensus_etcdraft_is_leader\{channel="mychannel"\} 1/);
+    const metric = (re) => {
+      const m = metrics.match(re);
+      assert.ok(m, `metric ${re} in\n${metrics}`);
+      return Number(m[1]);
+    };
+    const ET = 'ENDORSER_TRANSACTION';
+    // Broadcast accepted / refused, by channel, header type and status (Fabric's labels;
+    // the exposition sorts them)
+    assert.strictEqual(metric(new RegExp(
+      `broadcast_processed_count\\{channel="mychannel",status="SUCCESS",type="${ET}"\\} (\\d+)`)), N_ENV);
+    assert.strictEqual(metric(new RegExp(
+      `broadcast_processed_count\\{channel="mychannel",status="FORBIDDEN",type="${ET}"\\} (\\d+)`)), 2);
+    assert.strictEqual(metric(new RegExp(
+      `broadcast_processed_count\\{channel="mychannel",status="REQUEST_ENTITY_TOO_LARGE",type="${ET}"\\} (\\d+)`)), 1);
+    assert.strictEqual(metric(
+      /broadcast_processed_count\{channel="mychannel",status="BAD_REQUEST",type="CONFIG_UPDATE"\} (\d+)/), 1);
+    assert.strictEqual(metric(
+      /broadcast_processed_count\{channel="nochannel",status="BAD_REQUEST",type="ENDORSER_TRANSACTION"\} (\d+)/), 1);
+    assert.strictEqual(metric(/broadcast_processed_count\{channel="",status="BAD_REQUEST",type=""\} (\d+)/), 1);
+    assert.ok(metric(new RegExp(
+      `broadcast_validate_duration_count\\{channel="mychannel",status="SUCCESS",type="${ET}"\\} (\\d+)`)) === N_ENV);
+    // blocks cut and their sizes: every block after the genesis block, all N_ENV envelopes
+    const cut = height - 1;
+    assert.strictEqual(metric(/blockcutter_blocks_cut\{channel="mychannel"\} (\d+)/), cut);
+    assert.strictEqual(metric(/blockcutter_batch_size_count\{channel="mychannel"\} (\d+)/), cut);
+    assert.strictEqual(metric(/blockcutter_batch_size_sum\{channel="mychannel"\} (\d+)/), N_ENV);
+    assert.strictEqual(metric(/blockcutter_block_fill_duration_count\{channel="mychannel"\} (\d+)/), cut);
+    // Raft: leader, one leader change (this node's election), cluster of one
+    assert.strictEqual(metric(/consensus_etcdraft_is_leader\{channel="mychannel"\} (\d+)/), 1);
+    assert.ok(metric(/consensus_etcdraft_leader_changes\{channel="mychannel"\} (\d+)/) >= 1);
+    assert.strictEqual(metric(/consensus_etcdraft_cluster_size\{channel="mychannel"\} (\d+)/), 1);
+    assert.strictEqual(metric(/consensus_etcdraft_committed_block_number\{channel="mychannel"\} (\d+)/), height - 1);
+    assert.strictEqual(metric(/ledger_blockchain_height\{channel="mychannel"\} (\d+)/), height);
+    // commit latency: per block write, and Broadcast admission -> committed, per envelope
+    assert.strictEqual(metric(/ledger_blockstorage_commit_time_count\{channel="mychannel"\} (\d+)/), cut);
+    assert.strictEqual(metric(/broadcast_commit_duration_count\{channel="mychannel"\} (\d+)/), N_ENV);
+    const lat = metric(/broadcast_commit_duration_sum\{channel="mychannel"\} ([\d.e-]+)/);
+    assert.ok(lat > 0 && lat / N_ENV < 10, `mean Broadcast->commit latency ${lat / N_ENV} s`);
 
     // restart: same chain, still ordering
     client.close();
