@@ -608,7 +608,6 @@ static void on_leader(void *ctx, bool leader)
     struct orderer_chain *ch = ctx;
     if (ch->m_leader != NULL) {
         weft_metrics_gauge_set(ch->m_leader, leader ? 1 : 0);
-        weft_metrics_counter_inc(ch->m_leader_changes);
     }
     if (leader) {
         /* the barrier applied every entry left in the log: a block this node
@@ -626,7 +625,16 @@ static void on_leader(void *ctx, bool leader)
     }
 }
 
+static void on_leader_id(void *ctx, uint64_t id)
+{
+    struct orderer_chain *ch = ctx;
+    if (id != 0 && ch->m_leader != NULL) {
+        weft_metrics_counter_inc(ch->m_leader_changes);
+    }
+}
+
 static const struct orderer_group_ops chain_ops = {
+    .on_leader_id = on_leader_id,
     .on_apply = on_apply,
     .on_leader = on_leader,
     .on_wake = on_wake,

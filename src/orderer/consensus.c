@@ -633,6 +633,12 @@ static void on_poll(uv_timer_t *t)
     if (atomic_exchange(&g->leader_id, (uint64_t)lid) != (uint64_t)lid) {
         WEFT_INFO(lg_raft, "%s: leader is now %llu (term %llu)", g->dir, (unsigned long long)lid,
                   (unsigned long long)g->raft.current_term);
+        if (lid != 0) {
+            atomic_fetch_add(&g->leader_changes, 1);
+        }
+        if (g->ops->on_leader_id != NULL) {
+            g->ops->on_leader_id(g->ctx, (uint64_t)lid);
+        }
     }
     int st = raft_state(&g->raft);
     if (st == g->state) {
@@ -641,7 +647,6 @@ static void on_poll(uv_timer_t *t)
     int was = g->state;
     g->state = st;
     if (st == RAFT_LEADER) {
-        atomic_fetch_add(&g->leader_changes, 1);
         struct raft_barrier *b = weft_calloc(1, sizeof(*b));
         if (b == NULL) {
             return;
@@ -654,7 +659,6 @@ static void on_poll(uv_timer_t *t)
             g->state = RAFT_FOLLOWER; /* retry on the next poll */
         }
     } else if (was == RAFT_LEADER) {
-        atomic_fetch_add(&g->leader_changes, 1);
         if (atomic_exchange(&g->leader, false)) {
             WEFT_INFO(lg_raft, "%s: no longer leader", g->dir);
             g->ops->on_leader(g->ctx, false);

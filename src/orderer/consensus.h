@@ -32,6 +32,9 @@ struct orderer_group_ops {
     void (*on_wake)(void *ctx);
     /* The timer armed with orderer__cons_group_timer() fired. */
     void (*on_timer)(void *ctx);
+    /* The leader this node knows of changed to id (0: none known). May be
+     * NULL. */
+    void (*on_leader_id)(void *ctx, uint64_t id);
 };
 
 /* A voter of the group: Raft id and the address other nodes dial
@@ -94,7 +97,7 @@ uint64_t orderer__cons_group_next_index(struct orderer_cons_group *g);
  * guarantees the group is not being freed concurrently. */
 void orderer__cons_group_accept(struct orderer_cons_group *g, uint64_t id, const char *address,
                                 int fd);
-/* Raft leader changes seen by this node (metrics). */
+/* Raft leader changes seen by this node (a new non-zero leader id). */
 uint64_t orderer__cons_group_leader_changes(struct orderer_cons_group *g);
 
 #endif

@@ -157,9 +157,17 @@ test(`orderer raft failover: ${TARGET} envelopes, leader killed twice`, { timeou
         }
       }
     }
+    // metrics: a node that was never killed saw the first leader and both new ones
+    const changes = [];
+    for (let i = 0; i < 3; i++) {
+      const m = (await c.metrics(i)).match(/consensus_etcdraft_leader_changes\{channel="failover"\} (\d+)/);
+      assert.ok(m, `node ${i}: consensus_etcdraft_leader_changes`);
+      changes.push(Number(m[1]));
+    }
+    assert.ok(Math.max(...changes) >= 3, `leader changes seen: ${changes}`);
     const inChain = new Set(chains[0].slice(1).flatMap((b) => b.txids));
     const unackedCommitted = [...refused.keys()].filter((t) => inChain.has(t)).length;
-    console.log(JSON.stringify({ acknowledged: acked.size, notAcknowledged: refused.size, unackedCommitted,
+    console.log(JSON.stringify({ leaderChanges: changes, acknowledged: acked.size, notAcknowledged: refused.size, unackedCommitted,
       blocks: chains[0].length, streams: streamsOpened, sendMs, kills }));
 
     for (let i = 0; i < 3; i++) {
