@@ -128,7 +128,7 @@ void weft_cc_tlsca_free(struct weft_cc_tlsca *ca);
 const char *weft_cc_tlsca_cert_pem(const struct weft_cc_tlsca *ca);
 /* Lifetime of later bindings (tests); <= 0 makes them expire at once. */
 void weft_cc_tlsca_set_ttl(struct weft_cc_tlsca *ca, int64_t seconds);
-/* Issues a client certificate (CN = name, clientAuth) with a fresh key and
+/* Issues a client certificate (CN = name cut to 64 bytes, clientAuth) with a fresh key and
  * binds its hash to name. *cert_pem weft_free; *key_pem (PKCS#8 PEM)
  * weft_free_secret(*key_pem, *key_pem_len). */
 int weft_cc_tlsca_issue(struct weft_cc_tlsca *ca, const char *name, char **cert_pem,

@@ -149,9 +149,12 @@ int weft_cc_tlsca_issue(struct weft_cc_tlsca *ca, const char *name, char **cert_
     *key_pem = NULL;
     *key_pem_len = 0;
     int64_t now = (int64_t)(weft_clock_wall_ns() / 1000000000u);
+    /* the binding is by hash; the CN only names it (X.509 caps it at 64) */
+    char cn[65];
+    snprintf(cn, sizeof(cn), "%s", name);
     struct weft_cert_template t = {
         .organization = "weft",
-        .common_name = name,
+        .common_name = cn,
         .key_usage = WEFT_X509_KU_DIGITAL_SIGNATURE | WEFT_X509_KU_KEY_ENCIPHERMENT,
         .ext_key_usage = WEFT_X509_EKU_CLIENT_AUTH,
         .not_before = now - 300,

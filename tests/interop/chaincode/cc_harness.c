@@ -17,6 +17,7 @@
 #include "peer/transaction.pb-c.h"
 #include "testlib.h"
 #include "weft/crypto.h"
+#include "weft/crypto_issue.h"
 #include "weft/ledger.h"
 #include "weft/msp.h"
 #include "weft/peer.h"
@@ -34,17 +35,22 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
     return b;
 }
 
-static void b64(const uint8_t *d, size_t n)
+static void b64f(FILE *f, const uint8_t *d, size_t n)
 {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
                      (i + 2 < n ? d[i + 2] : 0);
-        putchar(t[v >> 18 & 63]);
-        putchar(t[v >> 12 & 63]);
-        putchar(i + 1 < n ? t[v >> 6 & 63] : '=');
-        putchar(i + 2 < n ? t[v & 63] : '=');
+        fputc(t[v >> 18 & 63], f);
+        fputc(t[v >> 12 & 63], f);
+        fputc(i + 1 < n ? t[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? t[v & 63] : '=', f);
     }
+}
+
+static void b64(const uint8_t *d, size_t n)
+{
+    b64f(stdout, d, n);
 }
 
 static int commit(Common__Header *hdr, const uint8_t *cpp, size_t cppl, const uint8_t *resp,
@@ -225,12 +231,152 @@ static void run(char **argv, int argc, bool submit)
     free(ch.extension.data);
 }
 
+/* ---- test PKI ---------------------------------------------------------------- */
+
+struct ca {
+    struct weft_key *key;
+    struct weft_x509 *cert;
+};
+
+static void write_text(const char *dir, const char *name, const char *text, bool b64file)
+{
+    char p[4300];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f == NULL) {
+        exit(2);
+    }
+    if (b64file) {
+        /* fabric-shim's CORE_TLS_CLIENT_*_PATH files hold base64 of the PEM */
+        b64f(f, (const uint8_t *)text, strlen(text));
+    } else {
+        fputs(text, f);
+    }
+    fclose(f);
+}
+
+/* Issues a CA (issuer NULL) or a leaf; writes <name>.crt / <name>.key (PEM)
+ * into dir, plus base64 forms when b64 is set. */
+static void issue(struct ca *out, const struct ca *issuer, const char *cn, bool server,
+                  const char *dir, const char *name, bool b64file)
+{
+    struct weft_err e = {0};
+    int64_t now = (int64_t)(weft_clock_wall_ns() / 1000000000u);
+    const char *sans[] = {"127.0.0.1", "localhost"};
+    struct weft_cert_template t = {
+        .organization = "weft interop",
+        .common_name = cn,
+        .is_ca = issuer == NULL,
+        .sans = server ? sans : NULL,
+        .n_sans = server ? 2 : 0,
+        .key_usage = issuer == NULL ? WEFT_X509_KU_KEY_CERT_SIGN | WEFT_X509_KU_DIGITAL_SIGNATURE
+                                    : WEFT_X509_KU_DIGITAL_SIGNATURE |
+                                          WEFT_X509_KU_KEY_ENCIPHERMENT,
+        .ext_key_usage = issuer == NULL ? WEFT_X509_EKU_SERVER_AUTH | WEFT_X509_EKU_CLIENT_AUTH
+                         : server       ? WEFT_X509_EKU_SERVER_AUTH
+                                        : WEFT_X509_EKU_CLIENT_AUTH,
+        .not_before = now - 300,
+        .not_after = now + 86400,
+    };
+    char *cp = NULL, *kp = NULL;
+    size_t l, kl;
+    if (weft_key_generate(&out->key, &e) != 0 ||
+        weft_x509_issue(&t, out->key, issuer ? issuer->cert : NULL, issuer ? issuer->key : NULL,
+                        &out->cert, &e) != 0 ||
+        weft_x509_to_pem(out->cert, &cp, &l, &e) != 0 ||
+        weft_key_export_private_pem(out->key, &kp, &kl, &e) != 0) {
+        fprintf(stderr, "pki: %s\n", e.msg);
+        exit(2);
+    }
+    char n[256];
+    snprintf(n, sizeof(n), "%s.crt", name);
+    write_text(dir, n, cp, false);
+    snprintf(n, sizeof(n), "%s.key", name);
+    write_text(dir, n, kp, false);
+    if (b64file) {
+        snprintf(n, sizeof(n), "%s.crt.b64", name);
+        write_text(dir, n, cp, true);
+        snprintf(n, sizeof(n), "%s.key.b64", name);
+        write_text(dir, n, kp, true);
+    }
+    weft_free(cp);
+    weft_free_secret(kp, kl);
+}
+
+static void ca_free(struct ca *c)
+{
+    weft_x509_free(c->cert);
+    weft_key_free(c->key);
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+    char p[4300];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    size_t l;
+    char *t = wt_read_file(p, &l);
+    if (t == NULL) {
+        exit(2);
+    }
+    return t;
+}
+
+/* A ccaas package whose connection.json points at addr (TLS material from
+ * tlsdir when given). */
+static int ccaas_package(const char *dir, const char *addr, const char *tlsdir, uint8_t **pkg,
+                         size_t *pl, struct weft_err *e)
+{
+    char src[4300];
+    snprintf(src, sizeof(src), "%s/ccaas-src", dir);
+    mkdir(src, 0755);
+    char *js;
+    if (tlsdir == NULL) {
+        js = weft_asprintf("{\"address\":\"%s\",\"dial_timeout\":\"10s\","
+                           "\"tls_required\":false}",
+                           addr);
+    } else {
+        /* PEM strings as JSON strings: newlines escaped */
+        const char *names[3] = {"ca.crt", "peerclient.crt", "peerclient.key"};
+        char *esc[3];
+        for (int i = 0; i < 3; i++) {
+            char *t = slurp(tlsdir, names[i]);
+            esc[i] = weft_malloc(strlen(t) * 2 + 1);
+            char *q = esc[i];
+            for (const char *c = t; *c; c++) {
+                if (*c == '\n') {
+                    *q++ = '\\';
+                    *q++ = 'n';
+                } else {
+                    *q++ = *c;
+                }
+            }
+            *q = 0;
+            weft_free(t);
+        }
+        js = weft_asprintf("{\"address\":\"%s\",\"dial_timeout\":\"10s\","
+                           "\"tls_required\":true,\"client_auth_required\":true,"
+                           "\"root_cert\":\"%s\",\"client_cert\":\"%s\",\"client_key\":\"%s\"}",
+                           addr, esc[0], esc[1], esc[2]);
+        for (int i = 0; i < 3; i++) {
+            weft_free(esc[i]);
+        }
+    }
+    write_text(src, "connection.json", js, false);
+    weft_free(js);
+    return weft_cc_package_create("asset_ccaas", "ccaas", "", src, pkg, pl, e);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: cc_harness <shared dir> <sample dir> <node_modules>\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: cc_harness <shared dir> <sample dir> <node_modules> "
+                        "[plain|tls|ccaas|ccaas-tls]\n");
         return 2;
     }
+    const char *mode = argc == 5 ? argv[4] : "plain";
+    bool tls = strcmp(mode, "tls") == 0;
+    bool ccaas = strncmp(mode, "ccaas", 5) == 0;
+    bool ccaas_tls = strcmp(mode, "ccaas-tls") == 0;
     char path[4096];
     char *dir = wt_tmpdir("ccinterop");
     struct weft_err e = {0};
@@ -243,6 +389,33 @@ int main(int argc, char **argv)
         .startup_timeout_ms = 60000,
         .ledger_no_sync = true,
     };
+    char tlsdir[4200], certf[4300], keyf[4300], rootf[4300];
+    snprintf(tlsdir, sizeof(tlsdir), "%s/testtls", dir);
+    mkdir(tlsdir, 0700);
+    if (tls || ccaas_tls) {
+        struct ca root = {0}, leaf = {0}, peercl = {0}, foreign = {0}, fleaf = {0};
+        issue(&root, NULL, "interop TLS CA", false, tlsdir, "ca", false);
+        issue(&leaf, &root, "server", true, tlsdir, "server", false);
+        /* the peer's client cert toward a TLS chaincode server */
+        issue(&peercl, &root, "peer0 client", false, tlsdir, "peerclient", false);
+        /* a client cert from a CA the peer's chaincode listener does not trust */
+        issue(&foreign, NULL, "foreign CA", false, tlsdir, "foreignca", false);
+        issue(&fleaf, &foreign, "intruder", false, tlsdir, "foreign", true);
+        ca_free(&root);
+        ca_free(&leaf);
+        ca_free(&peercl);
+        ca_free(&foreign);
+        ca_free(&fleaf);
+    }
+    if (tls) {
+        snprintf(certf, sizeof(certf), "%s/server.crt", tlsdir);
+        snprintf(keyf, sizeof(keyf), "%s/server.key", tlsdir);
+        snprintf(rootf, sizeof(rootf), "%s/ca.crt", tlsdir);
+        o.tls_enabled = true;
+        o.tls_cert_file = certf;
+        o.tls_key_file = keyf;
+        o.tls_root_file = rootf;
+    }
     char msp[4096];
     snprintf(msp, sizeof(msp),
              "%s/vectors/fabric-2.4.9/crypto/peerOrganizations/org1.example.com/peers/"
@@ -268,8 +441,12 @@ int main(int argc, char **argv)
     uint8_t *pkg = NULL;
     size_t pl = 0;
     char *id = NULL;
+    char ccaddr[64];
+    snprintf(ccaddr, sizeof(ccaddr), "127.0.0.1:%d", wt_free_port());
     if (g == NULL || weft_peer_join(peer, (uint8_t *)g, gl, NULL, &e) != 0 ||
-        weft_cc_package_create("asset_1", "node", "asset-transfer", argv[2], &pkg, &pl, &e) != 0 ||
+        (ccaas ? ccaas_package(dir, ccaddr, ccaas_tls ? tlsdir : NULL, &pkg, &pl, &e)
+               : weft_cc_package_create("asset_1", "node", "asset-transfer", argv[2], &pkg, &pl,
+                                        &e)) != 0 ||
         weft_peer_install(peer, pkg, pl, &id, &e) != 0 ||
         weft_peer_define_chaincode(peer, "mychannel", "asset", "1.0", id, &e) != 0) {
         fprintf(stderr, "setup: %s\n", e.msg);
@@ -282,6 +459,23 @@ int main(int argc, char **argv)
         return 1;
     }
     common__block__free_unpacked(blk, NULL);
+    if (tls) {
+        /* a cert the peer's chaincode CA issued, but for another chaincode */
+        char *cp = NULL, *kp = NULL;
+        size_t kl = 0;
+        if (weft_cc_tlsca_issue(weft_peer_cc_tlsca(peer), "other_1:00", &cp, &kp, &kl, &e) != 0) {
+            fprintf(stderr, "issue: %s\n", e.msg);
+            return 1;
+        }
+        write_text(tlsdir, "other.crt.b64", cp, true);
+        write_text(tlsdir, "other.key.b64", kp, true);
+        weft_free(cp);
+        weft_free_secret(kp, kl);
+        printf("TLS %s %d\n", tlsdir, weft_peer_chaincode_port(peer));
+    }
+    if (ccaas) {
+        printf("CCAAS %s %s\n", ccaddr, ccaas_tls ? tlsdir : "-");
+    }
     printf("READY %s\n", id);
     fflush(stdout);
     char line[8192];

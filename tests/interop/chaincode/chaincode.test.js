@@ -15,15 +15,17 @@ const readline = require('node:readline');
 const path = require('node:path');
 const { peer, ledger, msp } = require('@hyperledger/fabric-protos');
 
-function startHarness() {
+function startHarness(mode = 'plain') {
   const nm = process.env.NODE_PATH.split(':')[0];
   const child = spawn(process.env.CC_HARNESS,
-    [process.env.WEFT_SHARED_DIR, process.env.WEFT_SAMPLE_DIR, path.resolve(nm)],
+    [process.env.WEFT_SHARED_DIR, process.env.WEFT_SAMPLE_DIR, path.resolve(nm), mode],
     { stdio: ['pipe', 'pipe', 'inherit'] });
   const rl = readline.createInterface({ input: child.stdout });
   const waiting = [];
-  rl.on('line', (l) => { const w = waiting.shift(); if (w) w(l); });
+  const lines = []; // lines that arrived before anyone asked
+  rl.on('line', (l) => { const w = waiting.shift(); if (w) w(l); else lines.push(l); });
   const next = () => new Promise((resolve, reject) => {
+    if (lines.length > 0) { resolve(lines.shift()); return; }
     const t = setTimeout(() => reject(new Error('harness timeout')), 60000);
     waiting.push((l) => { clearTimeout(t); resolve(l); });
   });
@@ -142,3 +144,138 @@ test('asset-transfer sample on the weft peer', async (t) => {
     await new Promise((r) => { h.child.on('exit', r); setTimeout(() => { h.child.kill('SIGKILL'); r(); }, 15000); });
   }
 });
+
+// ---- chaincode TLS and chaincode-as-a-service ----------------------------
+
+const SHIM_CLI = path.join(path.resolve(process.env.NODE_PATH.split(':')[0]), 'fabric-shim', 'cli.js');
+
+async function stopHarness(h) {
+  h.child.stdin.end();
+  await new Promise((r) => {
+    if (h.child.exitCode !== null) { r(); return; }
+    const t = setTimeout(() => { h.child.kill('SIGKILL'); r(); }, 15000);
+    h.child.on('exit', () => { clearTimeout(t); r(); });
+  });
+}
+
+// Runs a process until its output matches re (resolves with the output) or
+// the deadline passes (rejects); the process is killed either way.
+function runUntil(args, env, re, ms) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let done = false;
+    const finish = (err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      c.kill('SIGKILL');
+      if (err) reject(err); else resolve(out);
+    };
+    const t = setTimeout(() => finish(new Error(`no match for ${re} within ${ms} ms; output:\n${out}`)), ms);
+    const on = (d) => { out += d.toString(); if (re.test(out)) finish(); };
+    c.stdout.on('data', on);
+    c.stderr.on('data', on);
+    c.on('exit', () => setTimeout(() => finish(re.test(out) ? null : new Error(`exited without ${re}:\n${out}`)), 100));
+  });
+}
+
+// Waits until something listens on addr (host:port).
+async function waitListening(addr, ms) {
+  const net = require('node:net');
+  const [host, port] = addr.split(':');
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(+port, host, () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`${addr} not listening after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('fabric-shim over mutual TLS with a peer-issued client certificate', async () => {
+  const h = startHarness('tls');
+  try {
+    const tlsLine = await h.next();
+    const m = /^TLS (\S+) (\d+)$/.exec(tlsLine);
+    assert.ok(m, tlsLine);
+    const [, dir, port] = m;
+    const ready = await h.next();
+    const id = /^READY (\S+)$/.exec(ready)[1];
+
+    // the peer launches the chaincode with CORE_PEER_TLS_ENABLED=true and its
+    // issued key pair; it registers over mutual TLS and runs transactions
+    let pr = await h.call('submit', 'CreateAsset', 'tls1', 'blue', '5', 'Tom', '300');
+    assert.equal(pr.getResponse().getStatus(), 200, pr.getResponse().getMessage());
+    verifyEndorsement(pr);
+    pr = await h.call('evaluate', 'ReadAsset', 'tls1');
+    assert.equal(pr.getResponse().getStatus(), 200);
+    assert.equal(JSON.parse(Buffer.from(pr.getResponse().getPayload_asU8()).toString()).Owner, 'Tom');
+
+    // the real fabric-shim with a client certificate from another CA: the
+    // listener's TLS handshake refuses it, it never registers
+    const shim = (name) => [SHIM_CLI, 'start', '--peer.address', `127.0.0.1:${port}`,
+      '--chaincode-id-name', id, '--module-path', process.env.WEFT_SAMPLE_DIR];
+    const env = (name) => ({
+      CORE_PEER_TLS_ENABLED: 'true',
+      CORE_TLS_CLIENT_KEY_PATH: path.join(dir, `${name}.key.b64`),
+      CORE_TLS_CLIENT_CERT_PATH: path.join(dir, `${name}.crt.b64`),
+      CORE_PEER_TLS_ROOTCERT_FILE: path.join(dir, 'ca.crt'),
+    });
+    let out = await runUntil(shim(), env('foreign'), /Chat stream with peer - on error/, 30000);
+    assert.doesNotMatch(out, /Successfully registered/);
+
+    // a certificate the peer's chaincode CA issued for another chaincode:
+    // TLS passes, REGISTER is refused (Fabric's accesscontrol)
+    out = await runUntil(shim(), env('other'), /Chat stream with peer - on error/, 30000);
+    assert.match(out, /belongs to a different chaincode/);
+    assert.doesNotMatch(out, /Successfully registered/);
+
+    // the peer keeps serving its own chaincode
+    pr = await h.call('evaluate', 'ReadAsset', 'tls1');
+    assert.equal(pr.getResponse().getStatus(), 200);
+  } finally {
+    await stopHarness(h);
+  }
+});
+
+for (const tls of [false, true]) {
+  test(`chaincode as a service (fabric-shim server mode${tls ? ', TLS with client auth' : ''})`, async () => {
+    const h = startHarness(tls ? 'ccaas-tls' : 'ccaas');
+    let server = null;
+    try {
+      const cl = await h.next();
+      const m = /^CCAAS (\S+) (\S+)$/.exec(cl);
+      assert.ok(m, cl);
+      const [, addr, dir] = m;
+      const id = /^READY (\S+)$/.exec(await h.next())[1];
+      assert.match(id, /^asset_ccaas:[0-9a-f]{64}$/);
+      const args = [SHIM_CLI, 'server', '--chaincode-address', addr, '--chaincode-id', id,
+        '--module-path', process.env.WEFT_SAMPLE_DIR];
+      if (tls) {
+        args.push('--chaincode-tls-cert-file', path.join(dir, 'server.crt'),
+          '--chaincode-tls-key-file', path.join(dir, 'server.key'),
+          '--chaincode-tls-client-cacert-file', path.join(dir, 'ca.crt'));
+      }
+      server = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      await waitListening(addr, 30000);
+
+      let pr = await h.call('submit', 'CreateAsset', 'svc1', 'red', '3', 'Ann', '100');
+      assert.equal(pr.getResponse().getStatus(), 200, pr.getResponse().getMessage());
+      verifyEndorsement(pr);
+      const kv = kvsets(action(pr)).asset;
+      assert.ok(kv.getWritesList().some((w) => w.getKey() === 'svc1'));
+      pr = await h.call('evaluate', 'ReadAsset', 'svc1');
+      assert.equal(pr.getResponse().getStatus(), 200);
+      assert.equal(JSON.parse(Buffer.from(pr.getResponse().getPayload_asU8()).toString()).Owner, 'Ann');
+      pr = await h.call('evaluate', 'GetAllAssets');
+      assert.deepEqual(JSON.parse(Buffer.from(pr.getResponse().getPayload_asU8()).toString()).map((a) => a.ID), ['svc1']);
+    } finally {
+      if (server) server.kill('SIGKILL');
+      await stopHarness(h);
+    }
+  });
+}

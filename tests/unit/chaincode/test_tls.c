@@ -22,7 +22,8 @@
 #include "weft/crypto_issue.h"
 #include "weft/rpc.h"
 
-#define CCID "fake_1:0123"
+/* a real package ID is longer than an X.509 CN may be */
+#define CCID "fake_1:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* A CA and a leaf (server or client) issued by it, PEM. */
 struct pki {
