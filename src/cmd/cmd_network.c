@@ -423,36 +423,6 @@ cleanup:
     return rc;
 }
 
-/* Before the peers start: each peer's ledger gets the genesis block (see
- * cmd_network_peer.c for why this is not a remote call yet). */
-static int join_peers(const struct net *net, const char *block)
-{
-    struct weft_buf blk;
-    weft_buf_init(&blk, 64u << 20);
-    int rc = read_file_bytes(block, &blk);
-    if (rc != 0) {
-        fprintf(stderr, "weft network: cannot read %s: %s\n", block, weft_strerror(rc));
-    }
-    for (size_t k = 0; rc == 0 && k < net->n_nodes; k++) {
-        const struct net_node *n = &net->nodes[k];
-        if (n->role != NET_PEER) {
-            continue;
-        }
-        struct weft_err err = {0};
-        rc = mkdir_p(n->data_dir);
-        if (rc != 0) {
-            fprintf(stderr, "weft network: cannot create %s\n", n->data_dir);
-            break;
-        }
-        rc = net_peer_join_offline(n, blk.data, blk.len, &err);
-        if (rc != 0) {
-            fail_msg("peer join", rc, &err);
-        }
-    }
-    weft_buf_close(&blk);
-    return rc;
-}
-
 static void stop_all(struct net *net)
 {
     for (size_t k = 0; k < net->n_nodes; k++) {
@@ -466,12 +436,13 @@ static void stop_all(struct net *net)
     }
 }
 
-static void print_summary(const struct net *net, bool joined, const char *chaincode)
+static void print_summary(const struct net *net, bool joined, const struct net_cc *cc)
 {
     printf("\nweft network is up: %zu nodes in %s, channel %s%s\n\n", net->n_nodes, net->dir,
            net->channel, joined ? "" : " (not joined)");
     printf("  %-26s %-8s %-8s %-17s %-17s %s\n", "NODE", "ROLE", "PID", "GRPC (TLS)", "OPERATIONS",
            "ADMIN/CHAINCODE");
+    const struct net_node *peer0 = NULL, *ord0 = NULL;
     for (size_t k = 0; k < net->n_nodes; k++) {
         const struct net_node *n = &net->nodes[k];
         char grpc[32], ops[32], aux[32];
@@ -480,24 +451,60 @@ static void print_summary(const struct net *net, bool joined, const char *chainc
         snprintf(aux, sizeof(aux), "127.0.0.1:%d", n->aux_port);
         printf("  %-26s %-8s %-8ld %-17s %-17s %s\n", n->name,
                n->role == NET_ORDERER ? "orderer" : "peer", (long)n->pid, grpc, ops, aux);
+        if (n->role == NET_PEER && peer0 == NULL) {
+            peer0 = n;
+        }
+        if (n->role == NET_ORDERER && ord0 == NULL) {
+            ord0 = n;
+        }
     }
+    const char *u = "crypto/peerOrganizations/org1.example.com/users";
     printf("\nClient identity of Org1 (a fabric-gateway or fabric-network user):\n"
-           "  certificate  %s/crypto/peerOrganizations/org1.example.com/users/"
-           "User1@org1.example.com/msp/signcerts/User1@org1.example.com-cert.pem\n"
-           "  private key  %s/crypto/peerOrganizations/org1.example.com/users/"
-           "User1@org1.example.com/msp/keystore/priv_sk\n"
+           "  certificate  %s/%s/User1@org1.example.com/msp/signcerts/"
+           "User1@org1.example.com-cert.pem\n"
+           "  private key  %s/%s/User1@org1.example.com/msp/keystore/priv_sk\n"
            "  TLS root     %s/crypto/peerOrganizations/org1.example.com/tlsca/"
            "tlsca.org1.example.com-cert.pem\n"
+           "  admin MSP    %s/%s/Admin@org1.example.com/msp\n"
            "  connection   %s/connection-org1.json (one per organisation)\n"
            "Every node, path and PID: %s/network.json\n",
-           net->dir, net->dir, net->dir, net->dir, net->dir);
-    printf("Chaincode: %s\n", chaincode != NULL ? chaincode : "none deployed");
+           net->dir, u, net->dir, u, net->dir, net->dir, u, net->dir, net->dir);
+    if (cc != NULL) {
+        printf("Chaincode: %s %s on %s (package %s), endorsement policy %s\n", cc->name, "1.0",
+               net->channel, cc->package_id != NULL ? cc->package_id : "?", cc->policy);
+    } else {
+        printf("Chaincode: none deployed\n");
+    }
     printf("\nNext:\n"
            "  weft network status --dir %s\n"
-           "  weft network logs %s --dir %s\n"
-           "  (cd samples/app && npm install && node app.js %s/network.json)\n"
-           "  weft network down --dir %s\n",
-           net->dir, net->nodes[net->n_nodes - 1].name, net->dir, net->dir, net->dir);
+           "  weft network logs %s --dir %s\n",
+           net->dir, peer0 != NULL ? peer0->name : net->nodes[0].name, net->dir);
+    if (cc != NULL && peer0 != NULL && ord0 != NULL) {
+        printf("  export CORE_PEER_LOCALMSPID=Org1MSP CORE_PEER_TLS_ENABLED=true \\\n"
+               "         CORE_PEER_MSPCONFIGPATH=%s/%s/User1@org1.example.com/msp \\\n"
+               "         CORE_PEER_ADDRESS=127.0.0.1:%d CORE_PEER_TLS_ROOTCERT_FILE=%s\n"
+               "  weft chaincode query -C %s -n %s -c '{\"Args\":[\"GetAllAssets\"]}'\n",
+               net->dir, u, peer0->port, peer0->tls_ca, net->channel, cc->name);
+        if (cc->sample) {
+            printf("  weft chaincode invoke -C %s -n %s -c "
+                   "'{\"Args\":[\"CreateAsset\",\"asset1\",\"blue\",\"5\",\"Tom\",\"300\"]}' \\\n"
+                   "      -o 127.0.0.1:%d --tls --cafile %s/crypto/ordererOrganizations/"
+                   "example.com/tlsca/tlsca.example.com-cert.pem",
+                   net->channel, cc->name, ord0->port, net->dir);
+            for (size_t k = 0; k < net->n_nodes; k++) {
+                const struct net_node *n = &net->nodes[k];
+                if (n->role == NET_PEER && n->index == 0) {
+                    printf(" \\\n      --peerAddresses 127.0.0.1:%d --tlsRootCertFiles %s", n->port,
+                           n->tls_ca);
+                }
+            }
+            printf("\n");
+        }
+        printf("  node samples/app/app.js %s/network.json   (the Fabric Gateway sample "
+               "application)\n",
+               net->dir);
+    }
+    printf("  weft network down --dir %s\n", net->dir);
 }
 
 static int write_marker(const struct net *net)
@@ -521,6 +528,8 @@ static int network_up(const struct up_opts *o)
     struct weft_err err = {0};
     int rc = 0;
     bool started = false;
+    bool deploy = !o->no_chaincode && !o->no_channel;
+    struct net_cc cc = {0};
     char *setup_log = NULL, *cc_cfg = NULL, *cc_out = NULL, *tx_cfg = NULL, *block = NULL;
     snprintf(net.channel, sizeof(net.channel), "%s", o->channel);
     /* The libraries this command calls in-process (peer join) log at info;
@@ -550,6 +559,11 @@ static int network_up(const struct up_opts *o)
     rc = net_model_build(&net, &err);
     if (rc != 0) {
         fail_msg("model", rc, &err);
+        rc = 1;
+        goto cleanup;
+    }
+    /* Before anything is written: the chaincode and what it needs to run. */
+    if (deploy && net_cc_resolve(&net, o->chaincode_dir, o->chaincode_name, &cc) != 0) {
         rc = 1;
         goto cleanup;
     }
@@ -647,18 +661,7 @@ static int network_up(const struct up_opts *o)
         printf("[2/7] channel: skipped (--no-channel)\n");
     }
 
-    if (!o->no_channel) {
-        printf("[3/7] peers join channel %s (ledger created from the genesis block)\n",
-               net.channel);
-        fflush(stdout);
-        if (join_peers(&net, block) != 0) {
-            rc = 1;
-            goto cleanup;
-        }
-    } else {
-        printf("[3/7] peers join: skipped (--no-channel)\n");
-    }
-    printf("[4/7] starting %zu nodes\n", net.n_nodes);
+    printf("[3/7] starting %zu nodes\n", net.n_nodes);
     fflush(stdout);
     for (size_t k = 0; k < net.n_nodes; k++) {
         struct net_node *n = &net.nodes[k];
@@ -678,7 +681,7 @@ static int network_up(const struct up_opts *o)
         }
         started = true;
     }
-    printf("[5/7] waiting for /healthz of every node\n");
+    printf("[4/7] waiting for /healthz of every node\n");
     fflush(stdout);
     if (wait_ready(&net) != 0) {
         rc = 1;
@@ -694,26 +697,43 @@ static int network_up(const struct up_opts *o)
 
     bool joined = false;
     if (!o->no_channel) {
-        printf("[6/7] orderers join channel %s\n", net.channel);
+        printf("[5/7] orderers join channel %s (channel participation API)\n", net.channel);
         fflush(stdout);
         if (join_orderers(&net) != 0) {
             rc = 1;
             goto cleanup;
         }
+        printf("[6/7] peers join channel %s (weft channel join)\n", net.channel);
+        fflush(stdout);
+        if (net_peers_join(&net, block, setup_log) != 0) {
+            rc = 1;
+            goto cleanup;
+        }
         joined = true;
+        rc = net_write_descriptors(&net, joined, joined, NULL, &err);
+        if (rc != 0) {
+            fail_msg("network.json", rc, &err);
+            rc = 1;
+            goto cleanup;
+        }
     } else {
-        printf("[6/7] channel join: skipped (--no-channel)\n");
+        printf("[5/7] orderers join: skipped (--no-channel)\n");
+        printf("[6/7] peers join: skipped (--no-channel)\n");
     }
 
     const char *chaincode = NULL;
-    if (o->no_chaincode || o->no_channel) {
+    if (!deploy) {
         printf("[7/7] chaincode: none (%s)\n", o->no_chaincode ? "--no-chaincode" : "no channel");
     } else {
-        printf("[7/7] chaincode %s: `weft chaincode` (install/approve/commit) is not available "
-               "in this build yet; nothing deployed\n",
-               o->chaincode_name != NULL  ? o->chaincode_name
-               : o->chaincode_dir != NULL ? o->chaincode_dir
-                                          : "asset-transfer");
+        printf("[7/7] chaincode %s from %s (weft chaincode package, install, approveformyorg, "
+               "commit)\n",
+               cc.name, cc.dir);
+        fflush(stdout);
+        if (net_cc_deploy(&net, &cc, setup_log) != 0) {
+            rc = 1;
+            goto cleanup;
+        }
+        chaincode = cc.name;
     }
     rc = net_write_descriptors(&net, joined, joined, chaincode, &err);
     if (rc != 0) {
@@ -721,7 +741,7 @@ static int network_up(const struct up_opts *o)
         rc = 1;
         goto cleanup;
     }
-    print_summary(&net, joined, chaincode);
+    print_summary(&net, joined, deploy ? &cc : NULL);
     started = false; /* success: the nodes stay up */
     rc = 0;
 cleanup:
@@ -737,7 +757,9 @@ cleanup:
     weft_free(cc_out);
     weft_free(tx_cfg);
     weft_free(block);
+    net_cc_free(&cc);
     net_model_free(&net);
+    weft_free(net.cc_modules);
     weft_free(net.dir);
     weft_free(net.bin);
     return rc;
@@ -942,35 +964,6 @@ static void status_usage(FILE *f)
             DEFAULT_DIR);
 }
 
-/* Height on channel from a Prometheus text page: ledger_blockchain_height
- * (peers, Fabric's name), else the orderer's committed block number + 1. */
-static long long metrics_height(const char *page, const char *channel)
-{
-    char label[NET_NAME_LEN + 16];
-    snprintf(label, sizeof(label), "channel=\"%s\"", channel);
-    static const struct {
-        const char *name;
-        long long add;
-    } names[] = {{"ledger_blockchain_height", 0}, {"consensus_etcdraft_committed_block_number", 1}};
-    for (size_t i = 0; i < WEFT_ARRAY_LEN(names); i++) {
-        size_t nl = strlen(names[i].name);
-        for (const char *line = page; line != NULL && *line != '\0';) {
-            const char *eol = strchr(line, '\n');
-            size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);
-            if (len > nl && strncmp(line, names[i].name, nl) == 0 &&
-                (line[nl] == '{' || line[nl] == ' ')) {
-                const char *lab = memmem(line, len, label, strlen(label));
-                const char *sp = memrchr(line, ' ', len);
-                if ((line[nl] == ' ' || lab != NULL) && sp != NULL) {
-                    return (long long)strtod(sp + 1, NULL) + names[i].add;
-                }
-            }
-            line = eol != NULL ? eol + 1 : NULL;
-        }
-    }
-    return -1;
-}
-
 static json_t *load_network(const char *dir)
 {
     char *path = weft_asprintf("%s/network.json", dir);
@@ -1056,7 +1049,7 @@ static int cmd_status(int argc, char **argv)
             r.path = "/metrics";
             if (channel != NULL && net_http(&r, &st, &body, &err) == 0 && st == 200 &&
                 body.data != NULL) {
-                height = metrics_height((const char *)body.data, channel);
+                height = net_metrics_height((const char *)body.data, channel);
             }
         }
         if (strcmp(health, "ok") != 0) {

@@ -54,6 +54,20 @@ struct net {
     int base_port;
     struct net_node *nodes;
     size_t n_nodes;
+    /* node_modules folder holding fabric-shim for Node chaincode without
+     * its own (chaincode.node.modulesPath of every peer); NULL for none. */
+    char *cc_modules;
+};
+
+/* The chaincode `up` deploys (cmd_network_cc.c). */
+struct net_cc {
+    char *dir;        /* absolute source folder */
+    char *name;       /* name on the channel */
+    char *label;      /* package label: <name>_1.0 */
+    char *package;    /* D/channel-artifacts/<name>.tar.gz */
+    char *package_id; /* <label>:<sha256 of the package> */
+    char *policy;     /* AND('Org1MSP.peer', ...) */
+    bool sample;      /* the bundled asset-transfer sample */
 };
 
 /* ---- cmd_network_files.c ------------------------------------------------ */
@@ -77,16 +91,48 @@ int net_write_descriptors(const struct net *net, bool orderers_joined, bool peer
 
 /* ---- cmd_network_peer.c ------------------------------------------------- */
 
-/* Joins a (stopped) peer to the channel of the genesis block: creates the
- * ledger under its data dir and commits block 0. */
-int net_peer_join_offline(const struct net_node *n, const uint8_t *block, size_t len,
-                          struct weft_err *err);
+/* Organisation admin's MSP folder (caller frees). */
+char *net_admin_msp(const struct net *net, int org);
+/* Runs `weft channel join` against every (running) peer as its org's admin
+ * and waits until each has the genesis block. Tool output goes to log;
+ * failures are printed. */
+int net_peers_join(const struct net *net, const char *block, const char *log);
+/* Height of the peer on the channel from its /metrics
+ * (ledger_blockchain_height), else -1. */
+long long net_peer_height(const struct net_node *n, const char *channel);
+/* Height from a Prometheus text page: ledger_blockchain_height{channel}
+ * (peers), else consensus_etcdraft_committed_block_number + 1 (orderers);
+ * -1 when neither is there. */
+long long net_metrics_height(const char *page, const char *channel);
+
+/* ---- cmd_network_cc.c --------------------------------------------------- */
+
+/* Chooses the chaincode (dir_opt, else the bundled sample found beside this
+ * binary or in the working directory), its name and the node_modules
+ * folder with fabric-shim the peers use (net->cc_modules). Prints what is
+ * missing and returns non-zero when the chaincode cannot run. */
+int net_cc_resolve(struct net *net, const char *dir_opt, const char *name_opt,
+                   struct net_cc *cc);
+/* package, install on every peer, approve per org (endorsed by all the
+ * org's peers), commit, wait until every peer has the definition and, for
+ * the sample, answers a query. */
+int net_cc_deploy(const struct net *net, struct net_cc *cc, const char *log);
+void net_cc_free(struct net_cc *cc);
 
 /* ---- cmd_network_proc.c ------------------------------------------------- */
 
 /* Runs `bin argv...` to completion, output appended to log; returns its exit
  * status (0 success) or a negative code. */
 int net_run_tool(const char *bin, char *const argv[], const char *log, struct weft_err *err);
+/* The same with extra environment ("NAME=value", NULL-terminated) over this
+ * process's, minus the CORE_PEER_* identity and address variables. */
+int net_run_tool_env(const char *bin, char *const argv[], char *const env[], const char *log,
+                     struct weft_err *err);
+/* Starts a tool without waiting (see net_wait_tool). */
+int net_spawn_tool(const char *bin, char *const argv[], char *const env[], const char *log,
+                   pid_t *pid, struct weft_err *err);
+/* Waits for a tool started by net_spawn_tool; its exit status. */
+int net_wait_tool(pid_t pid, const char *what, struct weft_err *err);
 /* Starts the node in the background (own session, output to its log), writes
  * its PID file and sets n->pid. */
 int net_start_node(const struct net *net, struct net_node *n, struct weft_err *err);

@@ -44,6 +44,12 @@ char *net_path(const struct net *net, const char *fmt, ...)
     return weft_asprintf("%s/%s", net->dir, rel);
 }
 
+/* An orderer's consenter port: its own mutual-TLS cluster listener
+ * (General.Cluster.ListenPort), inside the node's NET_PORT_STRIDE range. The
+ * main listener does not ask clients for certificates, so consenters could
+ * not authenticate there. */
+#define ORDERER_CLUSTER_PORT(n) ((n)->port + 3)
+
 static int node_paths(const struct net *net, struct net_node *n)
 {
     char dom[NET_NAME_LEN];
@@ -250,7 +256,7 @@ int net_write_configtx(const struct net *net, const char *path, struct weft_err 
                 "server.crt\n"
                 "        ServerTLSCert: crypto/ordererOrganizations/example.com/orderers/%s/tls/"
                 "server.crt\n",
-                n->port, n->name, n->name);
+                ORDERER_CLUSTER_PORT(n), n->name, n->name);
     }
     fprintf(f, "    Options:\n"
                "      TickInterval: 500ms\n"
@@ -305,6 +311,10 @@ static void write_peer_yaml(FILE *f, const struct net *net, const struct net_nod
             break;
         }
     }
+    /* fabric-shim for Node chaincode packages without their own */
+    char *modules = net->cc_modules != NULL
+                        ? weft_asprintf("  node:\n    modulesPath: \"%s\"\n", net->cc_modules)
+                        : NULL;
     fprintf(f,
             "peer:\n"
             "  id: \"%s\"\n"
@@ -334,6 +344,7 @@ static void write_peer_yaml(FILE *f, const struct net *net, const struct net_nod
             "    orgLeader: true\n"
             "chaincode:\n"
             "  mode: net\n"
+            "%s"
             "ledger:\n"
             "  state:\n"
             "    stateDatabase: goleveldb\n"
@@ -348,8 +359,9 @@ static void write_peer_yaml(FILE *f, const struct net *net, const struct net_nod
             "metrics:\n"
             "  provider: prometheus\n",
             n->name, n->port, n->port, n->aux_port, n->aux_port, n->data_dir, n->msp_dir, n->msp_id,
-            n->tls_dir, n->tls_dir, n->tls_dir, boot_port, n->port, n->port, n->data_dir,
-            n->ops_port);
+            n->tls_dir, n->tls_dir, n->tls_dir, boot_port, n->port, n->port,
+            modules != NULL ? modules : "", n->data_dir, n->ops_port);
+    weft_free(modules);
 }
 
 static void write_orderer_yaml(FILE *f, const struct net *net, const struct net_node *n)
@@ -367,8 +379,13 @@ static void write_orderer_yaml(FILE *f, const struct net *net, const struct net_
             "    RootCAs: [\"%s/ca.crt\"]\n"
             "    ClientAuthRequired: false\n"
             "  Cluster:\n"
+            "    ListenAddress: 127.0.0.1\n"
+            "    ListenPort: %d\n"
+            "    ServerCertificate: \"%s/server.crt\"\n"
+            "    ServerPrivateKey: \"%s/server.key\"\n"
             "    ClientCertificate: \"%s/server.crt\"\n"
             "    ClientPrivateKey: \"%s/server.key\"\n"
+            "    RootCAs: [\"%s/ca.crt\"]\n"
             "  BootstrapMethod: none\n"
             "  LocalMSPDir: \"%s\"\n"
             "  LocalMSPID: OrdererMSP\n"
@@ -393,7 +410,8 @@ static void write_orderer_yaml(FILE *f, const struct net *net, const struct net_
             "    ClientRootCAs: [\"%s\"]\n"
             "ChannelParticipation:\n"
             "  Enabled: true\n",
-            n->port, n->tls_dir, n->tls_dir, n->tls_dir, n->tls_dir, n->tls_dir, n->msp_dir,
+            n->port, n->tls_dir, n->tls_dir, n->tls_dir, ORDERER_CLUSTER_PORT(n), n->tls_dir,
+            n->tls_dir, n->tls_dir, n->tls_dir, n->tls_dir, n->msp_dir,
             n->data_dir, n->data_dir, n->data_dir, n->ops_port, n->aux_port, n->tls_dir, n->tls_dir,
             org_tlsca != NULL ? org_tlsca : "");
     weft_free(org_tlsca);

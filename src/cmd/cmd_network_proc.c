@@ -42,9 +42,67 @@ static void sleep_ms(int ms)
     }
 }
 
-static int spawn(const char *bin, char *const argv[], const char *log, bool setsid_, pid_t *pid,
-                 struct weft_err *err)
+/* Variables a Fabric CLI session exports (docs: `export CORE_PEER_ADDRESS=...`)
+ * that would override the per-node settings of every node's own config, or
+ * the identity given to a tool: never passed on. */
+static const char *const scrubbed_env[] = {
+    "CORE_PEER_ADDRESS",          "CORE_PEER_LOCALMSPID",          "CORE_PEER_MSPCONFIGPATH",
+    "CORE_PEER_ID",               "CORE_PEER_LISTENADDRESS",       "CORE_PEER_FILESYSTEMPATH",
+    "CORE_PEER_TLS_ENABLED",      "CORE_PEER_TLS_ROOTCERT_FILE",   "CORE_PEER_TLS_CERT_FILE",
+    "CORE_PEER_TLS_KEY_FILE",     "CORE_PEER_TLS_CLIENTCERT_FILE", "CORE_PEER_TLS_CLIENTKEY_FILE",
+    "CORE_PEER_TLS_SERVERHOSTOVERRIDE", "FABRIC_CFG_PATH",
+};
+
+static bool env_named(const char *entry, const char *name)
 {
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* environ without the scrubbed variables and those set in extra, then
+ * extra ("NAME=value" entries, NULL-terminated; may be NULL). Caller frees
+ * the array only. */
+static char **child_env(char *const extra[])
+{
+    size_t n = 0, k = 0;
+    while (environ[n] != NULL) {
+        n++;
+    }
+    size_t ne = 0;
+    while (extra != NULL && extra[ne] != NULL) {
+        ne++;
+    }
+    char **out = weft_calloc(n + ne + 1, sizeof(char *));
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool drop = false;
+        for (size_t j = 0; j < WEFT_ARRAY_LEN(scrubbed_env) && !drop; j++) {
+            drop = env_named(environ[i], scrubbed_env[j]);
+        }
+        for (size_t j = 0; j < ne && !drop; j++) {
+            const char *eq = strchr(extra[j], '=');
+            drop = eq != NULL && strncmp(environ[i], extra[j], (size_t)(eq - extra[j]) + 1) == 0;
+        }
+        if (!drop) {
+            out[k++] = environ[i];
+        }
+    }
+    for (size_t j = 0; j < ne; j++) {
+        out[k++] = extra[j];
+    }
+    out[k] = NULL;
+    return out;
+}
+
+static int spawn(const char *bin, char *const argv[], char *const extra_env[], const char *log,
+                 bool setsid_, pid_t *pid, struct weft_err *err)
+{
+    char **envp = child_env(extra_env);
+    if (envp == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -60,9 +118,10 @@ static int spawn(const char *bin, char *const argv[], const char *log, bool sets
         flags |= POSIX_SPAWN_SETSID;
     }
     posix_spawnattr_setflags(&at, flags);
-    int e = posix_spawn(pid, bin, &fa, &at, argv, environ);
+    int e = posix_spawn(pid, bin, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    weft_free(envp);
     if (e != 0) {
         return weft_err_set(err, -e, "cannot run %s: %s", bin, strerror(e));
     }
@@ -71,15 +130,21 @@ static int spawn(const char *bin, char *const argv[], const char *log, bool sets
 
 int net_run_tool(const char *bin, char *const argv[], const char *log, struct weft_err *err)
 {
-    pid_t pid;
-    int rc = spawn(bin, argv, log, false, &pid, err);
-    if (rc != 0) {
-        return rc;
-    }
+    return net_run_tool_env(bin, argv, NULL, log, err);
+}
+
+int net_spawn_tool(const char *bin, char *const argv[], char *const env[], const char *log,
+                   pid_t *pid, struct weft_err *err)
+{
+    return spawn(bin, argv, env, log, false, pid, err);
+}
+
+int net_wait_tool(pid_t pid, const char *what, struct weft_err *err)
+{
     int st = 0;
     while (waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR) {
-            return weft_err_set(err, -errno, "wait for %s: %s", argv[0], strerror(errno));
+            return weft_err_set(err, -errno, "wait for %s: %s", what, strerror(errno));
         }
     }
     if (WIFEXITED(st)) {
@@ -88,12 +153,23 @@ int net_run_tool(const char *bin, char *const argv[], const char *log, struct we
     return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+int net_run_tool_env(const char *bin, char *const argv[], char *const env[], const char *log,
+                     struct weft_err *err)
+{
+    pid_t pid;
+    int rc = spawn(bin, argv, env, log, false, &pid, err);
+    if (rc != 0) {
+        return rc;
+    }
+    return net_wait_tool(pid, argv[0], err);
+}
+
 int net_start_node(const struct net *net, struct net_node *n, struct weft_err *err)
 {
     char *argv[] = {(char *)"weft",  (char *)(n->role == NET_PEER ? "peer" : "orderer"),
                     (char *)"start", (char *)"--config",
                     n->config,       NULL};
-    int rc = spawn(net->bin, argv, n->log, true, &n->pid, err);
+    int rc = spawn(net->bin, argv, NULL, n->log, true, &n->pid, err);
     if (rc != 0) {
         return rc;
     }
