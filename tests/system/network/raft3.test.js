@@ -1,0 +1,121 @@
+// `weft network up` with its default three orderers forms one Raft cluster:
+// the orderers talk over their own mutual-TLS cluster listeners (the
+// consenter ports in the genesis block), elect exactly one leader that all
+// three know (every node healthy), and a SIGKILLed leader is replaced.
+// Every process is killed by PID in `after`.
+'use strict';
+const { test, after } = require('node:test');
+const assert = require('node:assert');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+
+const WEFT = process.env.WEFT_BIN;
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-network3-'));
+const DIR = path.join(TMP, 'net');
+const pids = new Set();
+
+function weft(args, timeout = 150000) {
+  const r = spawnSync(WEFT, args, { encoding: 'utf8', timeout, cwd: TMP });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+async function freeBase(count) {
+  for (let tries = 0; tries < 200; tries++) {
+    const base = 30000 + Math.floor(Math.random() * 1500) * 20;
+    let ok = true;
+    for (let p = base; ok && p < base + count; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error('no free port range');
+}
+
+async function waitFor(fn, ms, what) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}: ${last}`);
+}
+
+after(() => {
+  const run = path.join(DIR, 'run');
+  if (fs.existsSync(run)) {
+    for (const f of fs.readdirSync(run).filter((x) => x.endsWith('.pid'))) {
+      pids.add(Number(fs.readFileSync(path.join(run, f), 'utf8').trim()));
+    }
+  }
+  for (const pid of pids) {
+    if (pid > 1) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  fs.rmSync(TMP, { recursive: true, force: true });
+});
+
+const metric = async (node, re) => {
+  const text = await (await fetch(`http://${node.endpoints.operations}/metrics`)).text();
+  const m = text.match(re);
+  return m ? Number(m[1]) : null;
+};
+
+test('network up with three orderers: one Raft cluster over mutual TLS', { timeout: 230000 }, async () => {
+  const base = await freeBase(50);
+  const r = weft(['network', 'up', '--orgs', '1', '--peers', '1', '--base-port', String(base),
+    '--dir', DIR, '--no-chaincode']);
+  const j = fs.existsSync(path.join(DIR, 'network.json'))
+    ? JSON.parse(fs.readFileSync(path.join(DIR, 'network.json'), 'utf8')) : { nodes: [] };
+  for (const n of j.nodes) pids.add(n.pid);
+  assert.strictEqual(r.code, 0, `up failed:\n${r.out}\n${r.err}`);
+  const ords = j.nodes.filter((n) => n.role === 'orderer');
+  assert.strictEqual(ords.length, 3, 'three orderers by default');
+
+  // the genesis block's consenters are the cluster listeners, not the main ports
+  const yaml = fs.readFileSync(ords[0].config, 'utf8');
+  assert.match(yaml, /Cluster:\n\s+ListenAddress: 127\.0\.0\.1\n\s+ListenPort: \d+/);
+
+  const leaderOf = async () => {
+    const l = [];
+    for (const [i, o] of ords.entries()) {
+      if (!o.alive) continue;
+      if (await metric(o, /consensus_etcdraft_is_leader\{channel="mychannel"\} (\d+)/) === 1) l.push(i);
+    }
+    return l.length === 1 ? l[0] : null;
+  };
+  for (const o of ords) o.alive = true;
+  const leader = await waitFor(async () => { const l = await leaderOf(); return l === null ? null : { l }; },
+    30000, 'one Raft leader among the three orderers');
+  for (const o of ords) {
+    assert.strictEqual(await metric(o, /consensus_etcdraft_cluster_size\{channel="mychannel"\} (\d+)/), 3);
+  }
+  const st = weft(['network', 'status', '--dir', DIR, '--json']);
+  assert.strictEqual(st.code, 0, st.out + st.err);
+  const s = JSON.parse(st.out);
+  assert.strictEqual(s.healthy, true, 'every node healthy: every orderer knows the leader');
+
+  // lose the leader: the other two elect a new one and stay healthy
+  const dead = ords[leader.l];
+  process.kill(dead.pid, 'SIGKILL');
+  dead.alive = false;
+  const next = await waitFor(async () => { const l = await leaderOf(); return l === null ? null : { l }; },
+    30000, 'a new leader among the two survivors');
+  assert.notStrictEqual(next.l, leader.l);
+  for (const o of ords.filter((x) => x.alive)) {
+    await waitFor(async () => (await fetch(`http://${o.endpoints.operations}/healthz`)).status === 200,
+      20000, `${o.name} healthy`);
+  }
+
+  const down = weft(['network', 'down', '--dir', DIR]);
+  assert.strictEqual(down.code, 0, down.out + down.err);
+  assert.strictEqual(fs.existsSync(DIR), false);
+});
