@@ -199,7 +199,7 @@ static int ledger_inspect(int argc, char **argv)
     const char *path = NULL;
     const char *num = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--block") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--block") == 0 && i + 1 < argc && num == NULL) {
             num = argv[++i];
         } else if (path == NULL && argv[i][0] != '-') {
             path = argv[i];

@@ -141,6 +141,8 @@ static void ledger_free(struct weft_ledger *l)
     if (l->file_fd >= 0) {
         close(l->file_fd);
     }
+    ledger__txp_free(&l->txp);
+    pthread_mutex_destroy(&l->txp_mu);
     pthread_rwlock_destroy(&l->txn_lock);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cond);
@@ -204,13 +206,28 @@ static int block_codes(const Common__Block *blk, const uint8_t **codes, uint8_t 
 }
 
 /* Index + state + savepoint in one LMDB transaction; retries after growing
- * the map when it is full. */
+ * the map when it is full. The block's transaction ids join the pending set,
+ * or, every LEDGER_TXID_MERGE_BLOCKS blocks, the set and they are merged into
+ * the txids table in this transaction. */
 static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
                       const uint8_t hash[WEFT_LEDGER_HASH_LEN], const struct ledger_blockloc *loc,
-                      const uint8_t *bytes, size_t len, struct ledger_updates *updates,
-                      bool sync_file, struct weft_err *err)
+                      struct ledger_updates *updates, bool sync_file, struct weft_err *err)
 {
     uint64_t number = blk->header->number;
+    size_t nids, id_bytes;
+    ledger__block_txid_count(blk, &nids, &id_bytes);
+    /* Only the committer changes txp: reading it unlocked is safe here. */
+    bool merge = l->txp.blocks + 1 >= LEDGER_TXID_MERGE_BLOCKS ||
+                 l->txp.n + nids >= LEDGER_TXID_MERGE_IDS;
+    if (!merge) {
+        /* Room first, so that adding the ids after the commit cannot fail. */
+        pthread_mutex_lock(&l->txp_mu);
+        int rc = ledger__txp_reserve(&l->txp, nids, id_bytes);
+        pthread_mutex_unlock(&l->txp_mu);
+        if (rc != 0) {
+            return weft_err_set(err, rc, "pending transaction ids: %s", weft_strerror(rc));
+        }
+    }
     for (int attempt = 0; attempt < 16; attempt++) {
         MDB_txn *txn = NULL;
         pthread_rwlock_rdlock(&l->txn_lock);
@@ -219,7 +236,10 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             pthread_rwlock_unlock(&l->txn_lock);
             return ledger__mdb_err(err, rc, "begin commit transaction");
         }
-        rc = ledger__index_put(l, txn, number, hash, loc, bytes, len, blk, err);
+        rc = ledger__index_put(l, txn, number, hash, loc, err);
+        if (rc == 0 && merge) {
+            rc = ledger__txids_merge(l, txn, &l->txp, number, blk, err);
+        }
         if (rc == 0 && updates != NULL) {
             rc = ledger__state_apply(l->state, txn, updates, err);
         }
@@ -247,6 +267,16 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             mdb_txn_abort(txn);
         }
         pthread_rwlock_unlock(&l->txn_lock);
+        if (rc == 0) {
+            pthread_mutex_lock(&l->txp_mu);
+            if (merge) {
+                ledger__txp_clear(&l->txp);
+                l->tx_merged = number + 1;
+            } else {
+                (void)ledger__txp_add_block(&l->txp, number, blk); /* reserved above */
+            }
+            pthread_mutex_unlock(&l->txp_mu);
+        }
         if (rc != LEDGER_EMAPFULL) {
             return rc;
         }
@@ -349,7 +379,7 @@ static int do_commit(struct weft_ledger *l, const Common__Block *blk, const uint
     if (rc != 0) {
         goto out;
     }
-    rc = commit_txn(l, blk, hash, &loc, bytes, len, updates, true, err);
+    rc = commit_txn(l, blk, hash, &loc, updates, true, err);
     if (rc != 0) {
         /* Take the record back so that "refused" means "nothing written".
          * If that fails the file and the index disagree until recovery. */
@@ -423,6 +453,36 @@ static int truncate_file(struct weft_ledger *l, uint32_t file_no, uint64_t offse
     return rc;
 }
 
+/* Rebuilds the pending transaction ids from blocks [tx_merged, height). A
+ * damaged record there does not stop the open (as damage below the savepoint
+ * never did): its ids stay unknown and `weft ledger verify` reports it. */
+static int load_pending_txids(struct weft_ledger *l, uint64_t height, struct weft_err *err)
+{
+    for (uint64_t n = l->tx_merged; n < height; n++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        struct weft_err rerr;
+        weft_err_clear(&rerr);
+        if (weft_ledger_block_by_number(l, n, &bytes, &len, &rerr) != 0) {
+            if (rerr.code == WEFT_ENOMEM) {
+                return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            }
+            continue;
+        }
+        Common__Block *blk = common__block__unpack(NULL, len, bytes);
+        weft_free(bytes);
+        if (blk == NULL) {
+            continue;
+        }
+        int rc = ledger__txp_add_block(&l->txp, n, blk);
+        common__block__free_unpacked(blk, NULL);
+        if (rc != 0) {
+            return weft_err_set(err, rc, "reload transaction ids: %s", weft_strerror(rc));
+        }
+    }
+    return 0;
+}
+
 static int recover(struct weft_ledger *l, struct weft_err *err)
 {
     MDB_txn *txn;
@@ -455,6 +515,10 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
     }
     ledger__read_end(l, txn);
     l->height = height;
+    rc = load_pending_txids(l, height, err);
+    if (rc != 0) {
+        return rc;
+    }
 
     /* Blocks after the savepoint: re-index and re-apply each. */
     struct ledger_scan s;
@@ -511,7 +575,7 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
                     synced_file = s.loc.file;
                 }
                 if (rc == 0) {
-                    rc = commit_txn(l, blk, hash, &s.loc, s.block, s.len, updates, false, err);
+                    rc = commit_txn(l, blk, hash, &s.loc, updates, false, err);
                 }
                 if (updates != NULL) {
                     ledger__updates_free(updates);
@@ -629,6 +693,23 @@ static int open_env(struct weft_ledger *l, struct weft_err *err)
     }
     ledger__state_set_lock(l->state, &l->txn_lock);
     ledger__state_set_tx_fetcher(l->state, fetch_tx, l);
+    /* First block whose transaction ids are not merged into the txids
+     * table. A ledger written before pending ids existed has them all. */
+    uint64_t sp;
+    int src = ledger__meta_get_u64(txn, l->dbi_meta, SAVEPOINT_KEY, &sp);
+    int trc = ledger__meta_get_u64(txn, l->dbi_meta, LEDGER_TXINDEXED_KEY, &l->tx_merged);
+    if (trc == WEFT_ENOTFOUND) {
+        l->tx_merged = src == 0 ? sp + 1 : 0;
+        trc = ledger__meta_put_u64(txn, l->dbi_meta, LEDGER_TXINDEXED_KEY, l->tx_merged);
+        if (trc != 0) {
+            mdb_txn_abort(txn);
+            return ledger__mdb_err(err, trc, "write txindexed");
+        }
+    } else if (trc != 0 || (src == 0 && l->tx_merged > sp + 1) ||
+               (src == WEFT_ENOTFOUND && l->tx_merged != 0)) {
+        mdb_txn_abort(txn);
+        return weft_err_set(err, WEFT_ECORRUPT, "index: bad txindexed mark");
+    }
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         return ledger__mdb_err(err, rc, "commit open transaction");
@@ -661,6 +742,7 @@ int weft_ledger_open(struct weft_ledger **out, const struct weft_ledger_options 
     l->refs = 1;
     pthread_rwlock_init(&l->txn_lock, NULL);
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->txp_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -783,9 +865,27 @@ int weft_ledger_tx_by_id(struct weft_ledger *l, const char *txid, struct weft_le
         return weft_err_set(err, WEFT_ENOTFOUND, "transaction '%s' not found",
                             txid != NULL ? txid : "");
     }
+    /* Pending ids first, then the table: a merge empties the set only after
+     * its LMDB commit, so an id is always in one of the two. An id in both
+     * (a later copy pending) is the table's, the earlier one. */
+    struct ledger_txpend_ent pe = {0, 0, 0, 0, 0};
+    bool pending = false;
+    pthread_mutex_lock(&l->txp_mu);
+    const struct ledger_txpend_ent *e = ledger__txp_find(&l->txp, (const uint8_t *)txid, n);
+    if (e != NULL) {
+        pe = *e;
+        pending = true;
+    }
+    pthread_mutex_unlock(&l->txp_mu);
     uint8_t extra[5];
     uint64_t block;
     int rc = lookup_number(l, l->dbi_txids, txid, n, &block, extra, sizeof(extra));
+    if (rc == WEFT_ENOTFOUND && pending) {
+        out->block = pe.block;
+        out->tx = pe.tx;
+        out->code = pe.code;
+        return 0;
+    }
     if (rc != 0) {
         return weft_err_set(err, rc, "transaction '%s': %s", txid, weft_strerror(rc));
     }
@@ -955,7 +1055,7 @@ static void ro_index_close(struct ro_index *x)
 /* Index checks for one block found in the files. */
 static int verify_block_index(struct ro_index *x, const Common__Block *blk,
                               const struct ledger_blockloc *loc, const uint8_t *hash,
-                              struct weft_err *err)
+                              bool check_txids, struct weft_err *err)
 {
     uint64_t n = blk->header->number;
     struct ledger_blockloc il;
@@ -976,7 +1076,9 @@ static int verify_block_index(struct ro_index *x, const Common__Block *blk,
         return weft_err_set(err, WEFT_ECORRUPT, "hash index lacks block %llu",
                             (unsigned long long)n);
     }
-    size_t ntx = blk->data != NULL ? blk->data->n_data : 0;
+    /* Ids of blocks above the txindexed mark are pending (rebuilt in memory
+     * on open, merged later): not in the table yet. */
+    size_t ntx = check_txids && blk->data != NULL ? blk->data->n_data : 0;
     const ProtobufCBinaryData *f = NULL;
     if (blk->metadata != NULL &&
         blk->metadata->n_metadata > COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER) {
@@ -1027,6 +1129,16 @@ int weft_ledger_verify_dir(const char *chain_dir, uint64_t *height_out, struct w
         return rc;
     }
     bool have_index = rc == 0;
+    /* Ledgers written before the mark existed have every id in the table. */
+    uint64_t txindexed = UINT64_MAX;
+    int trc = have_index ? ledger__meta_get_u64(x.txn, x.meta, LEDGER_TXINDEXED_KEY, &txindexed)
+                         : WEFT_ENOTFOUND;
+    if (trc == WEFT_ENOTFOUND) {
+        txindexed = UINT64_MAX;
+    } else if (trc != 0) {
+        ro_index_close(&x);
+        return weft_err_set(err, WEFT_ECORRUPT, "index: bad txindexed mark");
+    }
     struct ledger_scan s;
     ledger__scan_init(&s, chain_dir, 0, 0);
     uint64_t height = 0;
@@ -1066,7 +1178,7 @@ int weft_ledger_verify_dir(const char *chain_dir, uint64_t *height_out, struct w
             break;
         }
         if (have_index) {
-            rc = verify_block_index(&x, blk, &s.loc, hash, err);
+            rc = verify_block_index(&x, blk, &s.loc, hash, height < txindexed, err);
             if (rc == 1) {
                 index_gap = true;
                 rc = 0;
@@ -1098,6 +1210,10 @@ int weft_ledger_verify_dir(const char *chain_dir, uint64_t *height_out, struct w
                    (src != 0 && src != WEFT_ENOTFOUND)) {
             rc = weft_err_set(err, WEFT_ECORRUPT, "savepoint disagrees with the %llu indexed blocks",
                               (unsigned long long)indexed);
+        } else if (txindexed != UINT64_MAX && txindexed > indexed) {
+            rc = weft_err_set(err, WEFT_ECORRUPT,
+                              "txindexed mark %llu is above the %llu indexed blocks",
+                              (unsigned long long)txindexed, (unsigned long long)indexed);
         }
     }
     if (have_index) {

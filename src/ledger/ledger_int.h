@@ -31,6 +31,31 @@ struct ledger_blockloc {
     uint32_t length; /* block bytes (without the record header) */
 };
 
+/* Transaction ids of committed blocks not yet merged into the txids table
+ * (blocks [tx_merged, height), blockindex.c): an open-addressing hash set,
+ * first occurrence kept. */
+struct ledger_txpend_ent {
+    uint64_t block;
+    uint32_t tx;
+    uint32_t key_off; /* in keys */
+    uint16_t key_len;
+    uint8_t code;
+};
+struct ledger_txpend {
+    struct ledger_txpend_ent *ents;
+    size_t n, cap;
+    uint32_t *slots; /* entry index + 1, 0 = empty; nslots is a power of two */
+    size_t nslots;
+    uint8_t *keys;
+    size_t keys_len, keys_cap;
+    uint64_t blocks; /* blocks whose ids are here */
+};
+
+/* Merge the pending ids when this many blocks or ids are pending. */
+#define LEDGER_TXID_MERGE_BLOCKS 64u
+#define LEDGER_TXID_MERGE_IDS 32768u
+#define LEDGER_TXINDEXED_KEY "txindexed"
+
 struct weft_ledger {
     char *chain_dir; /* <root>/ledgersData/chains/<channel> */
     char *index_dir; /* chain_dir/index (the LMDB environment) */
@@ -61,6 +86,12 @@ struct weft_ledger {
     bool closing;
     bool broken; /* a failed commit could not be undone: refuse further commits */
     unsigned refs;
+
+    /* Pending transaction ids (txp_mu guards txp and tx_merged; only the
+     * committer changes them, readers look up under the lock). */
+    pthread_mutex_t txp_mu;
+    struct ledger_txpend txp;
+    uint64_t tx_merged; /* first block whose ids are not in the txids table */
 };
 
 /* Read transaction on the ledger's environment (txn_lock read side held
@@ -87,7 +118,11 @@ int ledger__block_header_hash(const Common__Block *blk, uint8_t out[WEFT_LEDGER_
 #define LEDGER_REC_HDR 24u
 #define LEDGER_MAX_BLOCK (256u * 1024u * 1024u)
 
+/* CRC-32C with the SSE4.2 instruction when the CPU has it (environment
+ * WEFT_LEDGER_CRC_SW forces the table version); _sw is the portable table
+ * version (tests compare the two). */
 uint32_t ledger__crc32c(uint32_t crc, const uint8_t *p, size_t n);
+uint32_t ledger__crc32c_sw(uint32_t crc, const uint8_t *p, size_t n);
 /* Builds a record header for a block. */
 void ledger__rec_header(uint8_t hdr[LEDGER_REC_HDR], uint64_t number, const uint8_t *block,
                         size_t len);
@@ -142,11 +177,25 @@ int ledger__file_open_current(struct weft_ledger *l, uint32_t file_no, bool crea
 /* ---- blockindex.c ---- */
 void ledger__u64be(uint8_t out[8], uint64_t v);
 uint64_t ledger__get_u64be(const uint8_t *p);
-/* Index entries for one block (number, hash, txids with codes). */
+/* Index entries for one block: number -> location and hash -> number (the
+ * transaction ids go through the pending set, below). */
 int ledger__index_put(struct weft_ledger *l, MDB_txn *txn, uint64_t number,
                       const uint8_t hash[WEFT_LEDGER_HASH_LEN], const struct ledger_blockloc *loc,
-                      const uint8_t *block, size_t len, const Common__Block *blk,
                       struct weft_err *err);
+/* Pending transaction ids (see ledger_txpend). reserve makes room for
+ * `more` ids of `more_keys` bytes so that add_block cannot fail after it. */
+void ledger__txp_free(struct ledger_txpend *p);
+void ledger__txp_clear(struct ledger_txpend *p);
+int ledger__txp_reserve(struct ledger_txpend *p, size_t more, size_t more_keys);
+int ledger__txp_add_block(struct ledger_txpend *p, uint64_t number, const Common__Block *blk);
+const struct ledger_txpend_ent *ledger__txp_find(const struct ledger_txpend *p,
+                                                 const uint8_t *txid, size_t len);
+/* Number of indexable ids of a block and their total length. */
+void ledger__block_txid_count(const Common__Block *blk, size_t *n, size_t *bytes);
+/* Writes the pending ids plus those of block `number` into the txids table
+ * in key order (first occurrence kept) and meta txindexed = number + 1. */
+int ledger__txids_merge(struct weft_ledger *l, MDB_txn *txn, const struct ledger_txpend *p,
+                        uint64_t number, const Common__Block *blk, struct weft_err *err);
 /* Location and header hash (hash may be NULL) of block number; 0,
  * WEFT_ENOTFOUND or WEFT_ECORRUPT. */
 int ledger__index_get_loc(MDB_txn *txn, MDB_dbi dbi, uint64_t number, struct ledger_blockloc *loc,

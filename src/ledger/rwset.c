@@ -960,6 +960,233 @@ int ledger__updates_add_tx(struct ledger_updates *u, uint64_t tx_num,
     return 0;
 }
 
+/* ---- commit fast path: read/write set straight from the envelope bytes -------
+ *
+ * The committer needs nothing of a valid endorser transaction but its
+ * TxReadWriteSet, nine messages deep. Unpacking every level with protobuf-c
+ * allocates and copies the whole transaction at each level; walking the
+ * wire bytes finds the same field without a copy. Each message on the path
+ * is walked whole and a field on the path with the wrong wire type is
+ * refused, as protobuf-c would. Anything unusual (another header type, an
+ * absent message field, malformed bytes) goes back to ledger__tx_decode,
+ * so the outcome and the error messages are those of the full decoder. */
+
+/* Wire types of a message's fields (index = field number - 1; WT_ANY for
+ * reserved numbers) and, for sub-messages that protobuf-c would unpack but
+ * the path does not descend into, their own description. */
+#define WT_ANY 0xffu
+struct wire_fld {
+    uint8_t wt;
+    const struct wire_msg *sub;
+};
+struct wire_msg {
+    size_t n;
+    const struct wire_fld *f;
+};
+#define WIRE_MSG(arr) {sizeof(arr) / sizeof(arr[0]), arr}
+
+static const struct wire_fld f_bytes2[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_bytes2 = WIRE_MSG(f_bytes2); /* two bytes fields */
+static const struct wire_fld f_timestamp[] = {{0, NULL}, {0, NULL}};
+static const struct wire_msg m_timestamp = WIRE_MSG(f_timestamp);
+static const struct wire_fld f_envelope[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_envelope = WIRE_MSG(f_envelope);
+static const struct wire_fld f_payload[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_payload = WIRE_MSG(f_payload);
+static const struct wire_fld f_header[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_header = WIRE_MSG(f_header);
+static const struct wire_fld f_chdr[] = {{0, NULL}, {0, NULL}, {2, &m_timestamp}, {2, NULL},
+                                         {2, NULL}, {0, NULL}, {2, NULL},          {2, NULL}};
+static const struct wire_msg m_chdr = WIRE_MSG(f_chdr);
+static const struct wire_fld f_tx[] = {{2, &m_bytes2}}; /* TransactionAction{header, payload} */
+static const struct wire_msg m_tx = WIRE_MSG(f_tx);
+static const struct wire_fld f_cap[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_cap = WIRE_MSG(f_cap);
+/* ChaincodeEndorsedAction{proposal_response_payload, endorsements: Endorsement{endorser, sig}} */
+static const struct wire_fld f_cea[] = {{2, NULL}, {2, &m_bytes2}};
+static const struct wire_msg m_cea = WIRE_MSG(f_cea);
+static const struct wire_fld f_prp[] = {{2, NULL}, {2, NULL}};
+static const struct wire_msg m_prp = WIRE_MSG(f_prp);
+static const struct wire_fld f_response[] = {{0, NULL}, {2, NULL}, {2, NULL}};
+static const struct wire_msg m_response = WIRE_MSG(f_response);
+static const struct wire_fld f_ccid[] = {{2, NULL}, {2, NULL}, {2, NULL}};
+static const struct wire_msg m_ccid = WIRE_MSG(f_ccid);
+/* ChaincodeAction{results, events, response, chaincode_id} */
+static const struct wire_fld f_ca[] = {{2, NULL}, {2, NULL}, {2, &m_response}, {2, &m_ccid}};
+static const struct wire_msg m_ca = WIRE_MSG(f_ca);
+
+/* Walks a whole message as protobuf-c would unpack it: every field well
+ * formed, known fields with their wire type, known sub-messages checked
+ * too. Returns 0 or WEFT_EPARSE. */
+static int wire_check(struct ledger_bytes msg, const struct wire_msg *m, int depth)
+{
+    struct rd r = {msg.p, msg.p + msg.len};
+    struct field f;
+    if (depth > 8)
+        return WEFT_EPARSE;
+    while (r.p < r.end) {
+        if (get_field(&r, &f) != 0)
+            return WEFT_EPARSE;
+        if (f.num > m->n)
+            continue; /* unknown field: skipped */
+        const struct wire_fld *d = &m->f[f.num - 1];
+        if (d->wt != WT_ANY && d->wt != f.wt)
+            return WEFT_EPARSE;
+        if (d->sub != NULL && wire_check(f.b, d->sub, depth + 1) != 0)
+            return WEFT_EPARSE;
+    }
+    return 0;
+}
+
+/* Finds field num of wire type wt in a message checked with wire_check:
+ * the last occurrence (protobuf's rule for a singular field) or, with
+ * first, the first one (the first element of a repeated field). 0 = found,
+ * 1 = absent. */
+static int wire_find(struct ledger_bytes msg, uint32_t num, uint32_t wt, bool first,
+                     struct field *out)
+{
+    struct rd r = {msg.p, msg.p + msg.len};
+    struct field f;
+    int found = 1;
+    while (r.p < r.end) {
+        if (get_field(&r, &f) != 0)
+            return WEFT_EPARSE;
+        if (f.num != num)
+            continue;
+        if (f.wt != wt)
+            return WEFT_EPARSE;
+        if (found == 1 || !first) {
+            *out = f;
+            found = 0;
+        }
+    }
+    return found;
+}
+
+/* Bytes field of a message after checking it: absent = empty, as in
+ * protobuf. 0 or WEFT_EPARSE. */
+static int wire_bytes(struct ledger_bytes msg, const struct wire_msg *m, uint32_t num,
+                      struct ledger_bytes *out)
+{
+    struct field f;
+    if (wire_check(msg, m, 0) != 0)
+        return WEFT_EPARSE;
+    int rc = wire_find(msg, num, 2, false, &f);
+    if (rc < 0)
+        return rc;
+    *out = rc == 0 ? f.b : (struct ledger_bytes){(const uint8_t *)"", 0};
+    return 0;
+}
+
+/* Message field (absent = NULL in protobuf-c: 1 here). */
+static int wire_sub(struct ledger_bytes msg, const struct wire_msg *m, uint32_t num, bool first,
+                    struct ledger_bytes *out)
+{
+    struct field f;
+    if (wire_check(msg, m, 0) != 0)
+        return WEFT_EPARSE;
+    int rc = wire_find(msg, num, 2, first, &f);
+    if (rc == 0)
+        *out = f.b;
+    return rc;
+}
+
+/* 0 and the ChaincodeAction.results bytes of an ENDORSER_TRANSACTION
+ * envelope; 1 = use ledger__tx_decode instead. */
+static int tx_results_fast(const uint8_t *env, size_t env_len, struct ledger_bytes *results)
+{
+    struct ledger_bytes e = {env, env_len}, pl, hdr, ch, data, act, cap, cea, prp, ext;
+    struct field f;
+    if (wire_bytes(e, &m_envelope, 1, &pl) != 0 ||     /* Envelope.payload */
+        wire_sub(pl, &m_payload, 1, false, &hdr) != 0 || /* Payload.header */
+        wire_bytes(pl, &m_payload, 2, &data) != 0 ||     /* Payload.data */
+        wire_bytes(hdr, &m_header, 1, &ch) != 0 ||       /* Header.channel_header */
+        wire_check(ch, &m_chdr, 0) != 0)
+        return 1;
+    if (wire_find(ch, 1, 0, false, &f) != 0 || (int32_t)f.v != 3) /* ChannelHeader.type */
+        return 1;
+    if (wire_sub(data, &m_tx, 1, true, &act) != 0 ||     /* Transaction.actions[0] */
+        wire_bytes(act, &m_bytes2, 2, &cap) != 0 ||      /* TransactionAction.payload */
+        wire_sub(cap, &m_cap, 2, false, &cea) != 0 ||    /* ChaincodeActionPayload.action */
+        wire_bytes(cea, &m_cea, 1, &prp) != 0 ||         /* .proposal_response_payload */
+        wire_bytes(prp, &m_prp, 2, &ext) != 0 ||         /* ProposalResponsePayload.extension */
+        wire_bytes(ext, &m_ca, 1, results) != 0)         /* ChaincodeAction.results */
+        return 1;
+    return 0;
+}
+
+/* ledger__updates_add_tx over a serialized TxReadWriteSet (data_model 1,
+ * ns_rwset 2: NsReadWriteSet{namespace 1, rwset 2, collection_hashed_rwset 3:
+ * {collection_name 1, hashed_rwset 2, pvt_rwset_hash 3}}). */
+static int add_tx_bytes(struct ledger_updates *u, uint64_t tx_num, struct ledger_bytes rws,
+                        struct weft_err *err)
+{
+    struct rd r = {rws.p, rws.p + rws.len};
+    struct field f;
+    while (r.p < r.end) {
+        if (get_field(&r, &f) != 0 || (f.num == 1 && f.wt != 0) || (f.num == 2 && f.wt != 2))
+            return weft_err_set(err, WEFT_EPARSE, "tx: malformed read/write set");
+        if (f.num != 2)
+            continue;
+        struct ledger_bytes nsb = {(const uint8_t *)"", 0}, kvb = {(const uint8_t *)"", 0};
+        struct rd n = {f.b.p, f.b.p + f.b.len};
+        struct field g;
+        while (n.p < n.end) {
+            if (get_field(&n, &g) != 0 || (g.num >= 1 && g.num <= 3 && g.wt != 2))
+                return weft_err_set(err, WEFT_EPARSE, "tx: malformed read/write set");
+            if (g.num == 1)
+                nsb = g.b;
+            else if (g.num == 2)
+                kvb = g.b;
+        }
+        char nsbuf[256];
+        char *ns = nsb.len < sizeof(nsbuf) ? nsbuf : weft_malloc(nsb.len + 1);
+        if (ns == NULL)
+            return weft_err_set(err, WEFT_ENOMEM, "updates: out of memory");
+        if (nsb.len > 0)
+            memcpy(ns, nsb.p, nsb.len);
+        ns[nsb.len] = '\0';
+        struct ledger_kvrwset kv;
+        int rc = ledger__kvrwset_decode(kvb.p, kvb.len, &kv, err);
+        if (rc == 0) {
+            rc = add_ns_writes(u, tx_num, ns, &kv, true, err);
+            ledger__kvrwset_free(&kv);
+        }
+        for (n.p = f.b.p; rc == 0 && n.p < n.end;) {
+            if (get_field(&n, &g) != 0)
+                rc = weft_err_set(err, WEFT_EPARSE, "tx: malformed read/write set");
+            else if (g.num != 3)
+                continue;
+            struct ledger_bytes cname = {(const uint8_t *)"", 0}, hrw = {(const uint8_t *)"", 0};
+            struct rd c = {g.b.p, g.b.p + g.b.len};
+            struct field h;
+            while (rc == 0 && c.p < c.end) {
+                if (get_field(&c, &h) != 0 || (h.num >= 1 && h.num <= 3 && h.wt != 2))
+                    rc = weft_err_set(err, WEFT_EPARSE, "tx: malformed read/write set");
+                else if (h.num == 1)
+                    cname = h.b;
+                else if (h.num == 2)
+                    hrw = h.b;
+            }
+            if (rc != 0)
+                break;
+            char *hns = weft_asprintf("%s$$h%.*s", ns, (int)cname.len, (const char *)cname.p);
+            if (hns == NULL) {
+                rc = weft_err_set(err, WEFT_ENOMEM, "updates: out of memory");
+                break;
+            }
+            /* protobuf-c stops a string at its first NUL, as %s does here */
+            rc = add_hashed(u, tx_num, hns, hrw.p, hrw.len, err);
+            weft_free(hns);
+        }
+        if (ns != nsbuf)
+            weft_free(ns);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int ledger__updates_from_block(const Common__Block *blk, const uint8_t *tx_codes, size_t ntx,
                                struct ledger_updates **out, struct weft_err *err)
 {
@@ -975,6 +1202,13 @@ int ledger__updates_from_block(const Common__Block *blk, const uint8_t *tx_codes
     for (size_t i = 0; i < ntx && rc == 0; i++) {
         if (tx_codes != NULL && tx_codes[i] != 0)
             continue;
+        struct ledger_bytes results;
+        if (tx_results_fast(blk->data->data[i].data, blk->data->data[i].len, &results) == 0) {
+            rc = add_tx_bytes(u, i, results, err);
+            if (rc != 0)
+                weft_err_prefix(err, "block %llu tx %zu", (unsigned long long)u->block, i);
+            continue;
+        }
         struct ledger_txinfo ti;
         rc = ledger__tx_decode(blk->data->data[i].data, blk->data->data[i].len, &ti, err);
         if (rc == WEFT_ENOTFOUND) {

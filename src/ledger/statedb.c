@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <lmdb.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -234,18 +235,92 @@ int ledger__state_get_in(struct ledger_state *st, MDB_txn *txn, const char *ns,
     return 0;
 }
 
-/* Writes ns\0key -> record in txn. */
-static int put_record(struct ledger_state *st, MDB_txn *txn, MDB_val *k, uint64_t block,
-                      uint64_t tx, const uint8_t *meta, size_t meta_len, const uint8_t *value,
-                      size_t value_len, struct weft_err *err)
+/* ---- applying a block's updates ---------------------------------------------
+ *
+ * ledger__state_apply writes a block's state and history entries in key
+ * order through one LMDB cursor per table, which is how LMDB likes to be fed:
+ *  - the ops are sorted once by (LMDB key, position in the block); every op
+ *    touches only its own key, so applying the ops of each key in block order
+ *    gives the same result as replaying the whole block in order;
+ *  - the ops of one key are folded in memory (delete / put / metadata rules of
+ *    docs/ledger-state.md) into at most one LMDB write for that key;
+ *  - a cursor that moves forward finds the next key on the page it is already
+ *    on (LMDB checks the current page before searching from the root), and
+ *    keys above the table's last key are written with MDB_APPEND, which skips
+ *    the search altogether (new keys of an append-mostly workload);
+ *  - records are written in place with MDB_RESERVE; the keys of all ops are
+ *    built in one scratch allocation, no per-key allocation.
+ */
+
+struct apply_ent {
+    const struct ledger_op *op;
+    size_t seq; /* position in block order */
+    const uint8_t *k;
+    size_t klen;
+};
+
+static int bytes_order(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
-    if (meta_len > UINT32_MAX)
-        return weft_err_set(err, WEFT_ETOOBIG, "state: metadata too large");
-    MDB_val v = {LEDGER_REC_HDR_LEN + meta_len + value_len, NULL};
-    int rc = mdb_put(txn, st->dbi_state, k, &v, MDB_RESERVE);
+    size_t n = al < bl ? al : bl;
+    int c = n > 0 ? memcmp(a, b, n) : 0;
+    if (c != 0)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+static int cmp_apply_ent(const void *pa, const void *pb)
+{
+    const struct apply_ent *a = pa, *b = pb;
+    int c = bytes_order(a->k, a->klen, b->k, b->klen);
+    if (c != 0)
+        return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void sort_ents(struct apply_ent *e, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (cmp_apply_ent(&e[i - 1], &e[i]) > 0) {
+            qsort(e, n, sizeof(*e), cmp_apply_ent);
+            return;
+        }
+    }
+}
+
+/* MDB_MAP_FULL goes back as itself: the block store grows the map and
+ * retries the whole commit transaction (ledger_int.h LEDGER_EMAPFULL). */
+static int apply_mdb_err(struct weft_err *err, int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL) {
+        weft_err_set(err, MDB_MAP_FULL, "%s: %s", what, mdb_strerror(rc));
+        return MDB_MAP_FULL;
+    }
+    return ledger__mdb_state_err(err, rc, what);
+}
+
+/* Last key of the cursor's table into last (at most cap bytes); *have =
+ * false for an empty table. */
+static int last_key(MDB_cursor *cur, uint8_t *last, size_t cap, size_t *len, bool *have)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    *have = false;
+    *len = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
     if (rc != 0)
-        return ledger__mdb_state_err(err, rc, "state: put");
-    uint8_t *p = v.mv_data;
+        return rc;
+    if (k.mv_size > cap)
+        return MDB_BAD_VALSIZE;
+    memcpy(last, k.mv_data, k.mv_size);
+    *len = k.mv_size;
+    *have = true;
+    return 0;
+}
+
+static void fill_record(uint8_t *p, uint64_t block, uint64_t tx, const uint8_t *meta,
+                        size_t meta_len, const uint8_t *value, size_t value_len)
+{
     p[0] = LEDGER_REC_FMT;
     ledger__put_u64be(p + 1, block);
     ledger__put_u64be(p + 9, tx);
@@ -257,105 +332,244 @@ static int put_record(struct ledger_state *st, MDB_txn *txn, MDB_val *k, uint64_
         memcpy(p + LEDGER_REC_HDR_LEN, meta, meta_len);
     if (value_len > 0)
         memcpy(p + LEDGER_REC_HDR_LEN + meta_len, value, value_len);
-    return 0;
 }
 
-static int apply_op(struct ledger_state *st, MDB_txn *txn, const struct ledger_op *op,
-                    struct weft_err *err)
+/* The state rows: ents sorted, n > 0. */
+static int apply_state(struct ledger_state *st, MDB_txn *txn, const struct apply_ent *ents,
+                       size_t n, struct weft_buf *scratch, struct weft_err *err)
 {
-    uint8_t *fk;
-    size_t fkl;
-    int rc;
-    if (ledger__state_key(op->ns, op->key, op->key_len, &fk, &fkl) != 0)
-        return weft_err_set(err, WEFT_ENOMEM, "state: out of memory");
-    MDB_val k = {fkl, fk}, cur;
-    if (fkl > (size_t)mdb_env_get_maxkeysize(st->env)) {
-        rc = weft_err_set(err, WEFT_ETOOBIG, "state: key of %zu bytes in '%s' exceeds %d bytes",
-                          op->key_len, op->ns, mdb_env_get_maxkeysize(st->env));
+    MDB_cursor *cur = NULL;
+    uint8_t last[512];
+    size_t last_len;
+    bool have_last;
+    int rc = mdb_cursor_open(txn, st->dbi_state, &cur);
+    if (rc != 0)
+        return apply_mdb_err(err, rc, "state: cursor");
+    rc = last_key(cur, last, sizeof(last), &last_len, &have_last);
+    if (rc != 0) {
+        rc = apply_mdb_err(err, rc, "state: last key");
         goto out;
     }
-    switch (op->kind) {
-    case LEDGER_OP_DEL:
-        rc = mdb_del(txn, st->dbi_state, &k, NULL);
-        if (rc == MDB_NOTFOUND)
-            rc = 0;
-        if (rc != 0)
-            rc = ledger__mdb_state_err(err, rc, "state: delete");
-        break;
-    case LEDGER_OP_PUT:
-        if (op->has_meta) {
-            rc = put_record(st, txn, &k, op->block, op->tx, op->meta, op->meta_len, op->value,
-                            op->value_len, err);
-            break;
+    bool append = !have_last;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && ents[j].klen == ents[i].klen &&
+                        memcmp(ents[j].k, ents[i].k, ents[i].klen) == 0;
+             j++) {
         }
-        rc = mdb_get(txn, st->dbi_state, &k, &cur);
-        if (rc == MDB_NOTFOUND) {
-            rc = put_record(st, txn, &k, op->block, op->tx, NULL, 0, op->value, op->value_len,
-                            err);
-        } else if (rc != 0) {
-            rc = ledger__mdb_state_err(err, rc, "state: get");
-        } else {
-            const uint8_t *m;
-            size_t ml;
-            if (ledger__rec_decode(cur.mv_data, cur.mv_size, NULL, &m, &ml, NULL, NULL) != 0) {
-                rc = weft_err_set(err, WEFT_ECORRUPT, "state: corrupt record in '%s'", op->ns);
-                break;
+        const char *ns = ents[i].op->ns;
+        MDB_val k = {ents[i].klen, (void *)(uintptr_t)ents[i].k}, v;
+        if (!append && bytes_order(ents[i].k, ents[i].klen, last, last_len) > 0)
+            append = true; /* this and every later key are above the table's last */
+        bool existed = false, exists = false, changed = false, meta_old = false,
+             val_old = false;
+        const uint8_t *meta = NULL, *val = NULL;
+        size_t ml = 0, vl = 0;
+        uint64_t vb = 0, vt = 0;
+        if (!append) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+            if (rc == 0) {
+                if (ledger__rec_decode(v.mv_data, v.mv_size, NULL, &meta, &ml, &val, &vl) != 0) {
+                    rc = weft_err_set(err, WEFT_ECORRUPT, "state: corrupt record in '%s'", ns);
+                    goto out;
+                }
+                existed = exists = meta_old = val_old = true;
+            } else if (rc != MDB_NOTFOUND) {
+                rc = apply_mdb_err(err, rc, "state: get");
+                goto out;
             }
-            /* the old record's pages may be reused by the put: copy first */
-            uint8_t *mc = ml > 0 ? weft_memdup(m, ml) : NULL;
-            if (ml > 0 && mc == NULL) {
+        }
+        for (size_t e = i; e < j; e++) {
+            const struct ledger_op *op = ents[e].op;
+            switch (op->kind) {
+            case LEDGER_OP_DEL:
+                exists = false;
+                changed = true;
+                meta = val = NULL; /* a later put in the block starts afresh */
+                ml = vl = 0;
+                meta_old = val_old = false;
+                break;
+            case LEDGER_OP_PUT:
+                exists = changed = true;
+                val = op->value;
+                vl = op->value_len;
+                val_old = false;
+                if (op->has_meta) {
+                    meta = op->meta;
+                    ml = op->meta_len;
+                    meta_old = false;
+                }
+                vb = op->block;
+                vt = op->tx;
+                break;
+            case LEDGER_OP_META:
+                if (!exists)
+                    break; /* metadata on a missing key: no-op */
+                changed = true;
+                meta = op->meta;
+                ml = op->meta_len;
+                meta_old = false;
+                vb = op->block;
+                vt = op->tx;
+                break;
+            default:
+                rc = weft_err_set(err, WEFT_EINVAL, "state: bad op kind %u", op->kind);
+                goto out;
+            }
+        }
+        if (!changed)
+            continue;
+        if (!exists) {
+            if (existed && (rc = mdb_cursor_del(cur, 0)) != 0) {
+                rc = apply_mdb_err(err, rc, "state: delete");
+                goto out;
+            }
+            continue;
+        }
+        if (meta_old || val_old) {
+            /* Parts carried over from the old record live on a page the put
+             * may rewrite: copy them first. */
+            weft_buf_reset(scratch);
+            if (weft_buf_append(scratch, meta_old ? meta : (const uint8_t *)"",
+                                meta_old ? ml : 0) != 0 ||
+                weft_buf_append(scratch, val_old ? val : (const uint8_t *)"",
+                                val_old ? vl : 0) != 0) {
                 rc = weft_err_set(err, WEFT_ENOMEM, "state: out of memory");
-                break;
+                goto out;
             }
-            rc = put_record(st, txn, &k, op->block, op->tx, mc, ml, op->value, op->value_len,
-                            err);
-            weft_free(mc);
+            if (meta_old)
+                meta = scratch->data;
+            if (val_old)
+                val = scratch->data + (meta_old ? ml : 0);
         }
-        break;
-    case LEDGER_OP_META: {
-        rc = mdb_get(txn, st->dbi_state, &k, &cur);
-        if (rc == MDB_NOTFOUND) { /* metadata on a missing key: no-op */
-            rc = 0;
-            break;
+        if (ml > UINT32_MAX) {
+            rc = weft_err_set(err, WEFT_ETOOBIG, "state: metadata too large");
+            goto out;
         }
+        MDB_val nv = {LEDGER_REC_HDR_LEN + ml + vl, NULL};
+        unsigned fl = MDB_RESERVE | (append ? MDB_APPEND : existed ? MDB_CURRENT : 0u);
+        rc = mdb_cursor_put(cur, &k, &nv, fl);
         if (rc != 0) {
-            rc = ledger__mdb_state_err(err, rc, "state: get");
-            break;
+            rc = apply_mdb_err(err, rc, "state: put");
+            goto out;
         }
-        const uint8_t *val;
-        size_t vl;
-        if (ledger__rec_decode(cur.mv_data, cur.mv_size, NULL, NULL, NULL, &val, &vl) != 0) {
-            rc = weft_err_set(err, WEFT_ECORRUPT, "state: corrupt record in '%s'", op->ns);
-            break;
-        }
-        uint8_t *vc = vl > 0 ? weft_memdup(val, vl) : NULL;
-        if (vl > 0 && vc == NULL) {
-            rc = weft_err_set(err, WEFT_ENOMEM, "state: out of memory");
-            break;
-        }
-        rc = put_record(st, txn, &k, op->block, op->tx, op->meta, op->meta_len, vc, vl, err);
-        weft_free(vc);
-        break;
+        fill_record(nv.mv_data, vb, vt, meta, ml, val, vl);
     }
-    default:
-        rc = weft_err_set(err, WEFT_EINVAL, "state: bad op kind %u", op->kind);
-    }
+    rc = 0;
 out:
-    weft_free(fk);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* The history entries: ents sorted, n > 0. Equal keys (one tx writing a key
+ * twice) keep the last op, as successive puts would. */
+static int apply_history(struct ledger_state *st, MDB_txn *txn, const struct apply_ent *ents,
+                         size_t n, struct weft_err *err)
+{
+    MDB_cursor *cur = NULL;
+    uint8_t last[512];
+    size_t last_len;
+    bool have_last;
+    int rc = mdb_cursor_open(txn, st->dbi_history, &cur);
+    if (rc != 0)
+        return apply_mdb_err(err, rc, "history: cursor");
+    rc = last_key(cur, last, sizeof(last), &last_len, &have_last);
+    if (rc != 0) {
+        rc = apply_mdb_err(err, rc, "history: last key");
+        goto out;
+    }
+    bool append = !have_last;
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && ents[i + 1].klen == ents[i].klen &&
+            memcmp(ents[i + 1].k, ents[i].k, ents[i].klen) == 0)
+            continue;
+        if (!append && bytes_order(ents[i].k, ents[i].klen, last, last_len) > 0)
+            append = true;
+        uint8_t flags = ents[i].op->kind == LEDGER_OP_DEL ? 1 : 0;
+        MDB_val k = {ents[i].klen, (void *)(uintptr_t)ents[i].k}, v = {1, &flags};
+        rc = mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0u);
+        if (rc != 0) {
+            rc = apply_mdb_err(err, rc, "history: put");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    mdb_cursor_close(cur);
     return rc;
 }
 
 int ledger__state_apply(struct ledger_state *st, MDB_txn *txn, const struct ledger_updates *u,
                         struct weft_err *err)
 {
+    if (u->n == 0)
+        return 0;
+    size_t maxkey = (size_t)mdb_env_get_maxkeysize(st->env);
+    size_t skeys = 0, hkeys = 0, nh = 0;
     for (size_t i = 0; i < u->n; i++) {
-        int rc = apply_op(st, txn, &u->ops[i], err);
-        if (rc == 0 && u->ops[i].history)
-            rc = ledger__history_put(st, txn, &u->ops[i], err);
-        if (rc != 0)
-            return rc;
+        const struct ledger_op *op = &u->ops[i];
+        size_t nl = strlen(op->ns);
+        if (nl + 1 + op->key_len > maxkey)
+            return weft_err_set(err, WEFT_ETOOBIG,
+                                "state: key of %zu bytes in '%s' exceeds %zu bytes", op->key_len,
+                                op->ns, maxkey);
+        skeys += nl + 1 + op->key_len;
+        if (op->history) {
+            if (op->key_len > UINT32_MAX)
+                return weft_err_set(err, WEFT_ETOOBIG, "history: key too large");
+            hkeys += nl + 1 + 4 + op->key_len + 16;
+            nh++;
+        }
     }
-    return 0;
+    struct apply_ent *ents = weft_malloc((u->n + nh) * sizeof(*ents));
+    uint8_t *kbuf = weft_malloc(skeys + hkeys + 1);
+    struct weft_buf scratch;
+    weft_buf_init(&scratch, SIZE_MAX / 2);
+    int rc;
+    if (ents == NULL || kbuf == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "state: out of memory");
+        goto out;
+    }
+    struct apply_ent *hents = ents + u->n;
+    uint8_t *p = kbuf;
+    for (size_t i = 0, h = 0; i < u->n; i++) {
+        const struct ledger_op *op = &u->ops[i];
+        size_t nl = strlen(op->ns);
+        /* state key: ns 0x00 key */
+        ents[i] = (struct apply_ent){op, i, p, nl + 1 + op->key_len};
+        memcpy(p, op->ns, nl);
+        p[nl] = 0;
+        if (op->key_len > 0)
+            memcpy(p + nl + 1, op->key, op->key_len);
+        p += nl + 1 + op->key_len;
+        if (!op->history)
+            continue;
+        /* history key: ns 0x00 u32be(len) key u64be(block) u64be(tx) */
+        hents[h++] = (struct apply_ent){op, i, p, nl + 1 + 4 + op->key_len + 16};
+        memcpy(p, op->ns, nl);
+        p[nl] = 0;
+        p += nl + 1;
+        p[0] = (uint8_t)(op->key_len >> 24);
+        p[1] = (uint8_t)(op->key_len >> 16);
+        p[2] = (uint8_t)(op->key_len >> 8);
+        p[3] = (uint8_t)op->key_len;
+        if (op->key_len > 0)
+            memcpy(p + 4, op->key, op->key_len);
+        p += 4 + op->key_len;
+        ledger__put_u64be(p, op->block);
+        ledger__put_u64be(p + 8, op->tx);
+        p += 16;
+    }
+    sort_ents(ents, u->n);
+    rc = apply_state(st, txn, ents, u->n, &scratch, err);
+    if (rc == 0 && nh > 0) {
+        sort_ents(hents, nh);
+        rc = apply_history(st, txn, hents, nh, err);
+    }
+out:
+    weft_buf_close(&scratch);
+    weft_free(kbuf);
+    weft_free(ents);
+    return rc;
 }
 
 int ledger__state_commit(struct ledger_state *st, const struct ledger_updates *u,
@@ -368,6 +582,11 @@ int ledger__state_commit(struct ledger_state *st, const struct ledger_updates *u
     rc = ledger__state_apply(st, txn, u, err);
     if (rc != 0) {
         mdb_txn_abort(txn);
+        if (rc == MDB_MAP_FULL) { /* no map growing here: the caller sizes the map */
+            rc = WEFT_ETOOBIG;
+            if (err != NULL)
+                err->code = rc;
+        }
         return rc;
     }
     rc = mdb_txn_commit(txn);
