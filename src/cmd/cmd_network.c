@@ -569,7 +569,8 @@ static int network_up(const struct up_opts *o)
     }
     for (size_t k = 0; k < net.n_nodes; k++) {
         const struct net_node *n = &net.nodes[k];
-        for (int p = 0; p < 3; p++) {
+        /* gRPC, admin or chaincode, operations; orderers also their cluster port */
+        for (int p = 0; p < (n->role == NET_ORDERER ? 4 : 3); p++) {
             if (!port_free(n->port + p)) {
                 fprintf(stderr,
                         "weft network: port %d (for %s) is in use on 127.0.0.1; choose another "
@@ -700,6 +701,16 @@ static int network_up(const struct up_opts *o)
         printf("[5/7] orderers join channel %s (channel participation API)\n", net.channel);
         fflush(stdout);
         if (join_orderers(&net) != 0) {
+            rc = 1;
+            goto cleanup;
+        }
+        /* An orderer's /healthz fails until its channel has a Raft leader
+         * (an election takes a few ticks): nothing can be ordered before. */
+        if (net.n_orderers > 1) {
+            printf("  waiting for the Raft cluster to elect a leader\n");
+            fflush(stdout);
+        }
+        if (wait_ready(&net) != 0) {
             rc = 1;
             goto cleanup;
         }
