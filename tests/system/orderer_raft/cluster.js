@@ -134,7 +134,9 @@ function deliverAll(client, id, channel, ms = 30000) {
 }
 
 // A cluster of three orderers in a fresh temporary folder.
-async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = null, tick = '100ms' }) {
+// nodes: 3 (default) or 1 (a single consenter: orderer.example.com only).
+async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = null, tick = '100ms',
+  nodes: size = 3 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-raft-'));
   const run = (args) => execFileSync(WEFT, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   run(['crypto', 'generate', '--config', path.join(SRC, 'config', 'crypto-config.yaml'),
@@ -147,7 +149,11 @@ async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = 
   let ctx = fs.readFileSync(path.join(SRC, 'config', 'configtx.yaml'), 'utf8');
   const hosts = ['orderer.example.com', 'orderer2.example.com', 'orderer3.example.com'];
   const defPorts = [7050, 8050, 9050];
-  for (let i = 0; i < 3; i++) {
+  if (size === 1) {
+    ctx = ctx.replace(/\n(\s*)- Host: orderer2\.example\.com[\s\S]*?(?=\n\s*Options:)/, '\n');
+    assert.ok(!/orderer2\.example\.com\/tls/.test(ctx), 'one consenter left');
+  }
+  for (let i = 0; i < size; i++) {
     const re = new RegExp(`Host: ${hosts[i].replace(/\./g, '\\.')}\\n(\\s*)Port: ${defPorts[i]}`);
     assert.match(ctx, re, 'sample configtx.yaml lists the consenter');
     ctx = ctx.replace(re, `Host: 127.0.0.1\n$1Port: ${ports[i].cluster}`);
