@@ -9,6 +9,8 @@
 const { test } = require('node:test');
 const assert = require('node:assert');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
 const { waitFor, envelope, deliverAll, makeCluster, common, orderer } = require('./cluster.js');
 
 const TARGET = Number(process.env.WEFT_FAILOVER_ENVELOPES || 5000);
@@ -172,7 +174,9 @@ test(`orderer raft failover: ${TARGET} envelopes, leader killed twice`, { timeou
 
     for (let i = 0; i < 3; i++) {
       const r = await c.stop(i);
-      assert.strictEqual(r.code, 0, `node ${i}: clean exit (no sanitizer report)`);
+      const log = () => fs.readFileSync(path.join(c.dir, `node${i}`, 'orderer.log'), 'utf8').split('\n')
+        .filter((l) => /Sanitizer|ERROR|runtime error|#\d+ 0x/.test(l)).slice(0, 60).join('\n');
+      assert.strictEqual(r.code, 0, `node ${i}: clean exit (no sanitizer report)\n${r.code === 0 ? '' : log()}`);
     }
   } finally {
     await c.cleanup();
