@@ -7,9 +7,17 @@
 //
 //   node app.js [path/to/network.json] [--channel NAME] [--chaincode NAME]
 //
-// Org1's user creates an asset, reads it, transfers it, lists all assets
-// and reads its history; Org2's user then tries to update Org1's asset and
-// must be refused. A chaincode event listener prints every event seen.
+// The functions called are those of samples/chaincode/asset-transfer.
+// Org1's user creates an asset (submit CreateAsset), Org2's user reads it
+// through its own peer (evaluate ReadAsset), Org1 transfers it (submit
+// TransferAsset, waiting for the commit status), lists all assets
+// (GetAllAssets) and reads its history (GetAssetHistory). Then two updates
+// that must be refused: one endorsed by Org1 alone (the chaincode's policy
+// wants a peer of every organisation, so validation marks it
+// ENDORSEMENT_POLICY_FAILURE and the state is unchanged), and Org2
+// creating the same asset again (refused by the chaincode). A chaincode
+// event listener prints every event and must see CreateAsset and
+// TransferAsset for the asset.
 // Exit code 0 when every step behaved as expected, 1 when one did not, 2
 // when the peer does not serve the Gateway service at all.
 'use strict';
@@ -19,6 +27,12 @@ const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { connect, hash, signers } = require('@hyperledger/fabric-gateway');
+const { peer: peerProtos } = require('@hyperledger/fabric-protos');
+
+// Validation code number -> name (VALID, ENDORSEMENT_POLICY_FAILURE, ...).
+const txCodeName = (code) =>
+  Object.keys(peerProtos.TxValidationCode).find((k) => peerProtos.TxValidationCode[k] === code) ||
+  String(code);
 
 const utf8 = new TextDecoder();
 
@@ -126,8 +140,10 @@ async function main() {
     console.log(`    (no event listener: ${describe(err)})`);
   }
 
+  const expectedEvents = [];
+  let assetId;
   try {
-    await story();
+    assetId = await story();
   } catch (err) {
     if (!err.unserved) throw err;
     console.log(`\napp: ${err.message}`);
@@ -136,40 +152,85 @@ async function main() {
 
   async function story() {
     const id = `asset${Date.now()}`;
-    await step(`${peerOrgs[0]} creates ${id}`, async () => {
-      await contract1.submitTransaction('CreateAsset', id, 'blue', '5', org1.org.mspId, '300');
-      return 'committed';
+    const contract2 = org2 ? org2.gateway.getNetwork(channel).getContract(chaincode) : null;
+    await step(`${peerOrgs[0]} creates ${id} (submit CreateAsset)`, async () => {
+      const res = await contract1.submitTransaction('CreateAsset', id, 'blue', '5', 'Tom', '300');
+      expectedEvents.push('CreateAsset');
+      return `committed: ${utf8.decode(res)}`;
     });
-    await step(`read ${id}`, async () =>
-      utf8.decode(await contract1.evaluateTransaction('ReadAsset', id)));
-    await step(`transfer ${id} to Tomoko`, async () => {
+    await step(`${org2 ? peerOrgs[1] : peerOrgs[0]} reads ${id} (evaluate ReadAsset)`, async () => {
+      const c = contract2 || contract1;
+      const asset = JSON.parse(utf8.decode(await c.evaluateTransaction('ReadAsset', id)));
+      if (asset.Owner !== 'Tom') throw new Error(`owner ${asset.Owner}, expected Tom`);
+      return JSON.stringify(asset);
+    });
+    await step(`${peerOrgs[0]} transfers ${id} to Tomoko (submit TransferAsset)`, async () => {
       const commit = await contract1.submitAsync('TransferAsset', { arguments: [id, 'Tomoko'] });
       const status = await commit.getStatus();
-      if (!status.successful) throw new Error(`transaction ${status.transactionId} ${status.code}`);
-      return `committed in block ${status.blockNumber}, previous owner ` +
-        `${utf8.decode(commit.getResult()) || '(not returned)'}`;
+      if (!status.successful) throw new Error(`transaction ${status.transactionId} ${txCodeName(status.code)}`);
+      expectedEvents.push('TransferAsset');
+      return `committed in block ${status.blockNumber}, previous owner ${utf8.decode(commit.getResult())}`;
     });
-    await step('all assets', async () => {
+    await step('all assets (evaluate GetAllAssets)', async () => {
       const all = JSON.parse(utf8.decode(await contract1.evaluateTransaction('GetAllAssets')));
-      if (!all.some((a) => (a.ID || a.id) === id)) throw new Error(`${id} missing from the list`);
-      return `${all.length} asset(s)`;
+      const mine = all.find((a) => a.ID === id);
+      if (!mine) throw new Error(`${id} missing from the list`);
+      if (mine.Owner !== 'Tomoko') throw new Error(`owner ${mine.Owner}, expected Tomoko`);
+      return `${all.length} asset(s); ${id} is owned by ${mine.Owner}`;
     });
-    await step(`history of ${id}`, async () =>
-      utf8.decode(await contract1.evaluateTransaction('GetAssetHistory', id)));
+    await step(`history of ${id} (evaluate GetAssetHistory)`, async () => {
+      const h = JSON.parse(utf8.decode(await contract1.evaluateTransaction('GetAssetHistory', id)));
+      if (h.length !== 2) throw new Error(`${h.length} entries, expected 2`);
+      return h.map((e) => `${e.txId.slice(0, 12)}…: owner ${JSON.parse(e.value).Owner}`).join(', ');
+    });
     if (org2) {
-      const contract2 = org2.gateway.getNetwork(channel).getContract(chaincode);
-      await step(`${peerOrgs[1]} tries to update ${peerOrgs[0]}'s asset`, () =>
-        contract2.submitTransaction('UpdateAsset', id, 'red', '5', 'Mallory', '1'),
+      await step(`${peerOrgs[0]} alone tries to give ${id} to Mallory (UpdateAsset endorsed by ` +
+        `${org1.org.mspId} only)`, async () => {
+        const proposal = contract1.newProposal('UpdateAsset', {
+          arguments: [id, 'red', '5', 'Mallory', '1'], endorsingOrganizations: [org1.org.mspId] });
+        const commit = await (await proposal.endorse()).submit();
+        const status = await commit.getStatus();
+        if (status.successful) throw new Error('committed: the endorsement policy did not hold');
+        return `refused as expected: block ${status.blockNumber} marks it ` +
+          `${txCodeName(status.code)}`;
+      });
+      await step(`${peerOrgs[1]} tries to create ${id} again (submit CreateAsset)`, () =>
+        contract2.submitTransaction('CreateAsset', id, 'green', '1', 'Mallory', '1'),
       { expectError: true });
+      await step(`${id} is unchanged (evaluate ReadAsset)`, async () => {
+        const asset = JSON.parse(utf8.decode(await contract2.evaluateTransaction('ReadAsset', id)));
+        if (asset.Owner !== 'Tomoko' || asset.Color !== 'blue') {
+          throw new Error(`changed: ${JSON.stringify(asset)}`);
+        }
+        return JSON.stringify(asset);
+      });
     }
+    return id;
   }
 
-  // Give the listener a moment to see the last commits' events.
+  // The listener must see this asset's committed events (and no event of
+  // the refused updates, which never reach the ledger as valid).
   const unserved = results.some((r) => r.unserved);
-  const until = Date.now() + (unserved ? 0 : 5000);
-  while (events.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const ours = () => events.filter((ev) => {
+    try {
+      const p = JSON.parse(utf8.decode(ev.payload));
+      return (p.ID || p.id) === assetId;
+    } catch {
+      return false;
+    }
+  }).map((ev) => ev.eventName);
+  const until = Date.now() + (unserved ? 0 : 10000);
+  while (ours().length < expectedEvents.length && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   if (eventsIter) eventsIter.close();
-  console.log(`--> ${events.length} chaincode event(s) received`);
+  if (!unserved) {
+    const seen = ours();
+    const ok = eventsIter !== undefined && JSON.stringify(seen) === JSON.stringify(expectedEvents);
+    console.log(`--> chaincode events for ${assetId}: ${seen.join(', ') || 'none'}` +
+      `${ok ? '' : ` (FAILED: expected ${expectedEvents.join(', ')})`}`);
+    results.push({ title: 'chaincode events', ok });
+  }
 
   org1.gateway.close();
   org1.client.close();

@@ -1,7 +1,11 @@
-// `weft network up|status|logs|down`: two small networks side by side, each
-// node healthy and reachable over TLS, network.json and the connection
-// profiles complete, and `down` leaves no process and no folder behind.
-// Every process is killed by PID in `after`, whatever happened before.
+// `weft network up|status|logs|down`: two small networks side by side (A: 1
+// orderer, 2 orgs x 1 peer, the asset-transfer chaincode deployed; B: 1 org,
+// --no-chaincode), each node healthy and reachable over TLS, peers joined
+// through `weft channel join`, network.json and the connection profiles
+// complete; on A `weft chaincode invoke/query` and the sample application
+// (the real @hyperledger/fabric-gateway) run their story; `down` leaves no
+// process (chaincode included) and no folder behind. Every process is killed
+// by PID in `after`, whatever happened before.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert');
@@ -64,6 +68,40 @@ function pidsOf(dir) {
 const nets = {};
 const seenPids = new Set();
 
+// PIDs whose command line mentions one of the strings (the peers' chaincode
+// processes name their peer's chaincode endpoint).
+function pidsMentioning(needles) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let cmd;
+    try {
+      cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue;
+    }
+    if (needles.some((x) => cmd.includes(x))) out.push(Number(d));
+  }
+  return out;
+}
+
+const chaincodeNeedles = (n) => (n.json ? n.json.nodes : []).filter((x) => x.role === 'peer')
+  .map((x) => `--peer.address ${x.endpoints.chaincode} `);
+
+// `weft chaincode ...` as a user of org (1-based) of network n, on peers.
+function cc(n, org, args, peers, user = 'user') {
+  const o = n.json.organizations.find((x) => x.name === `Org${org}`);
+  const ord = n.json.nodes.find((x) => x.role === 'orderer');
+  const ordOrg = n.json.organizations.find((x) => x.name === 'OrdererOrg');
+  const peerArgs = peers.flatMap((p) => ['--peerAddresses', p.endpoints.grpc, '--tlsRootCertFiles', p.tlsRootCert]);
+  const r = spawnSync(WEFT, ['chaincode', ...args, '--tls', ...peerArgs,
+    '-o', ord.endpoints.grpc, '--cafile', ordOrg.tlsRootCert], {
+    encoding: 'utf8', timeout: 120000, cwd: TMP,
+    env: { ...process.env, CORE_PEER_LOCALMSPID: o.mspId, CORE_PEER_MSPCONFIGPATH: o[user].mspDir },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
 function tlsHandshake(port, pem, servername) {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, ca: pem, servername, ALPNProtocols: ['h2'] },
@@ -76,13 +114,14 @@ function tlsHandshake(port, pem, servername) {
 before(async () => {
   const a = await freeBase(30);
   const b = await freeBase(20, [a]);
-  nets.A = { dir: path.join(TMP, 'netA'), base: a, orgs: 2 };
-  nets.B = { dir: path.join(TMP, 'netB'), base: b, orgs: 1 };
+  nets.A = { dir: path.join(TMP, 'netA'), base: a, orgs: 2, chaincode: true };
+  nets.B = { dir: path.join(TMP, 'netB'), base: b, orgs: 1, chaincode: false };
 });
 
 after(() => {
   for (const n of Object.values(nets)) {
     for (const pid of pidsOf(n.dir)) seenPids.add(pid);
+    for (const pid of pidsMentioning(chaincodeNeedles(n))) seenPids.add(pid);
   }
   for (const pid of seenPids) {
     if (alive(pid)) {
@@ -92,15 +131,32 @@ after(() => {
   fs.rmSync(TMP, { recursive: true, force: true });
 });
 
-test('up: two networks side by side', () => {
+test('up: two networks side by side, A with the chaincode deployed', () => {
   for (const [name, n] of Object.entries(nets)) {
+    const t0 = Date.now();
     const r = weft(['network', 'up', '--orderers', '1', '--orgs', String(n.orgs), '--peers', '1',
-      '--base-port', String(n.base), '--dir', n.dir, '--no-chaincode']);
+      '--base-port', String(n.base), '--dir', n.dir, ...(n.chaincode ? [] : ['--no-chaincode'])],
+    180000);
     for (const pid of pidsOf(n.dir)) seenPids.add(pid);
     assert.strictEqual(r.code, 0, `up ${name} failed:\n${r.out}\n${r.err}`);
+    console.log(`# network ${name} up in ${Date.now() - t0} ms`);
     assert.match(r.out, /weft network is up: \d+ nodes/);
     assert.match(r.out, /weft network down --dir/);
+    // every peer joined through cscc JoinChain, as its org's admin
+    assert.match(r.out, /\[6\/7\] peers join channel mychannel \(weft channel join\)/);
+    assert.match(r.out, /peer0\.org1\.example\.com joined mychannel \(weft channel join as Admin@org1\.example\.com\)/);
     n.json = JSON.parse(fs.readFileSync(path.join(n.dir, 'network.json'), 'utf8'));
+    if (n.chaincode) {
+      assert.match(r.out, /installed on every peer/);
+      assert.match(r.out, /approved by Org1MSP Org2MSP/);
+      assert.match(r.out, /committed asset-transfer 1\.0 on mychannel, endorsement policy AND\('Org1MSP\.peer','Org2MSP\.peer'\); every peer has it/);
+      assert.match(r.out, /the chaincode answers on every peer/);
+      assert.match(r.out, /weft chaincode query -C mychannel -n asset-transfer/);
+      assert.strictEqual(n.json.chaincode, 'asset-transfer');
+    } else {
+      assert.match(r.out, /chaincode: none \(--no-chaincode\)/);
+      assert.strictEqual(n.json.chaincode, null);
+    }
   }
 });
 
@@ -174,8 +230,11 @@ test('connection profiles are Fabric common connection profiles', async () => {
   }
 });
 
-test('status: every node running and healthy; orderer at height 1', () => {
-  for (const n of Object.values(nets)) {
+// Every node healthy; every node of a network at the same height (waits a
+// little for the last block to reach every peer); returns that height.
+async function statusSynced(n, minHeight) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
     const r = weft(['network', 'status', '--dir', n.dir, '--json']);
     assert.strictEqual(r.code, 0, r.out + r.err);
     const s = JSON.parse(r.out);
@@ -184,29 +243,83 @@ test('status: every node running and healthy; orderer at height 1', () => {
     for (const node of s.nodes) {
       assert.strictEqual(node.running, true, node.name);
       assert.strictEqual(node.health, 'ok', node.name);
-      if (node.role === 'orderer') assert.strictEqual(node.height, 1, 'genesis block only');
+      assert.strictEqual(typeof node.height, 'number', `${node.name} reports no height`);
     }
+    const heights = new Set(s.nodes.map((x) => x.height));
+    if (heights.size === 1 && s.nodes[0].height >= minHeight) return s.nodes[0].height;
+    if (Date.now() > deadline) {
+      assert.fail(`heights ${JSON.stringify(s.nodes.map((x) => [x.name, x.height]))}, want all >= ${minHeight}`);
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+test('status: every node running, healthy and at the same height', async () => {
+  // B: the genesis block only; A: genesis, the 2 approvals (sent together,
+  // so in one or two blocks), the commit.
+  assert.strictEqual(await statusSynced(nets.B, 1), 1);
+  nets.A.height = await statusSynced(nets.A, 3);
+  assert.ok(nets.A.height <= 4, `height ${nets.A.height}`);
+  for (const n of Object.values(nets)) {
     const text = weft(['network', 'status', '--dir', n.dir]);
     assert.strictEqual(text.code, 0);
     assert.match(text.out, /all nodes healthy/);
+    assert.match(text.out, new RegExp(`peer0\\.org1\\.example\\.com +peer +Org1 +\\d+ +running +ok +${n === nets.A ? nets.A.height : 1}\n`));
   }
 });
 
-test('sample app: connects over TLS with the org user and runs the story', () => {
+test('weft chaincode: the committed definition, invoke and query across orgs', () => {
+  const A = nets.A;
+  const peers = A.json.nodes.filter((x) => x.role === 'peer');
+  let r = cc(A, 1, ['querycommitted', '-C', 'mychannel', '-n', 'asset-transfer'], [peers[1]]);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.match(r.out, /Version: 1\.0, Sequence: 1, .*Approvals: \[Org1MSP: true, Org2MSP: true\]/);
+  r = cc(A, 1, ['invoke', '-C', 'mychannel', '-n', 'asset-transfer', '-c',
+    '{"Args":["CreateAsset","cli1","blue","5","Tom","300"]}'], peers);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.match(r.out, /Chaincode invoke successful/);
+  // Org2's user reads it on Org2's peer
+  r = cc(A, 2, ['query', '-C', 'mychannel', '-n', 'asset-transfer', '-c',
+    '{"Args":["ReadAsset","cli1"]}'], [peers[1]]);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.deepStrictEqual(JSON.parse(r.out), { ID: 'cli1', Color: 'blue', Size: 5, Owner: 'Tom', AppraisedValue: 300 });
+  // endorsed by Org1 alone: ordered, then invalidated by the policy AND(Org1, Org2)
+  r = cc(A, 1, ['invoke', '-C', 'mychannel', '-n', 'asset-transfer', '-c',
+    '{"Args":["TransferAsset","cli1","Mallory"]}'], [peers[0]]);
+  assert.strictEqual(r.code, 1, r.out + r.err);
+  assert.match(r.err, /ENDORSEMENT_POLICY_FAILURE/);
+  r = cc(A, 1, ['query', '-C', 'mychannel', '-n', 'asset-transfer', '-c',
+    '{"Args":["ReadAsset","cli1"]}'], [peers[0]]);
+  assert.strictEqual(r.code, 0, r.err);
+  assert.strictEqual(JSON.parse(r.out).Owner, 'Tom');
+  // a chaincode on B? none was deployed
+  const pb = nets.B.json.nodes.find((x) => x.role === 'peer');
+  r = cc(nets.B, 1, ['query', '-C', 'mychannel', '-n', 'asset-transfer', '-c',
+    '{"Args":["GetAllAssets"]}'], [pb]);
+  assert.strictEqual(r.code, 1);
+});
+
+test('status: the two invokes reached every node', async () => {
+  // the valid create and the invalidated transfer: a block each
+  nets.A.height = await statusSynced(nets.A, nets.A.height + 2);
+});
+
+test('sample app: the asset-transfer story through @hyperledger/fabric-gateway', async () => {
   const app = path.join(process.env.WEFT_SOURCE_DIR, 'samples', 'app', 'app.js');
   const r = spawnSync(process.execPath, [app, path.join(nets.A.dir, 'network.json')],
     { encoding: 'utf8', timeout: 120000, env: process.env });
-  assert.match(r.stdout, /channel mychannel/);
-  if (r.status === 2) {
-    // The peers answered over TLS (a gRPC status, not a connection or TLS
-    // failure) but do not serve gateway.Gateway yet: the one allowed
-    // shortfall, and it turns into a failure as soon as they do.
-    assert.match(r.stdout, /does not serve the Fabric Gateway service: 12 UNIMPLEMENTED/);
-  } else {
-    assert.strictEqual(r.status, 0, `app failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /refused as expected/);
-    assert.match(r.stdout, /\n\d+ passed, 0 failed/);
-  }
+  assert.strictEqual(r.status, 0, `app failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /channel mychannel, chaincode asset-transfer/);
+  assert.match(r.stdout, /<event> CreateAsset in block \d+/);
+  assert.match(r.stdout, /Org2 reads asset\d+ \(evaluate ReadAsset\)\n(?: {4}<event>.*\n)* {4}\{"ID":"asset\d+","Color":"blue","Size":5,"Owner":"Tom"/);
+  assert.match(r.stdout, /committed in block \d+, previous owner Tom/);
+  assert.match(r.stdout, /refused as expected: block \d+ marks it ENDORSEMENT_POLICY_FAILURE/);
+  assert.match(r.stdout, /already exists/);
+  assert.match(r.stdout, /chaincode events for asset\d+: CreateAsset, TransferAsset\n/);
+  assert.match(r.stdout, /\n9 passed, 0 failed/);
+  // create, transfer and the invalidated update, each waited for: three
+  // blocks at least, on every node
+  await statusSynced(nets.A, nets.A.height + 3);
 });
 
 test('logs prints a node log; unknown node is an error', () => {
@@ -242,9 +355,13 @@ test('down on a folder not made by up leaves it alone', () => {
 
 test('down: no process and no state left, the other network unaffected', () => {
   const pidsA = nets.A.json.nodes.map((x) => x.pid);
+  const ccA = pidsMentioning(chaincodeNeedles(nets.A));
+  assert.ok(ccA.length >= 2, 'a chaincode process per peer of A');
+  for (const pid of ccA) seenPids.add(pid);
   const r = weft(['network', 'down', '--dir', nets.A.dir]);
   assert.strictEqual(r.code, 0, r.out + r.err);
   for (const pid of pidsA) assert.strictEqual(alive(pid), false, `pid ${pid} still running`);
+  for (const pid of ccA) assert.strictEqual(alive(pid), false, `chaincode pid ${pid} still running`);
   assert.strictEqual(fs.existsSync(nets.A.dir), false);
   for (const node of nets.B.json.nodes) assert.ok(alive(node.pid), `${node.name} of B died`);
   const s = weft(['network', 'status', '--dir', nets.B.dir, '--json']);
