@@ -506,6 +506,167 @@ int ledger__file_append(struct weft_ledger *l, uint64_t number, const uint8_t *b
     return 0;
 }
 
+/* ---- the writer thread ---------------------------------------------------- */
+
+/* Writes header + block at off; on a write error cuts the file back to off.
+ * Then fdatasync when sync. Returns 0 or an errno; *what names the step. */
+static int write_record(int fd, uint64_t number, const uint8_t *block, size_t len, uint64_t off,
+                        bool sync, const char **what)
+{
+    uint8_t hdr[LEDGER_REC_HDR];
+    ledger__rec_header(hdr, number, block, len);
+    size_t total = LEDGER_REC_HDR + len;
+    size_t done = 0;
+    *what = "write";
+    while (done < total) {
+        ssize_t w;
+        if (done < LEDGER_REC_HDR) {
+            struct iovec v[2] = {{hdr + done, LEDGER_REC_HDR - done},
+                                 {(void *)(uintptr_t)block, len}};
+            w = pwritev(fd, v, 2, (off_t)(off + done));
+        } else {
+            w = pwrite(fd, block + (done - LEDGER_REC_HDR), total - done, (off_t)(off + done));
+        }
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int e = errno;
+            if (ftruncate(fd, (off_t)off) != 0) {
+                /* recovery cuts a torn tail anyway */
+            }
+            return e;
+        }
+        done += (size_t)w;
+    }
+    *what = "fdatasync";
+    return sync && fdatasync(fd) != 0 ? errno : 0;
+}
+
+static void *writer_main(void *arg)
+{
+    struct weft_ledger *l = arg;
+    pthread_mutex_lock(&l->wr_mu);
+    for (;;) {
+        while (!l->wr_busy && !l->wr_stop) {
+            pthread_cond_wait(&l->wr_cond, &l->wr_mu);
+        }
+        if (!l->wr_busy) {
+            break; /* stop, nothing outstanding */
+        }
+        int fd = l->wr_fd;
+        uint64_t off = l->wr_off, number = l->wr_number;
+        const uint8_t *block = l->wr_block;
+        size_t len = l->wr_len;
+        pthread_mutex_unlock(&l->wr_mu);
+        const char *what;
+        int e = write_record(fd, number, block, len, off, !l->opt.no_sync, &what);
+        pthread_mutex_lock(&l->wr_mu);
+        l->wr_errno = e;
+        l->wr_what = what;
+        l->wr_busy = false;
+        pthread_cond_broadcast(&l->wr_cond);
+    }
+    pthread_mutex_unlock(&l->wr_mu);
+    return NULL;
+}
+
+int ledger__writer_start(struct weft_ledger *l)
+{
+    if (l->wr_started) {
+        return 0;
+    }
+    if (pthread_create(&l->wr_thread, NULL, writer_main, l) != 0) {
+        return WEFT_EUNAVAILABLE;
+    }
+    l->wr_started = true;
+    return 0;
+}
+
+void ledger__writer_stop(struct weft_ledger *l)
+{
+    if (!l->wr_started) {
+        return;
+    }
+    pthread_mutex_lock(&l->wr_mu);
+    l->wr_stop = true;
+    pthread_cond_broadcast(&l->wr_cond);
+    pthread_mutex_unlock(&l->wr_mu);
+    pthread_join(l->wr_thread, NULL);
+    l->wr_started = false;
+}
+
+/* Waits until the writer is idle; its last result (consumed). */
+static int wait_writer(struct weft_ledger *l, const char **what)
+{
+    pthread_mutex_lock(&l->wr_mu);
+    while (l->wr_busy) {
+        pthread_cond_wait(&l->wr_cond, &l->wr_mu);
+    }
+    int e = l->wr_errno;
+    *what = l->wr_what != NULL ? l->wr_what : "write";
+    l->wr_errno = 0;
+    pthread_mutex_unlock(&l->wr_mu);
+    return e;
+}
+
+int ledger__file_append_async(struct weft_ledger *l, uint64_t number, const uint8_t *block,
+                              size_t len, struct ledger_blockloc *loc, struct weft_err *err)
+{
+    if (!l->wr_started) {
+        return ledger__file_append(l, number, block, len, loc, err);
+    }
+    /* The previous request is always waited for by its commit; make sure. */
+    const char *what;
+    int e = wait_writer(l, &what);
+    if (e != 0) {
+        return weft_err_set(err, -e, "%s blockfile_%06u: %s", what, l->file_no, strerror(e));
+    }
+    int rc;
+    if (len > LEDGER_MAX_BLOCK) {
+        return weft_err_set(err, WEFT_ETOOBIG, "block %llu is %zu bytes, over the %u limit",
+                            (unsigned long long)number, len, LEDGER_MAX_BLOCK);
+    }
+    uint64_t max = l->opt.max_file_size;
+    if (l->file_size > 0 && l->file_size + LEDGER_REC_HDR + len > max) {
+        rc = open_for_append(l, l->file_no + 1, true, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    uint64_t off = l->file_size;
+    pthread_mutex_lock(&l->wr_mu);
+    l->wr_fd = l->file_fd;
+    l->wr_off = off;
+    l->wr_number = number;
+    l->wr_block = block;
+    l->wr_len = len;
+    l->wr_errno = 0;
+    l->wr_busy = true;
+    pthread_cond_broadcast(&l->wr_cond);
+    pthread_mutex_unlock(&l->wr_mu);
+    loc->file = l->file_no;
+    loc->offset = off;
+    loc->length = (uint32_t)len;
+    l->file_size = off + LEDGER_REC_HDR + len;
+    return 0;
+}
+
+int ledger__file_wait(struct weft_ledger *l, const struct ledger_blockloc *loc,
+                      struct weft_err *err)
+{
+    if (!l->wr_started) {
+        return ledger__file_sync(l, loc, err);
+    }
+    const char *what;
+    int e = wait_writer(l, &what);
+    if (e == 0) {
+        return 0;
+    }
+    return weft_err_set(err, -e, "%s blockfile_%06u (block at offset %llu): %s", what, loc->file,
+                        (unsigned long long)loc->offset, strerror(e));
+}
+
 int ledger__file_sync(struct weft_ledger *l, const struct ledger_blockloc *loc,
                       struct weft_err *err)
 {

@@ -4,9 +4,10 @@
  *
  * Commit protocol (docs/ledger.md): validate the chain (number, previous
  * hash, data hash) and compute the state updates before anything is written;
- * append the block record and fdatasync it; then ONE LMDB write transaction
- * holds the index entries, the state and history updates and the savepoint;
- * after its commit, height moves and waiting iterators are woken.
+ * hand the block record to the writer thread (write + fdatasync) and build
+ * ONE LMDB write transaction meanwhile: index entries, the state and history
+ * updates and the savepoint; wait for the record to be durable, commit the
+ * transaction; then height moves and waiting iterators are woken.
  *
  * The block files are the source of truth. The LMDB environment is opened
  * with MDB_NOMETASYNC: a machine crash may undo the last LMDB commit but not
@@ -141,6 +142,9 @@ static void ledger_free(struct weft_ledger *l)
     if (l->file_fd >= 0) {
         close(l->file_fd);
     }
+    ledger__writer_stop(l);
+    pthread_mutex_destroy(&l->wr_mu);
+    pthread_cond_destroy(&l->wr_cond);
     ledger__txp_free(&l->txp);
     pthread_mutex_destroy(&l->txp_mu);
     pthread_rwlock_destroy(&l->txn_lock);
@@ -253,7 +257,7 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             /* The block record must be durable before the index says it
              * exists; waiting here overlaps its write-back with the work
              * above. */
-            rc = ledger__file_sync(l, loc, err);
+            rc = ledger__file_wait(l, loc, err);
             sync_file = rc != 0;
         }
         if (rc == 0) {
@@ -375,12 +379,18 @@ static int do_commit(struct weft_ledger *l, const Common__Block *blk, const uint
     }
     uint64_t prev_size = l->file_size;
     uint32_t prev_file = l->file_no;
-    rc = ledger__file_append(l, blk->header->number, bytes, len, &loc, err);
+    /* The writer thread writes and fdatasyncs the record while the LMDB
+     * transaction is built; commit_txn waits for it before the LMDB commit. */
+    rc = ledger__file_append_async(l, blk->header->number, bytes, len, &loc, err);
     if (rc != 0) {
         goto out;
     }
     rc = commit_txn(l, blk, hash, &loc, updates, true, err);
     if (rc != 0) {
+        /* The writer must be done with the record (and `bytes`) first. */
+        struct weft_err werr;
+        weft_err_clear(&werr);
+        (void)ledger__file_wait(l, &loc, &werr);
         /* Take the record back so that "refused" means "nothing written".
          * If that fails the file and the index disagree until recovery. */
         if (loc.file != prev_file || ftruncate(l->file_fd, (off_t)loc.offset) != 0 ||
@@ -743,6 +753,8 @@ int weft_ledger_open(struct weft_ledger **out, const struct weft_ledger_options 
     pthread_rwlock_init(&l->txn_lock, NULL);
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->txp_mu, NULL);
+    pthread_mutex_init(&l->wr_mu, NULL);
+    pthread_cond_init(&l->wr_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -773,6 +785,8 @@ int weft_ledger_open(struct weft_ledger **out, const struct weft_ledger_options 
     if (rc != 0) {
         goto fail;
     }
+    /* Without the thread (creation failed) records are written in line. */
+    (void)ledger__writer_start(l);
     *out = l;
     return 0;
 fail:

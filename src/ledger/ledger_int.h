@@ -87,6 +87,21 @@ struct weft_ledger {
     bool broken; /* a failed commit could not be undone: refuse further commits */
     unsigned refs;
 
+    /* Block writer thread (blockfile.c): writes and fdatasyncs the record
+     * of the block being committed while the committer builds the LMDB
+     * transaction. wr_mu guards the wr_* request fields. */
+    pthread_t wr_thread;
+    bool wr_started;
+    pthread_mutex_t wr_mu;
+    pthread_cond_t wr_cond;
+    bool wr_busy, wr_stop;
+    int wr_fd;
+    uint64_t wr_off, wr_number;
+    const uint8_t *wr_block;
+    size_t wr_len;
+    int wr_errno; /* result of the last request: 0 or an errno */
+    const char *wr_what;
+
     /* Pending transaction ids (txp_mu guards txp and tx_merged; only the
      * committer changes them, readers look up under the lock). */
     pthread_mutex_t txp_mu;
@@ -163,6 +178,19 @@ int64_t ledger__last_file(const char *chain_dir);
  * only after ledger__file_sync(). */
 int ledger__file_append(struct weft_ledger *l, uint64_t number, const uint8_t *block, size_t len,
                         struct ledger_blockloc *loc, struct weft_err *err);
+/* Same, but the record is written (and fdatasync'd unless no_sync) by the
+ * writer thread; loc is known at once. The block bytes must stay valid until
+ * ledger__file_wait() returned. Without a writer thread it is synchronous. */
+int ledger__file_append_async(struct weft_ledger *l, uint64_t number, const uint8_t *block,
+                              size_t len, struct ledger_blockloc *loc, struct weft_err *err);
+/* Waits for the writer's current request; returns its result (0 when none
+ * is outstanding). After it, the record is durable (or failed and was cut
+ * off again). */
+int ledger__file_wait(struct weft_ledger *l, const struct ledger_blockloc *loc,
+                      struct weft_err *err);
+/* Starts / stops the writer thread (stop is safe when never started). */
+int ledger__writer_start(struct weft_ledger *l);
+void ledger__writer_stop(struct weft_ledger *l);
 /* fdatasync of the file being appended (no-op with no_sync). */
 int ledger__file_sync(struct weft_ledger *l, const struct ledger_blockloc *loc,
                       struct weft_err *err);
