@@ -208,13 +208,19 @@ int ledger__state_get_in(struct ledger_state *st, MDB_txn *txn, const char *ns,
                          struct weft_ledger_version *ver, const uint8_t **value, size_t *value_len,
                          const uint8_t **meta, size_t *meta_len, struct weft_err *err)
 {
-    uint8_t *fk;
-    size_t fkl;
-    if (ledger__state_key(ns, key, key_len, &fk, &fkl) != 0)
-        return weft_err_set(err, WEFT_ENOMEM, "state: out of memory");
+    /* LMDB keys are at most 511 bytes: a longer one cannot exist. */
+    uint8_t fk[512];
+    size_t nl = strlen(ns);
+    size_t fkl = nl + 1 + key_len;
+    int rc = MDB_BAD_VALSIZE;
     MDB_val k = {fkl, fk}, v;
-    int rc = mdb_get(txn, st->dbi_state, &k, &v);
-    weft_free(fk);
+    if (fkl <= sizeof(fk) - 1) {
+        memcpy(fk, ns, nl);
+        fk[nl] = 0;
+        if (key_len > 0)
+            memcpy(fk + nl + 1, key, key_len);
+        rc = mdb_get(txn, st->dbi_state, &k, &v);
+    }
     if (rc == MDB_NOTFOUND) {
         *found = false;
         if (ver != NULL)
