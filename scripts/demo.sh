@@ -52,7 +52,7 @@ say "build: weft"
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-cmake --build "$BUILD" -j "$(nproc)" --target weft
+env -u MAKEFLAGS -u MFLAGS cmake --build "$BUILD" -j "$(nproc)" --target weft
 WEFT="$ROOT/$BUILD/bin/weft"
 case "$DIR" in /*) NETJSON="$DIR/network.json" ;; *) NETJSON="$ROOT/$DIR/network.json" ;; esac
 

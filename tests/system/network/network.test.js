@@ -353,6 +353,16 @@ test('down on a folder not made by up leaves it alone', () => {
   assert.ok(fs.existsSync(path.join(foreign, 'keep.txt')));
 });
 
+test('no sanitizer report in any log (ASan builds)', () => {
+  for (const n of Object.values(nets)) {
+    const logs = path.join(n.dir, 'logs');
+    for (const f of fs.readdirSync(logs)) {
+      const text = fs.readFileSync(path.join(logs, f), 'utf8');
+      assert.doesNotMatch(text, /AddressSanitizer|LeakSanitizer|runtime error:/, `${f} of ${n.dir}`);
+    }
+  }
+});
+
 test('down: no process and no state left, the other network unaffected', () => {
   const pidsA = nets.A.json.nodes.map((x) => x.pid);
   const ccA = pidsMentioning(chaincodeNeedles(nets.A));
