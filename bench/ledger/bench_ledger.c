@@ -383,9 +383,9 @@ int main(int argc, char **argv)
     printf("(a) commit (fsync on, history on): %.0f tx/s, %.0f state keys/s, %.0f LMDB "
            "entries/s (%zu entries a block)\n",
            tx_s, keys_a, ent_a, per);
-    printf("    peak RSS %ld KiB (%ld KiB before the commits, pre-built blocks and rows "
-           "included)\n",
-           rss_a, rss_before);
+    printf("    peak RSS %ld KiB, of which %ld KiB before the first commit (the pre-built blocks "
+           "and raw rows): +%ld KiB during (a)\n",
+           rss_a, rss_before, rss_a - rss_before);
     printf("(c) raw LMDB, the same %d state rows a block: %.0f keys/s\n", NTX * NW, keys_c);
     printf("    ratio (a)/(c) state keys/s: %.2f\n", keys_a / keys_c);
     printf("(d) raw LMDB, all %zu entries a block: %.0f entries/s (ratio (a)/(d) entries/s: "

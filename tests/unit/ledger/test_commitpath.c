@@ -6,14 +6,20 @@
  *    truncated envelopes;
  *  - pending transaction ids: lookups before and after merges and reopen,
  *    first occurrence kept across the boundary, verify;
+ *  - a block record the writer thread cannot write: the commit fails, the
+ *    record is cut off again, the ledger goes on;
  *  - hardware CRC-32C against the table version. */
+#include <errno.h>
 #include <lmdb.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -642,6 +648,81 @@ static void test_pending_txids(void **state)
     weft_free(cd);
 }
 
+/* ---- block writer failure ----------------------------------------------------- */
+
+static off_t blockfile_size(const char *root)
+{
+    char *p = weft_asprintf("%s/ledgersData/chains/testchannel/blockfile_000000", root);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    weft_free(p);
+    return st.st_size;
+}
+
+static void test_write_failure(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("commitpath-wfail");
+    uint8_t *b[5];
+    size_t len[5];
+    uint8_t hash[5][32];
+    for (uint64_t n = 0; n < 5; n++) {
+        assert_int_equal(bg_simple_block(n, n > 0 ? hash[n - 1] : NULL, n > 0 ? 32 : 0, 20, 2,
+                                         &b[n], &len[n], hash[n]),
+                         0);
+    }
+    struct weft_ledger *l = open_txl(root);
+    assert_true(l->wr_started);
+    struct weft_err err;
+    weft_err_clear(&err);
+    for (uint64_t n = 0; n < 3; n++) {
+        assert_int_equal(weft_ledger_commit_bytes(l, b[n], len[n], &err), 0);
+    }
+    off_t size = blockfile_size(root);
+    /* Files may not grow past their current size: the writer's pwrite fails
+     * with EFBIG (SIGXFSZ ignored). */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim.rlim_cur = (rlim_t)size + 10;
+    lim.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = weft_ledger_commit_bytes(l, b[3], len[3], &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, -EFBIG);
+    assert_non_null(strstr(err.msg, "blockfile_000000"));
+    assert_int_equal(blockfile_size(root), size); /* cut off again */
+    struct weft_ledger_info info;
+    weft_ledger_info(l, &info);
+    assert_int_equal(info.height, 3);
+    /* the ledger goes on */
+    weft_err_clear(&err);
+    assert_int_equal(weft_ledger_commit_bytes(l, b[3], len[3], &err), 0);
+    assert_int_equal(weft_ledger_commit_bytes(l, b[4], len[4], &err), 0);
+    weft_ledger_close(l);
+    char *cd = weft_asprintf("%s/ledgersData/chains/testchannel", root);
+    uint64_t h;
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), 0);
+    assert_int_equal(h, 5);
+    l = open_txl(root);
+    weft_ledger_info(l, &info);
+    assert_int_equal(info.height, 5);
+    uint8_t *got;
+    size_t gl;
+    assert_int_equal(weft_ledger_block_by_number(l, 3, &got, &gl, &err), 0);
+    assert_int_equal(gl, len[3]);
+    assert_memory_equal(got, b[3], gl);
+    weft_free(got);
+    weft_ledger_close(l);
+    for (int n = 0; n < 5; n++) {
+        weft_free(b[n]);
+    }
+    weft_free(cd);
+    wt_rmtree(root);
+    weft_free(root);
+}
+
 /* ---- CRC-32C ------------------------------------------------------------------- */
 
 static void test_crc32c(void **state)
@@ -669,9 +750,13 @@ static void test_crc32c(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_apply_model),        cmocka_unit_test(test_apply_key_too_long),
-        cmocka_unit_test(test_fast_rwset_vectors), cmocka_unit_test(test_fast_rwset_damaged),
-        cmocka_unit_test(test_pending_txids),      cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_apply_model),
+        cmocka_unit_test(test_apply_key_too_long),
+        cmocka_unit_test(test_fast_rwset_vectors),
+        cmocka_unit_test(test_fast_rwset_damaged),
+        cmocka_unit_test(test_pending_txids),
+        cmocka_unit_test(test_write_failure),
+        cmocka_unit_test(test_crc32c),
     };
     return cmocka_run_group_tests_name("ledger_commitpath", tests, NULL, NULL);
 }
