@@ -200,7 +200,7 @@ static int tls_files(struct weft_cc_support *s, const char *ccid, const char *di
     if (rc != 0) {
         return rc;
     }
-    char kp[4300], cp[4300], kf[4300], cf[4300], rf[4300];
+    char kp[4400], cp[4400], kf[4400], cf[4400], rf[4400];
     snprintf(kp, sizeof(kp), "%s/client.key", dir);
     snprintf(cp, sizeof(cp), "%s/client.crt", dir);
     snprintf(kf, sizeof(kf), "%s/client_pem.key", dir);
