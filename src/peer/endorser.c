@@ -485,9 +485,12 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
             goto out;
         }
     }
-    if (u.sp->signature.len == 0 || u.sp->proposal_bytes.len == 0) {
-        rc = weft_err_set(err, WEFT_EINVAL, "error validating proposal: empty signature or "
-                          "proposal bytes");
+    if (u.sp->proposal_bytes.len == 0) {
+        rc = weft_err_set(err, WEFT_EINVAL, "error validating proposal: empty proposal bytes");
+        goto out;
+    }
+    if (u.sp->signature.len == 0) {
+        rc = weft_err_set(err, WEFT_EINVAL, "error validating proposal: empty signature bytes");
         goto out;
     }
     /* 9-11 and the expiration filter */
@@ -501,11 +504,24 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
                                       &e);
         }
         if (rc != 0) {
-            WEFT_DEBUG(lg_end, "creator deserialization failed: %s", e.msg);
-            rc = weft_err_set(err, WEFT_EPERM,
-                              "access denied: channel [%s] creator org unknown, creator is "
-                              "malformed",
-                              chname);
+            /* Fabric: "creator is malformed" only when the SerializedIdentity
+             * does not parse; an unknown MSP or a bad certificate gets the
+             * generic text naming the claimed MSP ID */
+            Msp__SerializedIdentity *sid =
+                msp__serialized_identity__unpack(NULL, u.sh->creator.len, u.sh->creator.data);
+            WEFT_WARN(lg_end, "%s access denied: channel [%s]: %s", u.ch->tx_id, chname, e.msg);
+            if (sid == NULL) {
+                rc = weft_err_set(err, WEFT_EPERM,
+                                  "error validating proposal: access denied: channel [%s] "
+                                  "creator org unknown, creator is malformed",
+                                  chname);
+            } else {
+                rc = weft_err_set(err, WEFT_EPERM,
+                                  "error validating proposal: access denied: channel [%s] "
+                                  "creator org [%s]",
+                                  chname, sid->mspid != NULL ? sid->mspid : "");
+            }
+            msp__serialized_identity__free_unpacked(sid, NULL);
             goto out;
         }
         if (weft_msp_identity_check_expiry(creator, 0, &e) != 0) {
@@ -516,8 +532,12 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
             weft_msp_identity_verify(creator, NULL, u.sp->proposal_bytes.data,
                                      u.sp->proposal_bytes.len, u.sp->signature.data,
                                      u.sp->signature.len, &e) != 0) {
-            WEFT_DEBUG(lg_end, "creator check failed: %s", e.msg);
-            rc = weft_err_set(err, WEFT_EPERM, "access denied: channel [%s] creator org [%s]",
+            /* the client sees the generic text (as with Fabric); the
+             * reason goes to the log */
+            WEFT_WARN(lg_end, "%s access denied: channel [%s]: %s", u.ch->tx_id, chname, e.msg);
+            rc = weft_err_set(err, WEFT_EPERM,
+                              "error validating proposal: access denied: channel [%s] "
+                              "creator org [%s]",
                               chname, weft_msp_identity_mspid(creator));
             goto out;
         }

@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { checkpointers, GatewayError, CommitError } = require('@hyperledger/fabric-gateway');
+const { checkpointers, signers, GatewayError, EndorseError, CommitError } = require('@hyperledger/fabric-gateway');
 const { common } = require('@hyperledger/fabric-protos');
 const { networkUp, networkDown, peerOf, gatewayFor, restartNode, waitFor } = require('./net.js');
 
@@ -111,22 +111,72 @@ test('chaincode events with checkpoints, and block events', async () => {
     blocks.close();
 });
 
+// Offline signing: the application holds no signer in the Gateway; it signs
+// each digest itself. fabric-gateway digests are SHA-256 of the bytes and the
+// signature must be ECDSA over that digest as given (not hashed again), low-S,
+// DER: exactly what signers.newPrivateKeySigner produces.
 test('offline signing', async () => {
     const off = gatewayFor(N.info, 'Org1MSP', { offline: true });
     try {
         const contract = off.gateway.getNetwork(N.info.channel).getContract(ccName);
-        const sign = (digest) => new Uint8Array(crypto.sign(null, digest, { key: g1.key, dsaEncoding: 'der' }));
+        const sign = signers.newPrivateKeySigner(g1.key);
         const id = newId();
         const unsigned = contract.newProposal('CreateAsset', { arguments: [id, 'g', '2', 'carol', '5'] });
-        const proposal = off.gateway.newSignedProposal(unsigned.getBytes(), sign(unsigned.getDigest()));
+        const proposal = off.gateway.newSignedProposal(unsigned.getBytes(), await sign(unsigned.getDigest()));
         const utx = await proposal.endorse();
-        const tx = off.gateway.newSignedTransaction(utx.getBytes(), sign(utx.getDigest()));
+        assert.equal(JSON.parse(utf8.decode(utx.getResult())).Owner, 'carol');
+        const tx = off.gateway.newSignedTransaction(utx.getBytes(), await sign(utx.getDigest()));
         const commit = await tx.submit();
         const ucs = off.gateway.newCommit(commit.getBytes());
-        const cs = off.gateway.newSignedCommit(ucs.getBytes(), sign(ucs.getDigest()));
+        const cs = off.gateway.newSignedCommit(ucs.getBytes(), await sign(ucs.getDigest()));
         const st = await cs.getStatus();
         assert.equal(st.code, 0);
+        assert.equal(st.transactionId, unsigned.getTransactionId());
         assert.equal(JSON.parse(utf8.decode(await c2.evaluateTransaction('ReadAsset', id))).Owner, 'carol');
+        // the serialized forms travel between processes: rebuilt from bytes
+        // they still submit and report status
+        const id2 = newId();
+        const u2 = contract.newProposal('CreateAsset', { arguments: [id2, 'g', '2', 'dan', '5'] });
+        const p2 = off.gateway.newProposal(u2.getBytes());
+        const t2 = await off.gateway.newSignedProposal(p2.getBytes(), await sign(p2.getDigest())).endorse();
+        const t2b = off.gateway.newTransaction(t2.getBytes());
+        const c2s = await off.gateway.newSignedTransaction(t2b.getBytes(), await sign(t2b.getDigest())).submit();
+        const st2 = await off.gateway.newSignedCommit(c2s.getBytes(), await sign(c2s.getDigest())).getStatus();
+        assert.equal(st2.successful, true);
+    } finally {
+        off.close();
+    }
+});
+
+// A proposal whose signature does not verify: the endorser refuses it
+// before simulating, with Fabric's generic text; the gateway reports the
+// first endorsement's failure as ABORTED with the endorser's message in the
+// details (Fabric: FAILED_PRECONDITION per endorser, not retried).
+test('a proposal with a bad signature is refused by the endorser', async () => {
+    const off = gatewayFor(N.info, 'Org1MSP', { offline: true });
+    try {
+        const contract = off.gateway.getNetwork(N.info.channel).getContract(ccName);
+        const unsigned = contract.newProposal('CreateAsset', { arguments: [newId(), 'b', '1', 'o', '1'] });
+        // a common mistake: crypto.sign hashes the digest again
+        const wrong = new Uint8Array(crypto.sign('sha256', unsigned.getDigest(), { key: g1.key, dsaEncoding: 'der' }));
+        await assert.rejects(off.gateway.newSignedProposal(unsigned.getBytes(), wrong).endorse(), (e) => {
+            assert.ok(e instanceof EndorseError);
+            assert.equal(e.code, 10); // ABORTED
+            assert.equal(e.message, '10 ABORTED: failed to endorse transaction, see attached details for more info');
+            assert.equal(e.transactionId, unsigned.getTransactionId());
+            assert.equal(e.details.length, 1);
+            assert.equal(e.details[0].mspId, 'Org1MSP');
+            assert.equal(e.details[0].message,
+                `error validating proposal: access denied: channel [${N.info.channel}] creator org [Org1MSP]`);
+            return true;
+        });
+        // the same with evaluate: the endorser's refusal is returned at once
+        await assert.rejects(off.gateway.newSignedProposal(unsigned.getBytes(), wrong).evaluate(), (e) => {
+            assert.ok(e instanceof GatewayError);
+            assert.equal(e.code, 9); // FAILED_PRECONDITION
+            assert.match(e.message, /evaluate call to endorser returned error: error validating proposal: access denied/);
+            return true;
+        });
     } finally {
         off.close();
     }
@@ -147,15 +197,17 @@ test('concurrent transfers: one VALID, one MVCC_READ_CONFLICT', async () => {
     const results = await Promise.allSettled([t3.submit().then((c) => c.getStatus()),
         t4.submit().then((c) => c.getStatus())]);
     assert.deepEqual(results.map((r) => r.value.code).sort(), [0, 11]);
-    await assert.rejects((async () => {
-        const a = await c1.newProposal('TransferAsset', { arguments: [id, 'h'] }).endorse();
-        const b = await c2.newProposal('TransferAsset', { arguments: [id, 'i'] }).endorse();
-        const ca = await a.submit();
-        await ca.getStatus();
-        const cb = await b.submit(); // stale read set
-        const st = await cb.getStatus();
-        if (!st.successful) throw new CommitError({ message: 'commit failed', code: st.code, transactionId: st.transactionId });
-    })(), (e) => e instanceof CommitError && e.code === 11);
+    // two submitTransaction calls racing: both endorse against the same
+    // version, the one ordered second fails; the SDK raises a CommitError
+    const both = await Promise.allSettled([c1.submitTransaction('TransferAsset', id, 'h'),
+        c2.submitTransaction('TransferAsset', id, 'i')]);
+    const ok = both.filter((r) => r.status === 'fulfilled');
+    const bad = both.filter((r) => r.status === 'rejected');
+    assert.equal(ok.length, 1);
+    assert.equal(bad.length, 1);
+    assert.ok(bad[0].reason instanceof CommitError, String(bad[0].reason));
+    assert.equal(bad[0].reason.code, 11); // MVCC_READ_CONFLICT
+    assert.match(bad[0].reason.message, /MVCC_READ_CONFLICT/);
 });
 
 test('endorsement by one org only: ENDORSEMENT_POLICY_FAILURE', async () => {
@@ -164,6 +216,9 @@ test('endorsement by one org only: ENDORSEMENT_POLICY_FAILURE', async () => {
     const st = await (await tx.submit()).getStatus();
     assert.equal(st.successful, false);
     assert.equal(st.code, 10);
+    // through submitTransaction's equivalent: a CommitError with that code
+    await assert.rejects(c1.submit('CreateAsset', { arguments: [newId(), 'p', '1', 'o', '1'], endorsingOrganizations: ['Org1MSP'] }),
+        (e) => e instanceof CommitError && e.code === 10 && /ENDORSEMENT_POLICY_FAILURE/.test(e.message));
 });
 
 test('a replayed envelope: DUPLICATE_TXID', async () => {
@@ -186,23 +241,31 @@ test('a replayed envelope: DUPLICATE_TXID', async () => {
     assert.equal(dup.code, 9);
 });
 
+// BAD_CREATOR_SIGNATURE is as far as a client can get: the ordering service
+// checks the envelope's creator signature against /Channel/Writers before
+// ordering (as Fabric's does), so a forged signature never reaches a block
+// and the peer's BAD_CREATOR_SIGNATURE code only meets envelopes a faulty
+// orderer let through (covered by the committer's unit vectors).
 test('a forged creator signature is refused', async () => {
     const off = gatewayFor(N.info, 'Org1MSP', { offline: true });
     try {
         const contract = off.gateway.getNetwork(N.info.channel).getContract(ccName);
+        const sign = signers.newPrivateKeySigner(g1.key);
         const unsigned = contract.newProposal('CreateAsset', { arguments: [newId(), 'f', '1', 'o', '1'] });
-        const sign = (d) => new Uint8Array(crypto.sign(null, d, { key: g1.key, dsaEncoding: 'der' }));
-        const utx = await off.gateway.newSignedProposal(unsigned.getBytes(), sign(unsigned.getDigest())).endorse();
-        const forged = sign(crypto.randomBytes(32)); // a valid signature over other bytes
+        const utx = await off.gateway.newSignedProposal(unsigned.getBytes(), await sign(unsigned.getDigest())).endorse();
+        const forged = await sign(crypto.randomBytes(32)); // a valid signature over other bytes
         const tx = off.gateway.newSignedTransaction(utx.getBytes(), forged);
-        // the ordering service checks the creator's signature against /Channel/Writers
-        // (as Fabric's does), so the envelope never reaches a block
         await assert.rejects(tx.submit(), (e) => {
             assert.ok(e instanceof GatewayError);
             assert.equal(e.code, 10); // ABORTED
             assert.match(e.message, /received unsuccessful response from orderer: status=FORBIDDEN/);
             return true;
         });
+        // the same envelope properly signed is accepted and commits
+        const good = off.gateway.newSignedTransaction(utx.getBytes(), await sign(utx.getDigest()));
+        const c = await good.submit();
+        const st = await off.gateway.newSignedCommit(c.getBytes(), await sign(c.getDigest())).getStatus();
+        assert.equal(st.code, 0);
     } finally {
         off.close();
     }

@@ -548,7 +548,8 @@ static void test_bad_signature(void **state)
     Protos__ProposalResponse *pr = NULL;
     struct weft_err e = {0};
     assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_EPERM);
-    assert_string_equal(e.msg, "access denied: channel [mychannel] creator org [Org1MSP]");
+    assert_string_equal(e.msg, "error validating proposal: access denied: channel "
+                                "[mychannel] creator org [Org1MSP]");
 }
 
 static void test_bad_txid(void **state)
