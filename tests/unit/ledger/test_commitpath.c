@@ -648,6 +648,116 @@ static void test_pending_txids(void **state)
     weft_free(cd);
 }
 
+/* Records appended but never indexed (the process died before the LMDB
+ * commit) across a merge boundary: recovery replays them through the
+ * commit path, merging at block 63, and every id resolves afterwards. */
+static void test_recover_txids(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("commitpath-rtxids");
+    char *cd = weft_asprintf("%s/ledgersData/chains/testchannel", root);
+    uint8_t *blocks[TXB];
+    size_t lens[TXB];
+    build_txid_chain(blocks, lens);
+    struct weft_ledger *l = open_txl(root);
+    struct weft_err err;
+    weft_err_clear(&err);
+    for (uint64_t b = 0; b < 55; b++) {
+        assert_int_equal(weft_ledger_commit_bytes(l, blocks[b], lens[b], &err), 0);
+    }
+    for (uint64_t b = 55; b < 75; b++) {
+        struct ledger_blockloc loc;
+        assert_int_equal(ledger__file_append(l, b, blocks[b], lens[b], &loc, &err), 0);
+    }
+    weft_ledger_close(l);
+    uint64_t h;
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), 0); /* lagging index: sound */
+    assert_int_equal(h, 75);
+    l = open_txl(root);
+    struct weft_ledger_info info;
+    weft_ledger_info(l, &info);
+    assert_int_equal(info.height, 75);
+    assert_int_equal(l->tx_merged, 64);
+    assert_int_equal(l->txp.blocks, 75 - 64);
+    check_ids(l, 75);
+    weft_ledger_close(l);
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), 0);
+    assert_int_equal(h, 75);
+    for (uint64_t b = 0; b < TXB; b++) {
+        weft_free(blocks[b]);
+    }
+    wt_rmtree(root);
+    weft_free(root);
+    weft_free(cd);
+}
+
+/* Removes meta "txindexed" as a ledger written before it existed lacks it. */
+static void drop_txindexed(const char *cd)
+{
+    char *dir = weft_asprintf("%s/index", cd);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0640), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val k = {strlen(LEDGER_TXINDEXED_KEY), (void *)(uintptr_t)LEDGER_TXINDEXED_KEY};
+    assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    weft_free(dir);
+}
+
+/* A ledger without the mark (all its ids in the table): verify checks
+ * every id; open sets the mark to the height and goes on. */
+static void test_legacy_txindexed(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("commitpath-legacy");
+    char *cd = weft_asprintf("%s/ledgersData/chains/testchannel", root);
+    uint8_t *blocks[TXB];
+    size_t lens[TXB];
+    build_txid_chain(blocks, lens);
+    struct weft_ledger *l = open_txl(root);
+    struct weft_err err;
+    weft_err_clear(&err);
+    for (uint64_t b = 0; b < 64; b++) { /* merged at 63: every id in the table */
+        assert_int_equal(weft_ledger_commit_bytes(l, blocks[b], lens[b], &err), 0);
+    }
+    assert_int_equal(l->tx_merged, 64);
+    weft_ledger_close(l);
+    drop_txindexed(cd);
+    uint64_t h;
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), 0);
+    assert_int_equal(h, 64);
+    l = open_txl(root);
+    assert_int_equal(l->tx_merged, 64);
+    assert_int_equal(l->txp.blocks, 0);
+    check_ids(l, 64);
+    for (uint64_t b = 64; b < 70; b++) {
+        assert_int_equal(weft_ledger_commit_bytes(l, blocks[b], lens[b], &err), 0);
+    }
+    check_ids(l, 70);
+    weft_ledger_close(l);
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), 0);
+    assert_int_equal(h, 70);
+    /* A mark the index does not back up is damage. */
+    drop_txindexed(cd);
+    l = open_txl(root); /* pretends all 70 blocks' ids are in the table */
+    weft_ledger_close(l);
+    weft_err_clear(&err);
+    assert_int_equal(weft_ledger_verify_dir(cd, &h, &err), WEFT_ECORRUPT);
+    assert_non_null(strstr(err.msg, "txid index wrong for block 64"));
+    for (uint64_t b = 0; b < TXB; b++) {
+        weft_free(blocks[b]);
+    }
+    wt_rmtree(root);
+    weft_free(root);
+    weft_free(cd);
+}
+
 /* ---- block writer failure ----------------------------------------------------- */
 
 static off_t blockfile_size(const char *root)
@@ -755,6 +865,8 @@ int main(void)
         cmocka_unit_test(test_fast_rwset_vectors),
         cmocka_unit_test(test_fast_rwset_damaged),
         cmocka_unit_test(test_pending_txids),
+        cmocka_unit_test(test_recover_txids),
+        cmocka_unit_test(test_legacy_txindexed),
         cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_crc32c),
     };
