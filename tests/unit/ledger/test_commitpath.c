@@ -758,6 +758,52 @@ static void test_legacy_txindexed(void **state)
     weft_free(cd);
 }
 
+/* A map too small for the state: MDB_MAP_FULL from the state writes makes
+ * the committer grow the map and retry, as it does for the index. */
+static void test_map_grows(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("commitpath-map");
+    struct weft_ledger_options o;
+    weft_ledger_options_init(&o);
+    o.root = root;
+    o.channel = "testchannel";
+    o.no_sync = true;
+    o.map_size = 256 * 1024;
+    struct weft_ledger *l = NULL;
+    struct weft_err err;
+    weft_err_clear(&err);
+    assert_int_equal(weft_ledger_open(&l, &o, &err), 0);
+    uint8_t prev[32];
+    for (uint64_t n = 0; n < 40; n++) {
+        uint8_t *b;
+        size_t len;
+        assert_int_equal(bg_simple_block(n, prev, n > 0 ? 32 : 0, 50, 4, &b, &len, prev), 0);
+        int rc = weft_ledger_commit_bytes(l, b, len, &err);
+        if (rc != 0) {
+            fail_msg("block %llu: %s", (unsigned long long)n, err.msg);
+        }
+        weft_free(b);
+    }
+    assert_true(l->map_size > 256 * 1024);
+    struct weft_ledger_sim *qe;
+    assert_int_equal(weft_ledger_qe_new(l, &qe, &err), 0);
+    /* bg_simple_block: keys "k<number>_<tx>_<w>" in namespace "basic" */
+    struct weft_ledger_range_iter *it;
+    assert_int_equal(weft_ledger_sim_range(qe, "basic", "", 0, "", 0, 0, &it, &err), 0);
+    struct weft_ledger_kv kv;
+    size_t nkeys = 0;
+    while (weft_ledger_range_next(it, &kv, &err) == 1) {
+        nkeys++;
+    }
+    weft_ledger_range_free(it);
+    assert_int_equal(nkeys, 40 * 50 * 4);
+    weft_ledger_sim_free(qe);
+    weft_ledger_close(l);
+    wt_rmtree(root);
+    weft_free(root);
+}
+
 /* ---- block writer failure ----------------------------------------------------- */
 
 static off_t blockfile_size(const char *root)
@@ -860,15 +906,11 @@ static void test_crc32c(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_apply_model),
-        cmocka_unit_test(test_apply_key_too_long),
-        cmocka_unit_test(test_fast_rwset_vectors),
-        cmocka_unit_test(test_fast_rwset_damaged),
-        cmocka_unit_test(test_pending_txids),
-        cmocka_unit_test(test_recover_txids),
-        cmocka_unit_test(test_legacy_txindexed),
-        cmocka_unit_test(test_write_failure),
-        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_apply_model),        cmocka_unit_test(test_apply_key_too_long),
+        cmocka_unit_test(test_fast_rwset_vectors), cmocka_unit_test(test_fast_rwset_damaged),
+        cmocka_unit_test(test_pending_txids),      cmocka_unit_test(test_recover_txids),
+        cmocka_unit_test(test_legacy_txindexed),   cmocka_unit_test(test_map_grows),
+        cmocka_unit_test(test_write_failure),      cmocka_unit_test(test_crc32c),
     };
     return cmocka_run_group_tests_name("ledger_commitpath", tests, NULL, NULL);
 }
