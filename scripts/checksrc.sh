@@ -56,7 +56,7 @@ lib_of_header() {
     base.h | log.h | config.h) echo base ;; rpc.h) echo rpc ;; ops.h) echo ops ;;
     crypto.h | crypto_issue.h) echo crypto ;; msp.h | policy.h) echo msp ;;
     configtx.h) echo configtx ;; ledger.h | ledger_state.h) echo ledger ;;
-    chaincode.h) echo chaincode ;; peer.h | committer.h | gateway.h) echo peer ;;
+    chaincode.h) echo chaincode ;; peer.h | committer.h | gateway.h | lifecycle.h) echo peer ;;
     orderer.h) echo orderer ;; ca.h) echo ca ;; *) echo unknown ;;
     esac
 }

@@ -953,9 +953,14 @@ static size_t orderer_list(struct weft_gateway *gw, const struct weft_channel_co
             }
         }
     }
-    /* random order (Fisher-Yates) */
+    /* random order (Fisher-Yates), so gateways spread their load over the
+     * orderers; a failed random read keeps the configured order */
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)((unsigned)rand() % i);
+        uint32_t r = 0;
+        if (weft_crypto_random(&r, sizeof(r)) != 0) {
+            break;
+        }
+        size_t j = (size_t)(r % i);
         struct gw_orderer t = v[i - 1];
         v[i - 1] = v[j];
         v[j] = t;
