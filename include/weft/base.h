@@ -144,14 +144,16 @@ int weft_parse_bool(const char *s, bool *out) WEFT_WARN_UNUSED;
 struct weft_pool;
 typedef void (*weft_pool_work_cb)(void *arg);
 
-/* Starts nthreads workers (0 = number of online CPUs). Queue is unbounded.
- * Returns NULL on failure. */
+/* A pool of up to nthreads workers (0 = number of online CPUs), started on
+ * demand: one at once, more while items wait with no idle worker, so up to
+ * nthreads items can block at the same time. Queue is unbounded. Returns
+ * NULL on failure. */
 struct weft_pool *weft_pool_new(unsigned nthreads);
 /* Queues fn(arg) to run on a worker. Any thread may call. Returns WEFT_ESHUTDOWN
  * after weft_pool_free() has begun, WEFT_ENOMEM on allocation failure; on error
  * fn is never run. */
 int weft_pool_submit(struct weft_pool *p, weft_pool_work_cb fn, void *arg) WEFT_WARN_UNUSED;
-/* Number of worker threads. */
+/* Maximum number of worker threads (nthreads of weft_pool_new). */
 unsigned weft_pool_size(const struct weft_pool *p);
 /* Runs every queued item, joins the workers and frees the pool. NULL-safe.
  * Must not be called from a worker of the same pool. */

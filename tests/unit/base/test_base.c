@@ -1,9 +1,12 @@
 /* Unit tests for src/base: errors, buffers, parsers, pool, allocation hook. */
+#include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -125,6 +128,63 @@ static void test_pool_runs_everything(void **state)
     assert_int_equal(pool_counter, 1000);
 }
 
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+#define POOL_BLOCKERS 8
+static pthread_mutex_t blk_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t blk_cv = PTHREAD_COND_INITIALIZER;
+static int blk_arrived;
+static int blk_released;
+
+/* Waits (5 s at most) until all POOL_BLOCKERS items run at the same time. */
+static void pool_blocker(void *arg)
+{
+    (void)arg;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&blk_lock);
+    blk_arrived++;
+    pthread_cond_broadcast(&blk_cv);
+    while (blk_arrived < POOL_BLOCKERS) {
+        if (pthread_cond_timedwait(&blk_cv, &blk_lock, &dl) != 0) {
+            break;
+        }
+    }
+    blk_released += blk_arrived == POOL_BLOCKERS;
+    pthread_mutex_unlock(&blk_lock);
+}
+
+/* Workers start on demand: an idle pool holds one thread, yet N blocking
+ * items still all run at once. */
+static void test_pool_grows_on_demand(void **state)
+{
+    (void)state;
+    int before = thread_count();
+    struct weft_pool *p = weft_pool_new(64);
+    assert_non_null(p);
+    assert_int_equal(weft_pool_size(p), 64);
+    assert_int_equal(thread_count() - before, 1);
+    blk_arrived = blk_released = 0;
+    for (int i = 0; i < POOL_BLOCKERS; i++) {
+        assert_int_equal(weft_pool_submit(p, pool_blocker, NULL), 0);
+    }
+    weft_pool_free(p);
+    assert_int_equal(blk_released, POOL_BLOCKERS);
+    assert_int_equal(thread_count(), before);
+}
+
 static void test_alloc_fail_injection(void **state)
 {
     (void)state;
@@ -147,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_buf_limit),    cmocka_unit_test(test_duration),
         cmocka_unit_test(test_size),         cmocka_unit_test(test_ints_bools),
         cmocka_unit_test(test_pool_runs_everything),
+        cmocka_unit_test(test_pool_grows_on_demand),
         cmocka_unit_test(test_alloc_fail_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
