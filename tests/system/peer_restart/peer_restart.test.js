@@ -167,6 +167,10 @@ test('peer restart: SIGKILL during load, catch-up from the orderer, equal state 
 
       await stopPid(p0.pid);
       await stopPid(p1.pid);
+      for (const n of [p0, p1]) { // sanitizer builds: a clean exit leaves no report
+        const log = fs.readFileSync(n.log, 'utf8');
+        assert.doesNotMatch(log, /ERROR: (Address|Leak)Sanitizer|runtime error:/, `${n.name} log`);
+      }
       const d0 = JSON.parse(execFileSync(DIGEST, [p0.dataDir, info.channel], { encoding: 'utf8' }));
       const d1 = JSON.parse(execFileSync(DIGEST, [p1.dataDir, info.channel], { encoding: 'utf8' }));
       assert.strictEqual(d0.height, hFinal);
