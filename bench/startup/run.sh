@@ -4,7 +4,7 @@
 # resident memory of each process type (orderer, peer, chaincode) idle and
 # under a Gateway submit load. Targets: ready < 15 s, idle peer < 30 MB.
 # Prints a table and writes $BUILD/bench/startup.json. Knobs (environment):
-# ORDERERS ORGS PEERS RUNS IDLE_SECONDS LOAD_SECONDS LOAD_INFLIGHT.
+# ORDERERS ORGS PEERS RUNS IDLE_SECONDS LOAD_SECONDS LOAD_INFLIGHT BENCH_OUT.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,6 +22,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cd "$root/tests/interop"
-WEFT_BIN="$WEFT_BIN" BENCH_DIR="$dir" BENCH_OUT="$BUILD/bench/startup.json" \
+WEFT_BIN="$WEFT_BIN" BENCH_DIR="$dir" BENCH_OUT="${BENCH_OUT:-$BUILD/bench/startup.json}" \
   NODE_PATH="$root/tests/interop/node_modules" \
   timeout 900 node "$here/bench.js"
