@@ -119,7 +119,9 @@ struct orderer_cons_group {
     bool barrier_pending;
     _Atomic bool leader;
     _Atomic uint64_t leader_changes;
-    int open_handles; /* libuv handles + raft still to close */
+    /* libuv handles + raft still to close: counted down by close callbacks
+     * on the loop thread, polled by orderer__cons_group_free's thread */
+    _Atomic int open_handles;
     bool closed;
     bool raft_inited, io_inited, started;
     /* creation result */

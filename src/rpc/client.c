@@ -404,6 +404,7 @@ struct weft_rpc_stream *weft_rpc_client_stream(struct weft_rpc_client *c, const 
     ops[1].data.recv_status_on_client.status = &s->st;
     ops[1].data.recv_status_on_client.status_details = &s->details;
     ops[1].data.recv_status_on_client.error_string = &s->error_string;
+    RPC_HB_RELEASE(&s->tag_status);
     grpc_call_error e = grpc_call_start_batch(s->gc, ops, 2, &s->tag_status, NULL);
     if (e != GRPC_CALL_OK) {
         weft_err_set(err, WEFT_ERPC, "rpc stream %s: %s", method, grpc_call_error_to_string(e));
@@ -533,6 +534,7 @@ int weft_rpc_stream_status(struct weft_rpc_stream *s, int64_t timeout_ms, int *c
             rc = WEFT_ETIMEDOUT;
             goto out;
         }
+        RPC_HB_ACQUIRE(&s->tag_status);
         s->status_done = true;
     }
     if (s->message == NULL) {

@@ -177,6 +177,7 @@ grpc_byte_buffer *rpc_bb_new(const void *data, size_t len)
 
 static void bb_take_free(void *p)
 {
+    RPC_HB_ACQUIRE(p); /* gRPC frees it on any of its threads */
     weft_free(p);
 }
 
@@ -186,6 +187,7 @@ grpc_byte_buffer *rpc_bb_take(uint8_t *data, size_t len)
         weft_free(data);
         return rpc_bb_new("", 0);
     }
+    RPC_HB_RELEASE(data);
     grpc_slice s = grpc_slice_new(data, len, bb_take_free);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);

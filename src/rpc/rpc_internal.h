@@ -13,6 +13,21 @@
 #include "weft/log.h"
 #include "weft/rpc.h"
 
+/* ThreadSanitizer sees none of gRPC's own ordering (Debian's libgrpc is not
+ * instrumented). What a completion queue guarantees, that whatever a thread
+ * did before starting a batch happens before the thread that takes the
+ * batch's tag from the queue, is declared to it by hand: RPC_HB_RELEASE(tag)
+ * before the batch starts, RPC_HB_ACQUIRE(tag) once the tag is out. No-ops in
+ * other builds. */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define RPC_HB_RELEASE(p) __tsan_release((void *)(p))
+#define RPC_HB_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define RPC_HB_RELEASE(p) ((void)(p))
+#define RPC_HB_ACQUIRE(p) ((void)(p))
+#endif
+
 /* Loads PEM material into a new NUL-terminated string (weft_free it), or
  * sets *out = NULL when absent. WEFT_EIO / WEFT_ENOMEM. */
 int rpc_pem_load(const struct weft_rpc_pem *p, const char *what, char **out,

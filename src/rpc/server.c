@@ -271,6 +271,7 @@ static bool is_stream(const struct weft_rpc_call *c)
 static bool start_batch_locked(struct weft_rpc_call *c, const grpc_op *ops, size_t n,
                                struct stag *tag)
 {
+    RPC_HB_RELEASE(tag);
     grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, tag, NULL);
     if (e != GRPC_CALL_OK) {
         WEFT_WARN(lg, "%s: start_batch: %s", c->m ? c->m->name : "?",
@@ -635,6 +636,7 @@ static void request_method(struct weft_rpc_server *srv, struct method *m)
     c->t_new = (struct stag){on_new_call, c};
     init_tags(c);
     bool with_payload = m->kind == KIND_UNARY || m->kind == WEFT_RPC_SERVER_STREAMING;
+    RPC_HB_RELEASE(&c->t_new);
     grpc_call_error e = grpc_server_request_registered_call(
         srv->gs, m->handle, &c->gc, &c->deadline, &c->md, with_payload ? &c->payload : NULL,
         srv->cq, srv->cq, &c->t_new);
@@ -651,6 +653,7 @@ static void request_generic(struct weft_rpc_server *srv)
         return;
     }
     c->t_new = (struct stag){on_new_generic, c};
+    RPC_HB_RELEASE(&c->t_new);
     grpc_call_error e =
         grpc_server_request_call(srv->gs, &c->gc, &c->details, &c->md, srv->cq, srv->cq, &c->t_new);
     if (e != GRPC_CALL_OK) {
@@ -767,6 +770,7 @@ static void *cq_main(void *arg)
         }
         if (ev.type == GRPC_OP_COMPLETE) {
             struct stag *t = ev.tag;
+            RPC_HB_ACQUIRE(t);
             t->cb(t->obj, ev.success != 0);
         }
     }
@@ -1042,6 +1046,7 @@ void weft_rpc_server_stop(struct weft_rpc_server *srv, int64_t grace_ms)
         srv->stopped = true;
         return;
     }
+    RPC_HB_RELEASE(&srv->shutdown_tag);
     grpc_server_shutdown_and_notify(srv->gs, srv->cq, &srv->shutdown_tag);
     if (srv->started_threads == 0) {
         /* never started: drain the queue here */

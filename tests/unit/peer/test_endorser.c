@@ -101,7 +101,7 @@ static Protos__ChaincodeMessage *request(struct weft_rpc_stream *s, Protos__Chai
 }
 
 struct cc_args {
-    struct weft_peer *peer;
+    int port; /* read by launch(): the peer may be freed before this thread is joined */
     char *ccid;
 };
 
@@ -109,7 +109,7 @@ static void *fake_chaincode(void *arg)
 {
     struct cc_args *a = arg;
     char target[64];
-    snprintf(target, sizeof(target), "127.0.0.1:%d", weft_peer_chaincode_port(a->peer));
+    snprintf(target, sizeof(target), "127.0.0.1:%d", a->port);
     struct weft_err e = {0};
     struct weft_rpc_client *c = weft_rpc_client_new(target, NULL, &e);
     struct weft_rpc_stream *s = weft_rpc_client_stream(c, "/protos.ChaincodeSupport/Register",
@@ -232,7 +232,7 @@ static int launch(void *ctx, struct weft_cc_support *s, const char *ccid, struct
         f->cc_running = false;
     }
     struct cc_args *a = weft_calloc(1, sizeof(*a));
-    a->peer = f->peer;
+    a->port = weft_peer_chaincode_port(f->peer);
     a->ccid = weft_strdup(ccid);
     f->launches++;
     assert_int_equal(pthread_create(&f->cc_thread, NULL, fake_chaincode, a), 0);
