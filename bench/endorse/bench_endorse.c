@@ -1,26 +1,36 @@
 /*
  * Endorsement benchmark (bench/endorse/run.sh, make bench-endorse).
  *
- *   bench_endorse serve <shared dir> <sample dir> <node_modules>
+ *   bench_endorse serve node <shared dir> <putcc dir> <node_modules>
  *     A weft peer (library) with its gRPC server on 127.0.0.1:0 serving
  *     protos.Endorser/ProcessProposal and a reference /bench.Echo/Unary, the
- *     Fabric vector channel joined, and two chaincodes defined on it:
- *       asset: the Node sample (samples/chaincode/asset-transfer, real
- *              fabric-shim) run by the peer's Node launcher;
- *       noop:  a C chaincode in this process served as chaincode-as-a-service
- *              over the shim stream (protos.Chaincode/Connect): one PUT_STATE
- *              per transaction, then COMPLETED.
- *     Prints "READY <port>" and serves until stdin closes.
+ *     Fabric vector channel joined, and chaincode "put" defined on it: the
+ *     trivial Node contract bench/endorse/putcc (real fabric-shim 2.5,
+ *     Put(key) = one PUT_STATE) run by the peer's built-in Node launcher.
  *
- *   bench_endorse load --target HOST:PORT --cc asset|noop|echo
+ *   bench_endorse serve inproc <shared dir>
+ *     The same peer, but chaincode "put" is an in-process echo handler that
+ *     bypasses any chaincode: the launcher hook (weft_peer_opts.launcher)
+ *     serves the shim stream from memory (weft_cc_support_serve_stream with
+ *     queue-backed send/recv); on TRANSACTION it answers one PUT_STATE, then
+ *     COMPLETED. The endorser's checks, the shim handler, the simulation, the
+ *     rwset and the signing all run as for a real chaincode, so the peer's
+ *     own cost per proposal is what remains.
+ *
+ *     Both print "READY <port>" and serve until stdin closes.
+ *
+ *   bench_endorse load --target HOST:PORT --cc put|echo
  *       --concurrency N --seconds S --warmup-ms MS --shared DIR
+ *       [--peer-pid PID] [--cc-pid PID]
  *     Pre-signs proposals as User1@org1 (so signing stays out of the window),
  *     then N threads call ProcessProposal (or the echo) back to back over one
  *     connection. Only calls wholly inside the window count; a call counts as
  *     an error unless the ProposalResponse has status 200 and an
  *     endorsement. Prints one JSON object:
  *       {"cc":..,"concurrency":N,"calls":C,"errors":E,"seconds":S,"rps":R,
- *        "p50_ms":..,"p99_ms":..}
+ *        "p50_ms":..,"p99_ms":..,"peer_cpu_us":..,"chaincode_cpu_us":..}
+ *     peer_cpu_us / chaincode_cpu_us: CPU (user + system, /proc/PID/stat)
+ *     the peer / chaincode process used during the window, per call.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -31,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/common.pb-c.h"
 #include "peer/chaincode.pb-c.h"
@@ -55,73 +66,172 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
     return b;
 }
 
-/* ---- the no-op C chaincode (CCaaS server side of protos.Chaincode/Connect) --- */
+/* ---- the in-process echo handler (launcher hook, memory stream) ----------- */
 
-static char *noop_ccid;
+struct msgq {
+    uint8_t *b;
+    size_t len;
+    struct msgq *next;
+};
 
-static int cc_send(struct weft_rpc_call *call, Protos__ChaincodeMessage *m)
+/* One in-memory shim stream: what the peer sends is answered at once into
+ * the queue the peer's stream loop reads. */
+struct memstream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct msgq *head, *tail;
+    bool closed;
+    char *ccid;
+    struct weft_cc_support *support;
+    pthread_t th;
+    bool started;
+};
+
+static struct memstream mem;
+
+static void mem_push(struct memstream *m, uint8_t *b, size_t len)
 {
-    size_t n;
-    uint8_t *b = pack(&m->base, &n);
-    return weft_rpc_call_send_owned(call, b, n);
+    struct msgq *q = weft_calloc(1, sizeof(*q));
+    if (q == NULL) {
+        weft_free(b);
+        return;
+    }
+    q->b = b;
+    q->len = len;
+    pthread_mutex_lock(&m->mu);
+    if (m->tail != NULL) {
+        m->tail->next = q;
+    } else {
+        m->head = q;
+    }
+    m->tail = q;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
 }
 
-static void noop_connect(void *ctx, struct weft_rpc_call *call)
+static void mem_reply(struct memstream *m, Protos__ChaincodeMessage__Type t, const char *txid,
+                      const char *ch, const ProtobufCMessage *payload)
 {
-    (void)ctx;
-    Protos__ChaincodeID cid = PROTOS__CHAINCODE_ID__INIT;
-    cid.name = noop_ccid;
-    size_t il;
-    uint8_t *idb = pack(&cid.base, &il);
-    Protos__ChaincodeMessage reg = PROTOS__CHAINCODE_MESSAGE__INIT;
-    reg.type = PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTER;
-    reg.payload.data = idb;
-    reg.payload.len = il;
-    int rc = cc_send(call, &reg);
-    weft_free(idb);
-    while (rc == 0) {
-        uint8_t *raw = NULL;
-        size_t len = 0;
-        if (weft_rpc_call_recv(call, &raw, &len, -1) != 0 || raw == NULL) {
-            break;
-        }
-        Protos__ChaincodeMessage *m = protos__chaincode_message__unpack(NULL, len, raw);
-        weft_free(raw);
-        if (m == NULL) {
-            break;
-        }
-        Protos__ChaincodeMessage out = PROTOS__CHAINCODE_MESSAGE__INIT;
-        out.txid = m->txid;
-        out.channel_id = m->channel_id;
-        uint8_t *pl = NULL;
-        size_t pll = 0;
-        if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION) {
-            /* one write, keyed by the transaction */
-            char key[24];
-            snprintf(key, sizeof(key), "k%.16s", m->txid);
-            Protos__PutState ps = PROTOS__PUT_STATE__INIT;
-            ps.key = key;
-            ps.value.data = (uint8_t *)"v";
-            ps.value.len = 1;
-            pl = pack(&ps.base, &pll);
-            out.type = PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE;
-        } else if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE ||
-                   m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
-            /* the PUT_STATE answer: the transaction is done */
-            Protos__Response r = PROTOS__RESPONSE__INIT;
-            r.status = m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE ? 200 : 500;
-            pl = pack(&r.base, &pll);
-            out.type = PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED;
-        } else {
-            protos__chaincode_message__free_unpacked(m, NULL);
-            continue; /* REGISTERED, READY, KEEPALIVE */
-        }
+    Protos__ChaincodeMessage out = PROTOS__CHAINCODE_MESSAGE__INIT;
+    out.type = t;
+    out.txid = (char *)txid;
+    out.channel_id = (char *)ch;
+    uint8_t *pl = NULL;
+    size_t pll = 0;
+    if (payload != NULL) {
+        pl = pack(payload, &pll);
         out.payload.data = pl;
         out.payload.len = pll;
-        rc = cc_send(call, &out);
-        weft_free(pl);
-        protos__chaincode_message__free_unpacked(m, NULL);
     }
+    size_t n;
+    uint8_t *b = pack(&out.base, &n);
+    weft_free(pl);
+    mem_push(m, b, n);
+}
+
+/* The peer sends: TRANSACTION -> PUT_STATE k<txid>; the PUT_STATE answer ->
+ * COMPLETED(200). REGISTERED, READY and keepalives need no answer. */
+static int mem_send(void *stream, const uint8_t *msg, size_t len)
+{
+    struct memstream *m = stream;
+    Protos__ChaincodeMessage *in = protos__chaincode_message__unpack(NULL, len, msg);
+    if (in == NULL) {
+        return WEFT_EPARSE;
+    }
+    if (in->type == PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION) {
+        char key[24];
+        snprintf(key, sizeof(key), "k%.16s", in->txid);
+        Protos__PutState ps = PROTOS__PUT_STATE__INIT;
+        ps.key = key;
+        ps.value.data = (uint8_t *)"v";
+        ps.value.len = 1;
+        mem_reply(m, PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE, in->txid, in->channel_id,
+                  &ps.base);
+    } else if (in->type == PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE ||
+               in->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
+        Protos__Response r = PROTOS__RESPONSE__INIT;
+        r.status = in->type == PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE ? 200 : 500;
+        mem_reply(m, PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED, in->txid, in->channel_id,
+                  &r.base);
+    }
+    protos__chaincode_message__free_unpacked(in, NULL);
+    return 0;
+}
+
+static int mem_recv(void *stream, uint8_t **msg, size_t *len, int64_t timeout_ms)
+{
+    struct memstream *m = stream;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms >= 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&m->mu);
+    while (m->head == NULL && !m->closed) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&m->cv, &m->mu);
+        } else if (pthread_cond_timedwait(&m->cv, &m->mu, &until) != 0) {
+            break;
+        }
+    }
+    struct msgq *q = m->head;
+    if (q == NULL) {
+        bool closed = m->closed;
+        pthread_mutex_unlock(&m->mu);
+        return closed ? WEFT_EUNAVAILABLE : WEFT_ETIMEDOUT;
+    }
+    m->head = q->next;
+    if (m->head == NULL) {
+        m->tail = NULL;
+    }
+    pthread_mutex_unlock(&m->mu);
+    *msg = q->b;
+    *len = q->len;
+    weft_free(q);
+    return 0;
+}
+
+static void mem_cancel(void *stream)
+{
+    struct memstream *m = stream;
+    pthread_mutex_lock(&m->mu);
+    m->closed = true;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static const struct weft_cc_stream_ops mem_ops = {
+    .send = mem_send, .recv = mem_recv, .cancel = mem_cancel};
+
+static void *mem_serve(void *arg)
+{
+    struct memstream *m = arg;
+    weft_cc_support_serve_stream(m->support, &mem_ops, m);
+    return NULL;
+}
+
+/* Launcher hook: the "chaincode" registers at once from memory. */
+static int inproc_launch(void *ctx, struct weft_cc_support *s, const char *ccid,
+                         struct weft_err *err)
+{
+    struct memstream *m = ctx;
+    if (m->started) {
+        return weft_err_set(err, WEFT_ESTATE, "in-process handler already serving");
+    }
+    Protos__ChaincodeID cid = PROTOS__CHAINCODE_ID__INIT;
+    cid.name = (char *)ccid;
+    mem_reply(m, PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTER, "", "", &cid.base);
+    m->support = s;
+    if (pthread_create(&m->th, NULL, mem_serve, m) != 0) {
+        return weft_err_set(err, WEFT_ENOMEM, "thread");
+    }
+    m->started = true;
+    return 0;
 }
 
 /* ---- serve ---------------------------------------------------------------------- */
@@ -164,7 +274,8 @@ static char *read_all(const char *path, size_t *len)
     return (char *)b.data;
 }
 
-static int serve(const char *shared, const char *sample, const char *nm)
+/* putcc NULL: the in-process echo handler. */
+static int serve(const char *shared, const char *putcc, const char *nm)
 {
     struct weft_err e = {0};
     char *dir = tmp_dir();
@@ -172,17 +283,8 @@ static int serve(const char *shared, const char *sample, const char *nm)
     so.listen[0] = "127.0.0.1:0";
     so.workers = 128;
     struct weft_rpc_server *rpc = weft_rpc_server_new(&so, &e);
-    struct weft_rpc_server_opts co = {0};
-    co.listen[0] = "127.0.0.1:0";
-    co.workers = 4;
-    co.cq_threads = 1;
-    struct weft_rpc_server *ccsrv = weft_rpc_server_new(&co, &e);
-    if (rpc == NULL || ccsrv == NULL ||
-        weft_rpc_server_add_unary(rpc, "/bench.Echo/Unary", echo, NULL) != 0 ||
-        weft_rpc_server_add_stream(ccsrv, "/protos.Chaincode/Connect", WEFT_RPC_BIDI_STREAMING,
-                                   noop_connect, NULL) != 0 ||
-        weft_rpc_server_start(ccsrv, &e) != 0) {
-        fprintf(stderr, "servers: %s\n", e.msg);
+    if (rpc == NULL || weft_rpc_server_add_unary(rpc, "/bench.Echo/Unary", echo, NULL) != 0) {
+        fprintf(stderr, "server: %s\n", e.msg);
         return 1;
     }
     char msp[4096];
@@ -190,6 +292,9 @@ static int serve(const char *shared, const char *sample, const char *nm)
              "%s/vectors/fabric-2.4.9/crypto/peerOrganizations/org1.example.com/peers/"
              "peer0.org1.example.com/msp",
              shared);
+    pthread_mutex_init(&mem.mu, NULL);
+    pthread_cond_init(&mem.cv, NULL);
+    struct weft_cc_launcher inproc = {.launch = inproc_launch, .ctx = &mem};
     struct weft_peer_opts o = {.fs_path = dir,
                                .msp_dir = msp,
                                .mspid = "Org1MSP",
@@ -197,6 +302,7 @@ static int serve(const char *shared, const char *sample, const char *nm)
                                .node_modules = nm,
                                .execute_timeout_ms = 30000,
                                .startup_timeout_ms = 60000,
+                               .launcher = putcc == NULL ? &inproc : NULL,
                                .ledger_no_sync = true};
     struct weft_peer *peer = weft_peer_new_opts(&o, rpc, &e);
     if (peer == NULL || weft_rpc_server_start(rpc, &e) != 0) {
@@ -207,28 +313,28 @@ static int serve(const char *shared, const char *sample, const char *nm)
     snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/blocks/genesis.block", shared);
     size_t gl = 0;
     char *g = read_all(path, &gl);
-    /* the C chaincode as a service: connection.json in a ccaas package */
-    char src[4300], cj[4400];
-    snprintf(src, sizeof(src), "%s/noop-src", dir);
-    snprintf(cj, sizeof(cj), "%s/connection.json", src);
-    mkdir(src, 0755);
-    FILE *f = fopen(cj, "w");
-    if (f == NULL) {
-        return 1;
+    char src[4300];
+    if (putcc == NULL) {
+        /* a placeholder package: the launcher hook never reads it */
+        char f[4400];
+        snprintf(src, sizeof(src), "%s/inproc-src", dir);
+        snprintf(f, sizeof(f), "%s/index.js", src);
+        mkdir(src, 0755);
+        FILE *fp = fopen(f, "w");
+        if (fp == NULL) {
+            return 1;
+        }
+        fputs("// in-process handler\n", fp);
+        fclose(fp);
+        putcc = src;
     }
-    fprintf(f, "{\"address\":\"127.0.0.1:%d\",\"dial_timeout\":\"10s\",\"tls_required\":false}",
-            weft_rpc_server_port(ccsrv, 0));
-    fclose(f);
-    uint8_t *pkg = NULL, *npkg = NULL;
-    size_t pl = 0, npl = 0;
+    uint8_t *pkg = NULL;
+    size_t pl = 0;
     char *id = NULL;
     if (g == NULL || weft_peer_join(peer, (uint8_t *)g, gl, NULL, &e) != 0 ||
-        weft_cc_package_create("asset_1", "node", "asset-transfer", sample, &pkg, &pl, &e) != 0 ||
+        weft_cc_package_create("put_1", "node", "", putcc, &pkg, &pl, &e) != 0 ||
         weft_peer_install(peer, pkg, pl, &id, &e) != 0 ||
-        weft_peer_define_chaincode(peer, "mychannel", "asset", "1.0", id, &e) != 0 ||
-        weft_cc_package_create("noop_1", "ccaas", "", src, &npkg, &npl, &e) != 0 ||
-        weft_peer_install(peer, npkg, npl, &noop_ccid, &e) != 0 ||
-        weft_peer_define_chaincode(peer, "mychannel", "noop", "1.0", noop_ccid, &e) != 0) {
+        weft_peer_define_chaincode(peer, "mychannel", "put", "1.0", id, &e) != 0) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return 1;
     }
@@ -238,14 +344,20 @@ static int serve(const char *shared, const char *sample, const char *nm)
     while (fgets(line, sizeof(line), stdin) != NULL) {
     }
     weft_rpc_server_stop(rpc, 1000);
-    weft_peer_free(peer);
+    weft_peer_free(peer); /* cancels the memory stream */
+    if (mem.started) {
+        pthread_join(mem.th, NULL);
+    }
+    while (mem.head != NULL) {
+        struct msgq *q = mem.head;
+        mem.head = q->next;
+        weft_free(q->b);
+        weft_free(q);
+    }
     weft_rpc_server_free(rpc);
-    weft_rpc_server_free(ccsrv);
     weft_free(g);
     weft_free(pkg);
-    weft_free(npkg);
     weft_free(id);
-    weft_free(noop_ccid);
     char cmd[4300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) {
@@ -431,12 +543,38 @@ static void sleep_ms(long ms)
     }
 }
 
+/* CPU seconds (user + system) used so far by pid, from /proc; -1 if gone. */
+static double proc_cpu(long pid)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    char p[64], buf[2048];
+    snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* fields after the ")" that ends comm: state is field 3; utime 14, stime 15 */
+    const char *q = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    if (q == NULL || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                            &st) != 2) {
+        return -1;
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int load(int argc, char **argv)
 {
-    const char *target = NULL, *cc = "noop", *shared = NULL;
+    const char *target = NULL, *cc = "put", *shared = NULL;
     int conc = 1;
     double secs = 3;
     long warm = 500;
+    long peer_pid = 0, cc_pid = 0; /* CPU of these over the window */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--target") == 0) {
             target = argv[i + 1];
@@ -450,6 +588,10 @@ static int load(int argc, char **argv)
             warm = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--shared") == 0) {
             shared = argv[i + 1];
+        } else if (strcmp(argv[i], "--peer-pid") == 0) {
+            peer_pid = atol(argv[i + 1]);
+        } else if (strcmp(argv[i], "--cc-pid") == 0) {
+            cc_pid = atol(argv[i + 1]);
         }
     }
     if (target == NULL || shared == NULL || conc < 1) {
@@ -469,18 +611,13 @@ static int load(int argc, char **argv)
         return 1;
     }
     /* enough distinct proposals that none is in flight twice */
-    n_props = strcmp(cc, "asset") == 0 ? 20000 : 40000;
+    n_props = 40000;
     props = weft_calloc(n_props, sizeof(*props));
     for (size_t i = 0; i < n_props; i++) {
         char idb[32];
         snprintf(idb, sizeof(idb), "b%zu", i);
-        if (strcmp(cc, "asset") == 0) {
-            const char *a[] = {"CreateAsset", idb, "blue", "5", "Tom", "300"};
-            props[i] = make_prop(user, "asset", a, 6);
-        } else {
-            const char *a[] = {"put", idb};
-            props[i] = make_prop(user, "noop", a, 2);
-        }
+        const char *a[] = {"Put", idb};
+        props[i] = make_prop(user, "put", a, 2);
     }
     struct weft_rpc_client *c = weft_rpc_client_new(target, NULL, &e);
     if (c == NULL || weft_rpc_client_wait_ready(c, 10000) != 0) {
@@ -493,11 +630,13 @@ static int load(int argc, char **argv)
         pthread_create(&ws[i].th, NULL, run, &ws[i]);
     }
     sleep_ms(warm);
+    double pc0 = proc_cpu(peer_pid), cc0 = proc_cpu(cc_pid);
     uint64_t t0 = weft_clock_mono_ns();
     atomic_store(&phase, 1);
     sleep_ms((long)(secs * 1000));
     atomic_store(&phase, 2);
     uint64_t t1 = weft_clock_mono_ns();
+    double pc1 = proc_cpu(peer_pid), cc1 = proc_cpu(cc_pid);
     size_t total = 0;
     uint64_t errors = 0;
     const char *first = "";
@@ -519,8 +658,16 @@ static int load(int argc, char **argv)
     double el = (double)(t1 - t0) / 1e9;
     double p50 = total ? all[total / 2] : 0, p99 = total ? all[(size_t)((double)total * 0.99)] : 0;
     printf("{\"cc\":\"%s\",\"concurrency\":%d,\"calls\":%zu,\"errors\":%llu,\"seconds\":%.3f,"
-           "\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"first_error\":\"",
+           "\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,",
            cc, conc, total, (unsigned long long)errors, el, (double)total / el, p50, p99);
+    /* calls finished in the window ~ calls served in it (closed loop) */
+    if (pc0 >= 0 && pc1 >= 0 && total > 0) {
+        printf("\"peer_cpu_us\":%.1f,", (pc1 - pc0) * 1e6 / (double)total);
+    }
+    if (cc0 >= 0 && cc1 >= 0 && total > 0) {
+        printf("\"chaincode_cpu_us\":%.1f,", (cc1 - cc0) * 1e6 / (double)total);
+    }
+    printf("\"first_error\":\"");
     for (const char *q = first; *q; q++) {
         if (*q != '"' && *q != '\\' && (unsigned char)*q >= 32) {
             putchar(*q);
@@ -546,19 +693,21 @@ int main(int argc, char **argv)
     if (weft_log_spec_set("warning", NULL) != 0) {
         return 2;
     }
-    if (argc >= 5 && strcmp(argv[1], "serve") == 0) {
+    if (argc >= 4 && strcmp(argv[1], "serve") == 0) {
         /* the chaincode process runs elsewhere: absolute paths */
-        char sh[4096], sa[4096], nm[4096];
-        if (realpath(argv[2], sh) == NULL || realpath(argv[3], sa) == NULL ||
-            realpath(argv[4], nm) == NULL) {
-            fprintf(stderr, "serve: a path does not exist\n");
+        char sh[4096], cc[4096], nm[4096];
+        bool node = strcmp(argv[2], "node") == 0;
+        if ((!node && strcmp(argv[2], "inproc") != 0) || (node && argc < 6) ||
+            realpath(argv[3], sh) == NULL ||
+            (node && (realpath(argv[4], cc) == NULL || realpath(argv[5], nm) == NULL))) {
+            fprintf(stderr, "serve: node <shared> <putcc> <node_modules> | inproc <shared>\n");
             return 2;
         }
-        return serve(sh, sa, nm);
+        return serve(sh, node ? cc : NULL, node ? nm : NULL);
     }
     if (argc >= 2 && strcmp(argv[1], "load") == 0) {
         return load(argc, argv);
     }
-    fprintf(stderr, "usage: bench_endorse serve <shared> <sample> <node_modules> | load ...\n");
+    fprintf(stderr, "usage: bench_endorse serve node|inproc ... | load ...\n");
     return 2;
 }

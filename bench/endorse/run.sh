@@ -1,16 +1,20 @@
 #!/bin/sh
-# Endorsement benchmark (make bench-endorse): endorsements/s and p50/p99
-# latency of protos.Endorser/ProcessProposal over real gRPC, from a C load
-# client (bench_endorse load, proposals pre-signed as User1@org1) against a
-# weft peer (bench_endorse serve) running
-#   asset: the Node asset-transfer sample (real fabric-shim, CreateAsset:
-#          GET_STATE + 2 PUT_STATE + event), launched by the peer;
-#   noop:  a C chaincode over the shim stream (CCaaS, one PUT_STATE);
-#   echo:  a unary echo on the same gRPC server (the rpc floor).
-# 1 and 32 proposals in flight, SECONDS_PER seconds each (default 3) after a
-# 1 s warm-up. CPU per call from /proc/<pid>/stat of the peer process (which
-# also hosts the no-op C chaincode) and of the Node chaincode process.
-# Prints a summary with ratios and writes $BUILD/bench/endorse.json.
+# Endorsement benchmark (make bench-endorse): proposals/s, p50/p99 latency
+# and the peer's CPU per proposal for protos.Endorser/ProcessProposal over
+# real gRPC, from a C load client (bench_endorse load, proposals pre-signed
+# as User1@org1) against two weft peers (bench_endorse serve):
+#   node:   chaincode "put" is the trivial Node contract bench/endorse/putcc
+#           (real fabric-shim 2.5, Put(key) = one PUT_STATE), launched by
+#           the peer's built-in Node launcher;
+#   inproc: chaincode "put" is an in-process echo handler (launcher hook,
+#           shim stream in memory) that answers one PUT_STATE and COMPLETED:
+#           no chaincode at all, but the endorser's checks, simulation and
+#           signing as usual, so the peer's own cost per proposal shows;
+#   echo:   a unary echo on the inproc peer's gRPC server (the rpc floor).
+# 1 and 64 proposals in flight, SECONDS_PER seconds each (default 3) after a
+# 1 s warm-up. CPU per proposal from /proc/<pid>/stat of the peer process and
+# of the Node chaincode process, sampled by the load client at the edges of
+# the measured window. Prints a table and writes $BUILD/bench/endorse.json.
 # env: BUILD (default build), SECONDS_PER.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,97 +32,91 @@ if [ ! -x "$bin" ]; then
 fi
 
 tmp=$(mktemp -d)
-spid=
+npid=
+ipid=
 cleanup() {
-    exec 9>&- 2>/dev/null || true
-    if [ -n "$spid" ]; then
-        kill "$spid" 2>/dev/null || true
-        wait "$spid" 2>/dev/null || true
-    fi
+    exec 8>&- 9>&- 2>/dev/null || true
+    for p in $npid $ipid; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 
-mkfifo "$tmp/in"
-"$bin" serve "$shared" "$root/samples/chaincode/asset-transfer" "$nm" <"$tmp/in" \
-    >"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-exec 9>"$tmp/in"
-i=0
-while ! grep -q '^READY ' "$tmp/serve.out" 2>/dev/null; do
-    i=$((i + 1))
-    if [ "$i" -gt 300 ] || ! kill -0 "$spid" 2>/dev/null; then
-        echo "bench_endorse serve did not start:" >&2; cat "$tmp/serve.err" >&2; exit 1
-    fi
-    sleep 0.1
-done
-port=$(awk '/^READY /{print $2; exit}' "$tmp/serve.out")
-
-cpu_of() { # pid -> CPU seconds used so far (0 if gone)
-    if [ -r "/proc/$1/stat" ]; then
-        awk -v t="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"
-    else
-        echo 0
-    fi
+wait_ready() { # pid outfile errfile
+    i=0
+    while ! grep -q '^READY ' "$2" 2>/dev/null; do
+        i=$((i + 1))
+        if [ "$i" -gt 300 ] || ! kill -0 "$1" 2>/dev/null; then
+            echo "bench_endorse serve did not start:" >&2; cat "$3" >&2; exit 1
+        fi
+        sleep 0.1
+    done
+    awk '/^READY /{print $2; exit}' "$2"
 }
-load() { # cc concurrency seconds warmup_ms
-    "$bin" load --target "127.0.0.1:$port" --cc "$1" --concurrency "$2" --seconds "$3" \
-        --warmup-ms "$4" --shared "$shared"
+
+mkfifo "$tmp/nin" "$tmp/iin"
+"$bin" serve node "$shared" "$here/putcc" "$nm" <"$tmp/nin" >"$tmp/n.out" 2>"$tmp/n.err" &
+npid=$!
+exec 9>"$tmp/nin"
+"$bin" serve inproc "$shared" <"$tmp/iin" >"$tmp/i.out" 2>"$tmp/i.err" &
+ipid=$!
+exec 8>"$tmp/iin"
+nport=$(wait_ready "$npid" "$tmp/n.out" "$tmp/n.err")
+iport=$(wait_ready "$ipid" "$tmp/i.out" "$tmp/i.err")
+
+load() { # port cc concurrency seconds warmup_ms peer_pid cc_pid
+    "$bin" load --target "127.0.0.1:$1" --cc "$2" --concurrency "$3" --seconds "$4" \
+        --warmup-ms "$5" --shared "$shared" --peer-pid "$6" --cc-pid "$7"
 }
 
 # launch the Node chaincode and warm it up before anything is measured
 echo "warming up the Node chaincode ..." >&2
-load asset 4 1 2000 >/dev/null
-ccpid=$(ps -o pid= --ppid "$spid" | head -1 | tr -d ' ')
+load "$nport" put 4 1 2000 0 0 >/dev/null
+ccpid=$(ps -o pid= --ppid "$npid" | head -1 | tr -d ' ')
 [ -n "$ccpid" ] || ccpid=0
+load "$iport" put 4 1 500 0 0 >/dev/null
 
-for cc in echo noop asset; do
-    for c in 1 32; do
-        echo "  $cc, $c in flight, ${secs}s ..." >&2
-        p0=$(cpu_of "$spid"); n0=$(cpu_of "$ccpid")
-        load "$cc" "$c" "$secs" 1000 >"$tmp/$cc-$c.json"
-        p1=$(cpu_of "$spid"); n1=$(cpu_of "$ccpid")
-        echo "$p0 $p1 $n0 $n1" >"$tmp/$cc-$c.cpu"
-    done
+for c in 1 64; do
+    echo "  $c in flight, ${secs}s per path ..." >&2
+    load "$iport" echo "$c" "$secs" 1000 "$ipid" 0 >"$tmp/echo-$c.json"
+    load "$iport" put "$c" "$secs" 1000 "$ipid" 0 >"$tmp/inproc-$c.json"
+    load "$nport" put "$c" "$secs" 1000 "$npid" "$ccpid" >"$tmp/node-$c.json"
 done
 
 node - "$tmp" "$BUILD/bench/endorse.json" "$secs" <<'JS'
 const fs = require('fs');
 const [dir, out, secs] = process.argv.slice(2);
-const get = (cc, c) => {
-  const j = JSON.parse(fs.readFileSync(`${dir}/${cc}-${c}.json`, 'utf8'));
-  const [p0, p1, n0, n1] = fs.readFileSync(`${dir}/${cc}-${c}.cpu`, 'utf8').trim().split(/\s+/).map(Number);
-  // CPU was sampled over warm-up (1 s) + window: scale calls to that span
-  const calls = j.calls * (j.seconds + 1) / j.seconds;
-  j.peer_cpu_us_per_call = calls > 0 ? +((p1 - p0) * 1e6 / calls).toFixed(1) : null;
-  j.chaincode_cpu_us_per_call = cc === 'asset' && calls > 0 ? +((n1 - n0) * 1e6 / calls).toFixed(1) : null;
-  return j;
-};
+const get = (p, c) => JSON.parse(fs.readFileSync(`${dir}/${p}-${c}.json`, 'utf8'));
 const pad = (s, n) => String(s).padStart(n);
+const paths = ['echo', 'inproc', 'node'];
 const lines = [];
 lines.push(`ProcessProposal over gRPC, ${secs}s per point, C load client, one connection`);
 lines.push(`${'in flight'.padEnd(10)}${'path'.padEnd(8)}${pad('calls/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('peer CPU us', 13)}${pad('cc CPU us', 11)}${pad('errors', 8)}`);
 const points = {};
-for (const c of [1, 32]) {
-  const r = { echo: get('echo', c), noop: get('noop', c), asset: get('asset', c) };
-  for (const cc of ['echo', 'noop', 'asset']) {
-    const x = r[cc];
-    lines.push(`${String(c).padEnd(10)}${cc.padEnd(8)}${pad(x.rps.toFixed(0), 10)}${pad(x.p50_ms.toFixed(2), 9)}${pad(x.p99_ms.toFixed(2), 9)}${pad(x.peer_cpu_us_per_call ?? '-', 13)}${pad(x.chaincode_cpu_us_per_call ?? '-', 11)}${pad(x.errors, 8)}`);
+for (const c of [1, 64]) {
+  const r = {};
+  for (const p of paths) {
+    const x = get(p, c);
+    r[p] = x;
+    lines.push(`${String(c).padEnd(10)}${p.padEnd(8)}${pad(x.rps.toFixed(0), 10)}${pad(x.p50_ms.toFixed(2), 9)}${pad(x.p99_ms.toFixed(2), 9)}${pad(x.peer_cpu_us ?? '-', 13)}${pad(x.chaincode_cpu_us ?? '-', 11)}${pad(x.errors, 8)}`);
   }
-  const ratio = {
-    node_over_noop_rps: +(r.asset.rps / r.noop.rps).toFixed(3),
-    noop_over_echo_rps: +(r.noop.rps / r.echo.rps).toFixed(3),
-    node_over_echo_rps: +(r.asset.rps / r.echo.rps).toFixed(3),
+  r.ratio = {
+    node_over_inproc_rps: +(r.node.rps / r.inproc.rps).toFixed(3),
+    inproc_over_echo_rps: +(r.inproc.rps / r.echo.rps).toFixed(3),
+    peer_cpu_us_over_echo: r.echo.peer_cpu_us ? +(r.inproc.peer_cpu_us / r.echo.peer_cpu_us).toFixed(1) : null,
   };
-  lines.push(`${''.padEnd(10)}ratios: node/noop x${ratio.node_over_noop_rps}, noop/echo x${ratio.noop_over_echo_rps}, node/echo x${ratio.node_over_echo_rps}`);
-  points[`c${c}`] = { ...r, ratio };
+  lines.push(`${''.padEnd(10)}ratios: node/inproc x${r.ratio.node_over_inproc_rps}, inproc/echo x${r.ratio.inproc_over_echo_rps}`);
+  points[`c${c}`] = r;
 }
-lines.push('peer CPU: the peer process (endorser, shim handler, ledger simulation, signing; for noop also the in-process C chaincode);');
+lines.push('path node: trivial Node contract (one PUT_STATE); inproc: in-process echo handler, no chaincode;');
+lines.push('echo: rpc floor. peer CPU: the peer process (endorser, shim handler, simulation, signing, gRPC);');
 lines.push('cc CPU: the Node chaincode process. The load client shares the machine.');
 console.log(lines.join('\n'));
 const doc = {
   bench: 'endorse',
-  description: 'protos.Endorser/ProcessProposal endorsements/s and latency: Node asset-transfer (CreateAsset) vs a no-op C chaincode over the shim stream vs the rpc echo floor',
+  description: 'protos.Endorser/ProcessProposal proposals/s, latency and peer CPU per proposal: trivial Node chaincode (one PUT_STATE) vs an in-process echo handler bypassing the chaincode vs the rpc echo floor, at 1 and 64 in flight',
   seconds_per_point: +secs,
   cpus: require('os').cpus().length,
   node_version: process.version,
@@ -128,9 +126,9 @@ const doc = {
 fs.writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
 console.log(`wrote ${out}`);
 for (const p of Object.values(points)) {
-  for (const cc of ['echo', 'noop', 'asset']) {
-    if (p[cc].errors > 0 || p[cc].calls === 0) {
-      console.error(`errors in ${cc}: ${p[cc].first_error}`);
+  for (const k of paths) {
+    if (p[k].errors > 0 || p[k].calls === 0) {
+      console.error(`errors in ${k}: ${p[k].first_error}`);
       process.exit(1);
     }
   }
