@@ -1,8 +1,8 @@
 'use strict';
 // bench/e2e: committed tx/s and p50/p99 submit-to-commit latency through the
 // Gateway at 50 and 200 in-flight submits; endorse latency; CPU seconds per
-// committed transaction of the weft processes (orderer + peers), of the
-// chaincode processes and of this client, from /proc.
+// committed transaction of the orderer, of the peers (and both together),
+// of the chaincode processes and of this client, from /proc (utime+stime).
 const fs = require('node:fs');
 const path = require('node:path');
 const { networkUp, networkDown, gatewayFor, waitFor } = require(
@@ -39,10 +39,18 @@ function pct(a, p) {
     return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
 
-async function level(contracts, inflight, weftPids, ccPids) {
-    const cpu0 = weftPids.map(cpuOf), cc0 = ccPids.map(cpuOf), cl0 = process.cpuUsage();
-    const lat = [], endorse = [];
+// CPU seconds of a group of processes since `base` (a Map pid -> seconds).
+function cpuSince(pids, base) {
+    return pids.reduce((s, pid) => s + cpuOf(pid) - (base.get(pid) || 0), 0);
+}
+
+async function level(contracts, inflight, groups) {
+    const base = new Map();
+    for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuOf(pid));
+    const cl0 = process.cpuUsage();
+    const lat = [], endorse = [], submit = [], status = [];
     let committed = 0, failed = 0, seq = 0;
+    const errors = new Map();
     const end = Date.now() + SECONDS * 1000;
     async function worker(w) {
         const c = contracts[w % contracts.length];
@@ -51,45 +59,67 @@ async function level(contracts, inflight, weftPids, ccPids) {
             const t0 = process.hrtime.bigint();
             try {
                 const tx = await c.newProposal('CreateAsset', { arguments: [id, 'c', '1', 'o', '1'] }).endorse();
-                endorse.push(Number(process.hrtime.bigint() - t0) / 1e6);
-                const st = await (await tx.submit()).getStatus();
+                const t1 = process.hrtime.bigint();
+                endorse.push(Number(t1 - t0) / 1e6);
+                const commit = await tx.submit();
+                const t2 = process.hrtime.bigint();
+                submit.push(Number(t2 - t1) / 1e6);
+                const st = await commit.getStatus();
+                const t3 = process.hrtime.bigint();
+                status.push(Number(t3 - t2) / 1e6);
                 if (st.successful) {
                     committed++;
-                    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-                } else failed++;
-            } catch { failed++; }
+                    lat.push(Number(t3 - t1) / 1e6);
+                } else {
+                    failed++;
+                    errors.set(`code ${st.code}`, (errors.get(`code ${st.code}`) || 0) + 1);
+                }
+            } catch (e) {
+                failed++;
+                const k = String(e.message).slice(0, 120);
+                errors.set(k, (errors.get(k) || 0) + 1);
+            }
         }
     }
     const t0 = Date.now();
     await Promise.all(Array.from({ length: inflight }, (_, i) => worker(i)));
     const secs = (Date.now() - t0) / 1000;
-    const weftCpu = weftPids.map(cpuOf).reduce((s, v, i) => s + v - cpu0[i], 0);
-    const ccCpu = ccPids.map(cpuOf).reduce((s, v, i) => s + v - cc0[i], 0);
     const cl = process.cpuUsage(cl0);
+    const per = (sec) => (committed ? Number(((sec * 1000) / committed).toFixed(3)) : null);
+    const cpu = {};
+    for (const [k, pids] of Object.entries(groups)) cpu[k] = per(cpuSince(pids, base));
+    cpu.weft_total = per(cpuSince([...groups.orderer, ...groups.peers], base));
+    cpu.client = per((cl.user + cl.system) / 1e6);
+    const q = (a) => ({ p50: pct(a, 0.5), p99: pct(a, 0.99) });
     return {
-        inflight, seconds: secs, committed, failed, tps: committed / secs,
-        submit_to_commit_ms: { p50: pct(lat, 0.5), p99: pct(lat, 0.99) },
-        endorse_ms: { p50: pct(endorse, 0.5), p99: pct(endorse, 0.99) },
-        cpu_ms_per_tx: {
-            weft: committed ? (weftCpu * 1000) / committed : null,
-            chaincode: committed ? (ccCpu * 1000) / committed : null,
-            client: committed ? (cl.user + cl.system) / 1000 / committed : null,
-        },
+        inflight, seconds: secs, committed, failed, tps: Number((committed / secs).toFixed(1)),
+        // submit-to-commit: from the Submit call to the CommitStatus answer
+        submit_to_commit_ms: q(lat),
+        endorse_ms: q(endorse), submit_rpc_ms: q(submit), commit_status_rpc_ms: q(status),
+        cpu_ms_per_tx: cpu,
+        errors: Object.fromEntries(errors),
     };
 }
 
 (async () => {
     const N = await networkUp();
-    const out = { name: 'e2e', shape: N.info.shape, levels: [] };
+    const out = { name: 'e2e', shape: N.info.shape, batch_timeout: process.env.WEFT_NETWORK_BATCH_TIMEOUT, levels: [] };
     try {
         const cc = N.info.chaincode || 'asset-transfer';
         const g = [gatewayFor(N.info, 'Org1MSP'), gatewayFor(N.info, 'Org2MSP')];
         const contracts = g.map((x) => x.gateway.getNetwork(N.info.channel).getContract(cc));
         await waitFor('chaincode', async () => { await contracts[0].evaluateTransaction('GetAllAssets'); return true; }, 120000);
-        const weftPids = N.info.nodes.map((n) => Number(fs.readFileSync(n.pidFile, 'utf8')));
-        const ccPids = childrenOf(weftPids.filter((_, i) => N.info.nodes[i].role === 'peer'));
+        const pidOf = (n) => Number(fs.readFileSync(n.pidFile, 'utf8'));
+        const groups = {
+            orderer: N.info.nodes.filter((n) => n.role === 'orderer').map(pidOf),
+            peers: N.info.nodes.filter((n) => n.role === 'peer').map(pidOf),
+        };
+        groups.chaincode = childrenOf(groups.peers);
+        console.error(`pids ${JSON.stringify(groups)}`); // for perf -p
+        // warm-up: connections, chaincode JIT
+        await Promise.all(Array.from({ length: 20 }, (_, i) => contracts[i % 2].submitTransaction('CreateAsset', `w-${i}`, 'c', '1', 'o', '1')));
         for (const l of LEVELS) {
-            const r = await level(contracts, l, weftPids, ccPids);
+            const r = await level(contracts, l, groups);
             out.levels.push(r);
             console.log(JSON.stringify(r));
         }

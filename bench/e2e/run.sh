@@ -10,6 +10,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$root/$BUILD" ;; esac
 mkdir -p "$BUILD/bench"
 cd "$root/tests/interop"
-WEFT_BIN="$BUILD/bin/weft" BENCH_OUT="$BUILD/bench/e2e.json" \
+WEFT_NETWORK_BATCH_TIMEOUT=${WEFT_NETWORK_BATCH_TIMEOUT:-250ms} \
+  WEFT_BIN="$BUILD/bin/weft" BENCH_OUT="$BUILD/bench/e2e.json" \
   NODE_PATH="$root/tests/interop/node_modules" \
   timeout 900 node "$here/bench.js"

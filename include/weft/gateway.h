@@ -98,6 +98,11 @@ struct weft_gateway_opts {
     int64_t endorsement_timeout_ms;
     int64_t broadcast_timeout_ms;
     int64_t dial_timeout_ms;
+    /* peer.limits.concurrency.gatewayService: most requests in progress at
+     * once (streams included); the excess is refused at once (gRPC UNKNOWN,
+     * "too many requests for /gateway.Gateway, exceeding concurrency limit
+     * (N)"). 0 = no limit. */
+    uint32_t concurrency_limit;
     /* Orderer endpoints to use instead of the channel configuration's
      * (tests; copied). */
     const char *const *orderers;

@@ -278,6 +278,18 @@ static int node_start_rpc(struct node *n, struct weft_err *err)
     o.cert.file = n->tls_cert;
     o.key.file = n->tls_key;
     o.client_ca.pem = n->client_ca_pem;
+    if (n->spec->daemon == CMD_CONFIG_PEER) {
+        /* A Gateway call holds a worker while it waits for other peers'
+         * ProcessProposal, served by their workers: room for every gateway
+         * call the limit admits plus the endorsements and streams other
+         * gateways ask for (threads start on demand). */
+        int64_t gwl = 500;
+        if (weft_config_get_i64(n->cfg, "peer.limits.concurrency.gatewayService", &gwl, NULL) != 0 ||
+            gwl <= 0 || gwl > 4096) {
+            gwl = 500;
+        }
+        o.workers = (unsigned)gwl + 512u;
+    }
     n->rpc = weft_rpc_server_new(&o, err);
     if (n->rpc == NULL) {
         return weft_err_prefix(err, "gRPC server on %s", n->listen);

@@ -43,6 +43,7 @@ struct gw_client {
     struct gw_client *next;
     char *address;
     struct weft_rpc_client *c;
+    bool dialled; /* the first call's wait for the connection is over (atomic) */
 };
 
 /* Follows one channel's ledger and counts committed blocks (gen). */
@@ -72,6 +73,8 @@ struct weft_gateway {
     char *tls_roots; /* PEM contents of tls_root_file, or NULL */
     char *tls_cert_file, *tls_key_file;
     int64_t endorse_ms, broadcast_ms, dial_ms;
+    uint32_t limit;  /* most concurrent requests, 0 = no limit */
+    uint32_t active; /* requests in progress (atomic) */
     struct weft_gateway_backend be;
     struct gw_metrics m; /* published once, atomically */
     bool metrics_set;
@@ -193,18 +196,46 @@ static void add_cfg_roots(const struct weft_channel_config *cfg, struct weft_buf
     }
 }
 
+/* The first call to an address waits until the connection is up (at most
+ * dialTimeout, 2 s, or what is left of the call's deadline), much as
+ * Fabric's gateway dials its endorsers and orderers before using them, so
+ * a burst of first calls does not fail on a connection still being set up.
+ * Only that first call waits: later calls fail fast when the other side is
+ * down, and the caller moves on to another peer or orderer. */
+#define GW_FIRST_DIAL_MS 2000
+
+static struct weft_rpc_client *client_ready(struct weft_gateway *gw, struct gw_client *e,
+                                            uint64_t deadline_ns)
+{
+    if (!__atomic_load_n(&e->dialled, __ATOMIC_ACQUIRE)) {
+        int64_t ms = ms_left(deadline_ns);
+        if (ms > gw->dial_ms) {
+            ms = gw->dial_ms;
+        }
+        if (ms > GW_FIRST_DIAL_MS) {
+            ms = GW_FIRST_DIAL_MS;
+        }
+        if (weft_rpc_client_wait_ready(e->c, ms) != 0) {
+            WEFT_DEBUG(lg_gw, "%s: not connected after %lld ms", e->address, (long long)ms);
+        }
+        __atomic_store_n(&e->dialled, true, __ATOMIC_RELEASE);
+    }
+    return e->c;
+}
+
 static struct weft_rpc_client *client_for(struct weft_gateway *gw,
                                           const struct weft_channel_config *cfg,
-                                          const char *address, struct weft_err *err)
+                                          const char *address, uint64_t deadline_ns,
+                                          struct weft_err *err)
 {
     pthread_mutex_lock(&gw->mu);
     for (struct gw_client *c = gw->clients; c != NULL; c = c->next) {
         if (strcmp(c->address, address) == 0) {
             pthread_mutex_unlock(&gw->mu);
-            return c->c;
+            return client_ready(gw, c, deadline_ns);
         }
     }
-    pthread_mutex_unlock(&gw->mu);
+    /* created under the lock (it does not connect): one channel per address */
     struct weft_rpc_client_opts o = {0};
     struct weft_buf roots;
     weft_buf_init(&roots, 16u << 20);
@@ -212,6 +243,7 @@ static struct weft_rpc_client *client_for(struct weft_gateway *gw,
         o.tls = true;
         if (gw->tls_roots != NULL && weft_buf_append(&roots, gw->tls_roots,
                                                       strlen(gw->tls_roots)) != 0) {
+            pthread_mutex_unlock(&gw->mu);
             weft_buf_close(&roots);
             weft_err_set(err, WEFT_ENOMEM, "out of memory");
             return NULL;
@@ -220,6 +252,7 @@ static struct weft_rpc_client *client_for(struct weft_gateway *gw,
             add_cfg_roots(cfg, &roots);
         }
         if (weft_buf_append(&roots, "", 0) != 0 || roots.len == 0) {
+            pthread_mutex_unlock(&gw->mu);
             weft_buf_close(&roots);
             weft_err_set(err, WEFT_ECONFIG, "no TLS root certificates for %s", address);
             return NULL;
@@ -232,31 +265,21 @@ static struct weft_rpc_client *client_for(struct weft_gateway *gw,
     o.backoff_max_ms = 2000;
     struct weft_rpc_client *c = weft_rpc_client_new(address, &o, err);
     weft_buf_close(&roots);
-    if (c == NULL) {
-        return NULL;
-    }
-    struct gw_client *e = weft_calloc(1, sizeof(*e));
+    struct gw_client *e = c == NULL ? NULL : weft_calloc(1, sizeof(*e));
     if (e == NULL || (e->address = weft_strdup(address)) == NULL) {
-        weft_free(e);
-        weft_rpc_client_free(c);
-        weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        pthread_mutex_unlock(&gw->mu);
+        if (c != NULL) {
+            weft_free(e);
+            weft_rpc_client_free(c);
+            weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
         return NULL;
     }
     e->c = c;
-    pthread_mutex_lock(&gw->mu);
-    for (struct gw_client *x = gw->clients; x != NULL; x = x->next) {
-        if (strcmp(x->address, address) == 0) { /* another thread won */
-            pthread_mutex_unlock(&gw->mu);
-            weft_rpc_client_free(c);
-            weft_free(e->address);
-            weft_free(e);
-            return x->c;
-        }
-    }
     e->next = gw->clients;
     gw->clients = e;
     pthread_mutex_unlock(&gw->mu);
-    return c;
+    return client_ready(gw, e, deadline_ns);
 }
 
 /* ---- the proposal -------------------------------------------------------------- */
@@ -411,7 +434,7 @@ static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config
             goto out;
         }
     } else {
-        struct weft_rpc_client *c = client_for(gw, cfg, ep->address, &e);
+        struct weft_rpc_client *c = client_for(gw, cfg, ep->address, deadline_ns, &e);
         if (c == NULL) {
             gw_classify(true, false, e.msg, NULL, oc);
             goto out;
@@ -744,6 +767,160 @@ static bool layout_feasible(const struct gw_endorse *x, const struct gw_layout *
     return true;
 }
 
+/* One organisation's share of a parallel collection: up to need
+ * endorsements from its peers, one peer after another (a peer that fails
+ * retryably is replaced by the next of the same org). Touches only its own
+ * org's endpoints, so the orgs of a layout run on separate threads. */
+struct gw_org_job {
+    struct gw_endorse *x;
+    const char *mspid;
+    uint32_t need;
+    Protos__ProposalResponse *pr[MAX_ENDPOINTS];
+    const char *pr_mspid[MAX_ENDPOINTS];
+    const char *pr_addr[MAX_ENDPOINTS];
+    size_t n;
+    struct gw_details d;
+    bool nonretry;
+    uint32_t attempts;
+    pthread_t th;
+    bool threaded;
+};
+
+static void *org_job_run(void *arg)
+{
+    struct gw_org_job *j = arg;
+    struct gw_endorse *x = j->x;
+    while (j->n < j->need && !j->nonretry && weft_clock_mono_ns() < x->deadline) {
+        struct gw_ep *ep = NULL;
+        for (size_t i = 0; i < x->eps.n && ep == NULL; i++) {
+            /* mspid first: another org's job writes its endpoints' used */
+            if (strcmp(x->eps.v[i].mspid, j->mspid) == 0 && !x->eps.v[i].used) {
+                ep = &x->eps.v[i];
+            }
+        }
+        if (ep == NULL) {
+            break;
+        }
+        if (j->attempts++ > 0) {
+            stat_inc(x->gw, &x->gw->stats.endorse_retries);
+        }
+        Protos__ProposalResponse *pr = NULL;
+        struct gw_outcome oc;
+        endorse_on(x->gw, x->cfg, ep, x->p, x->deadline, &pr, &oc);
+        if (oc.code == WEFT_RPC_OK && pr->endorsement == NULL) {
+            oc.code = WEFT_RPC_ABORTED;
+            oc.retry = false;
+            snprintf(oc.msg, sizeof(oc.msg), "endorser returned no endorsement");
+        }
+        if (oc.code == WEFT_RPC_OK) {
+            j->pr_mspid[j->n] = ep->mspid;
+            j->pr_addr[j->n] = ep->address;
+            j->pr[j->n++] = pr;
+            continue;
+        }
+        protos__proposal_response__free_unpacked(pr, NULL);
+        if (!oc.retry) {
+            j->nonretry = true;
+        }
+        if (gw_details_add(&j->d, ep->address, ep->mspid, oc.msg) != 0) {
+            WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+        }
+    }
+    return NULL;
+}
+
+/* Collects the endorsements of layout l from all its orgs at once (plus
+ * the gateway's own org when own_first, as Fabric's gateway always asks it
+ * first): the own org on this thread, every other org on a thread of its
+ * own. The responses join x->got in layout order, own org first; one whose
+ * payload differs from the first is dropped with a detail. *own_failed is
+ * set when the own org could not endorse at all because of a
+ * non-retryable failure (then only its details are kept, as when it is
+ * asked alone). */
+static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bool own_first,
+                             bool *own_failed)
+{
+    const char *own = x->gw->mspid;
+    struct gw_org_job *jobs = weft_calloc(l->n + 1, sizeof(*jobs));
+    *own_failed = false;
+    if (jobs == NULL || l == NULL) {
+        weft_free(jobs);
+        return; /* the sequential fallback still runs */
+    }
+    size_t nj = 0;
+    if (own_first || gw_layout_need(l, own) > 0) {
+        uint32_t need = gw_layout_need(l, own);
+        jobs[nj].mspid = own;
+        jobs[nj++].need = need > 0 ? need : 1;
+    }
+    for (size_t o = 0; o < l->n; o++) {
+        if (strcmp(l->orgs[o].mspid, own) != 0) {
+            jobs[nj].mspid = l->orgs[o].mspid;
+            jobs[nj++].need = l->orgs[o].n;
+        }
+    }
+    for (size_t i = 0; i < nj; i++) {
+        jobs[i].x = x;
+        if (i > 0) { /* the first job runs on this thread */
+            jobs[i].threaded = pthread_create(&jobs[i].th, NULL, org_job_run, &jobs[i]) == 0;
+        }
+    }
+    for (size_t i = 0; i < nj; i++) {
+        if (!jobs[i].threaded) {
+            (void)org_job_run(&jobs[i]);
+        }
+    }
+    for (size_t i = 0; i < nj; i++) {
+        if (jobs[i].threaded) {
+            pthread_join(jobs[i].th, NULL);
+        }
+    }
+    if (strcmp(jobs[0].mspid, own) == 0 && jobs[0].n == 0 && jobs[0].nonretry) {
+        *own_failed = true;
+    }
+    for (size_t i = 0; i < nj; i++) {
+        struct gw_org_job *j = &jobs[i];
+        if (*own_failed && i > 0) {
+            for (size_t k = 0; k < j->n; k++) {
+                protos__proposal_response__free_unpacked(j->pr[k], NULL);
+            }
+            gw_details_free(&j->d);
+            continue;
+        }
+        for (size_t k = 0; k < j->d.n; k++) {
+            if (gw_details_add(&x->d, j->d.v[k].address, j->d.v[k].mspid, j->d.v[k].message) !=
+                0) {
+                WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+            }
+        }
+        gw_details_free(&j->d);
+        if (j->nonretry) {
+            x->nonretry = true;
+        }
+        for (size_t k = 0; k < j->n; k++) {
+            Protos__ProposalResponse *pr = j->pr[k];
+            bool keep = x->n_got < MAX_ENDPOINTS;
+            if (keep && x->n_got > 0) {
+                const ProtobufCBinaryData *a = &x->got[0].pr->payload;
+                if (a->len != pr->payload.len || memcmp(a->data, pr->payload.data, a->len) != 0) {
+                    keep = false;
+                    if (gw_details_add(&x->d, j->pr_addr[k], j->pr_mspid[k],
+                                       "ProposalResponsePayloads do not match") != 0) {
+                        WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+                    }
+                }
+            }
+            if (keep) {
+                x->got[x->n_got].mspid = j->pr_mspid[k];
+                x->got[x->n_got++].pr = pr;
+            } else {
+                protos__proposal_response__free_unpacked(pr, NULL);
+            }
+        }
+    }
+    weft_free(jobs);
+}
+
 static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
                      struct weft_buf *resp)
 {
@@ -828,16 +1005,26 @@ static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, 
         code = fail(call, WEFT_RPC_UNAVAILABLE, msg, NULL);
         goto out;
     }
-    /* first endorsement on the local org, unless orgs were requested */
-    if (r->n_endorsing_organizations == 0) {
-        bool retry = false;
-        for (size_t i = 0; i < x->eps.n && x->n_got == 0 && !x->nonretry; i++) {
-            if (strcmp(x->eps.v[i].mspid, gw->mspid) == 0 && !x->eps.v[i].used) {
-                (void)try_ep(x, &x->eps.v[i], retry);
-                retry = true;
+    /* The first layout that can be met (with the gateway's own org when it
+     * has a say): all its orgs at once. Unless orgs were requested, the own
+     * org is asked too, as Fabric's gateway always endorses there first; its
+     * non-retryable failure (a chaincode error, a refused proposal) ends the
+     * call as "failed to endorse". */
+    {
+        const struct gw_layout *first = NULL;
+        for (size_t i = 0; i < ls.n && first == NULL; i++) {
+            if (layout_feasible(x, &ls.v[i]) && gw_layout_need(&ls.v[i], gw->mspid) > 0) {
+                first = &ls.v[i];
             }
         }
-        if (x->nonretry) {
+        for (size_t i = 0; i < ls.n && first == NULL; i++) {
+            if (layout_feasible(x, &ls.v[i])) {
+                first = &ls.v[i];
+            }
+        }
+        bool own_failed = false;
+        collect_parallel(x, first, r->n_endorsing_organizations == 0, &own_failed);
+        if (own_failed) {
             code = fail(call, WEFT_RPC_ABORTED,
                         "failed to endorse transaction, see attached details for more info",
                         &x->d);
@@ -975,7 +1162,7 @@ static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_conf
                          size_t msg_cap)
 {
     struct weft_err e = {0};
-    struct weft_rpc_client *c = client_for(gw, cfg, address, &e);
+    struct weft_rpc_client *c = client_for(gw, cfg, address, deadline, &e);
     if (c == NULL) {
         snprintf(msg, msg_cap, "%s", e.msg);
         return WEFT_EUNAVAILABLE;
@@ -1527,6 +1714,7 @@ int weft_gateway_new(const struct weft_gateway_opts *o, const struct weft_gatewa
     gw->endorse_ms = o->endorsement_timeout_ms > 0 ? o->endorsement_timeout_ms : 10000;
     gw->broadcast_ms = o->broadcast_timeout_ms > 0 ? o->broadcast_timeout_ms : 10000;
     gw->dial_ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms : 30000;
+    gw->limit = o->concurrency_limit;
     int rc = 0;
     if (gw->mspid == NULL || gw->endpoint == NULL) {
         rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
@@ -1587,23 +1775,79 @@ fail:
     return rc;
 }
 
+/* ---- concurrency limit (peer.limits.concurrency.gatewayService) ---------------- */
+
+/* Admits a request unless limit requests are already in progress; Fabric's
+ * interceptor refuses the excess at once with this text (gRPC UNKNOWN).
+ * Each request holds a worker of the peer's gRPC server, and an Endorse
+ * waits on other peers' ProcessProposal, served by their workers: the
+ * limit keeps gateway calls from taking every worker. */
+static bool admit(struct weft_gateway *gw, struct weft_rpc_call *call)
+{
+    uint32_t n = __atomic_add_fetch(&gw->active, 1, __ATOMIC_ACQ_REL);
+    if (gw->limit == 0 || n <= gw->limit) {
+        return true;
+    }
+    __atomic_sub_fetch(&gw->active, 1, __ATOMIC_ACQ_REL);
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "too many requests for /gateway.Gateway, exceeding concurrency limit (%u)",
+             (unsigned)gw->limit);
+    WEFT_WARN(lg_gw, "%s", msg);
+    weft_rpc_call_set_message(call, msg);
+    return false;
+}
+
+static void release(struct weft_gateway *gw)
+{
+    __atomic_sub_fetch(&gw->active, 1, __ATOMIC_ACQ_REL);
+}
+
+#define GW_LIMITED(name, fn)                                                                   \
+    static int name(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,    \
+                    struct weft_buf *resp)                                                     \
+    {                                                                                          \
+        struct weft_gateway *gw = ctx;                                                         \
+        if (!admit(gw, call)) {                                                                \
+            return WEFT_RPC_UNKNOWN;                                                           \
+        }                                                                                      \
+        int code = fn(ctx, call, req, len, resp);                                              \
+        release(gw);                                                                           \
+        return code;                                                                           \
+    }
+GW_LIMITED(l_endorse, h_endorse)
+GW_LIMITED(l_submit, h_submit)
+GW_LIMITED(l_commit_status, h_commit_status)
+GW_LIMITED(l_evaluate, h_evaluate)
+
+static void l_chaincode_events(void *ctx, struct weft_rpc_call *call)
+{
+    struct weft_gateway *gw = ctx;
+    if (!admit(gw, call)) {
+        (void)weft_rpc_call_finish(call, WEFT_RPC_UNKNOWN, NULL);
+        return;
+    }
+    h_chaincode_events(ctx, call);
+    release(gw);
+}
+
 int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
                           struct weft_err *err)
 {
-    int rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", h_endorse, gw);
+    int rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", l_endorse, gw);
     if (rc == 0) {
-        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", h_submit, gw);
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", l_submit, gw);
     }
     if (rc == 0) {
-        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/CommitStatus", h_commit_status,
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/CommitStatus", l_commit_status,
                                        gw);
     }
     if (rc == 0) {
-        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Evaluate", h_evaluate, gw);
+        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Evaluate", l_evaluate, gw);
     }
     if (rc == 0) {
         rc = weft_rpc_server_add_stream(rpc, "/gateway.Gateway/ChaincodeEvents",
-                                        WEFT_RPC_SERVER_STREAMING, h_chaincode_events, gw);
+                                        WEFT_RPC_SERVER_STREAMING, l_chaincode_events, gw);
     }
     if (rc != 0) {
         return weft_err_set(err, rc, "register gateway service: %s", weft_strerror(rc));

@@ -77,7 +77,13 @@ int peer__gateway_start(struct weft_peer *p, struct weft_config *cfg, struct wef
             cert = key = NULL;
         }
     }
+    int64_t limit = 500;
+    if (weft_config_get_i64(cfg, "peer.limits.concurrency.gatewayService", &limit, NULL) != 0 ||
+        limit < 0 || limit > 1000000) {
+        limit = 500;
+    }
     struct weft_gateway_opts o = {
+        .concurrency_limit = (uint32_t)limit,
         .mspid = weft_msp_id(p->msp),
         .endpoint = endpoint,
         .tls = tls,

@@ -35,6 +35,18 @@ after(() => {
 let seq = 0;
 const newId = () => `asset-${process.pid}-${Date.now()}-${seq++}`;
 
+// CommitStatus answers once the gateway's own peer has committed; the other
+// org's peer commits the same block on its own schedule (as with Fabric).
+// Waits until org2's peer has the asset, then returns it as read there.
+async function readOnOrg2(id) {
+    let last;
+    await waitFor(`asset ${id} on peer0.org2`, async () => {
+        last = await c2.evaluate('ReadAsset', { arguments: [id], endorsingOrganizations: ['Org2MSP'] });
+        return true;
+    }, 20000);
+    return JSON.parse(utf8.decode(last));
+}
+
 function txCodesOf(block) {
     const filter = block.getMetadata().getMetadataList_asU8()[2];
     return block.getData().getDataList_asU8().map((d, i) => {
@@ -49,7 +61,9 @@ test('submit and evaluate', async () => {
     const id = newId();
     const res = await c1.submitTransaction('CreateAsset', id, 'blue', '5', 'alice', '300');
     assert.equal(JSON.parse(utf8.decode(res)).ID, id);
-    const read = JSON.parse(utf8.decode(await c2.evaluateTransaction('ReadAsset', id)));
+    // the gateway's peer has it as soon as the commit is reported
+    assert.equal(JSON.parse(utf8.decode(await c1.evaluateTransaction('ReadAsset', id))).Owner, 'alice');
+    const read = await readOnOrg2(id);
     assert.deepEqual(read, { ID: id, Color: 'blue', Size: 5, Owner: 'alice', AppraisedValue: 300 });
     // a chaincode error is an EndorseError/GatewayError with details
     await assert.rejects(c1.evaluateTransaction('ReadAsset', 'no-such-asset'), (e) => {
@@ -132,7 +146,7 @@ test('offline signing', async () => {
         const st = await cs.getStatus();
         assert.equal(st.code, 0);
         assert.equal(st.transactionId, unsigned.getTransactionId());
-        assert.equal(JSON.parse(utf8.decode(await c2.evaluateTransaction('ReadAsset', id))).Owner, 'carol');
+        assert.equal((await readOnOrg2(id)).Owner, 'carol');
         // the serialized forms travel between processes: rebuilt from bytes
         // they still submit and report status
         const id2 = newId();
@@ -185,6 +199,7 @@ test('a proposal with a bad signature is refused by the endorser', async () => {
 test('concurrent transfers: one VALID, one MVCC_READ_CONFLICT', async () => {
     const id = newId();
     await c1.submitTransaction('CreateAsset', id, 'x', '1', 'start', '1');
+    await readOnOrg2(id); // both peers at the same state before endorsing
     // endorse both against the same state, then submit both
     const t1 = await c1.newProposal('TransferAsset', { arguments: [id, 'dave'] }).endorse();
     const t2 = await c2.newProposal('TransferAsset', { arguments: [id, 'erin'] }).endorse();

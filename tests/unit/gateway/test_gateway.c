@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/common.pb-c.h"
 #include "gateway/gateway.pb-c.h"
@@ -79,11 +80,21 @@ struct fx {
     enum mode local_mode, org2a_mode, org2b_mode;
     int ord_status;
     int local_calls, org2a_calls, org2b_calls;
+    int delay_ms; /* every fake endorser answers this late */
 };
 
 static struct fx F;
 
 static const char PAYLOAD[] = "the-same-prp";
+
+static void fake_delay(void)
+{
+    int ms = __atomic_load_n(&F.delay_ms, __ATOMIC_SEQ_CST);
+    if (ms > 0) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
 
 /* ser(ProposalResponse) for mode m, endorsed by `who`. */
 static uint8_t *make_pr(enum mode m, const char *who, size_t *len)
@@ -131,6 +142,7 @@ static int fake_endorse(void *ctx, const uint8_t *sp, size_t sp_len, uint8_t **r
     assert_non_null(s);
     protos__signed_proposal__free_unpacked(s, NULL);
     __atomic_fetch_add(&F.local_calls, 1, __ATOMIC_SEQ_CST);
+    fake_delay();
     if (F.local_mode == M_REFUSE) {
         return weft_err_set(err, WEFT_EPERM, "access denied: channel [mychannel] creator org "
                                              "[Org3MSP]");
@@ -159,6 +171,7 @@ static int h_org2(void *ctx, struct weft_rpc_call *call, const uint8_t *req, siz
     (void)len;
     bool a = ctx == &F.org2a;
     __atomic_fetch_add(a ? &F.org2a_calls : &F.org2b_calls, 1, __ATOMIC_SEQ_CST);
+    fake_delay();
     size_t l = 0;
     uint8_t *b = make_pr(a ? F.org2a_mode : F.org2b_mode, a ? "org2-peer-a" : "org2-peer-b", &l);
     int rc = weft_buf_append(resp, b, l);
@@ -887,7 +900,8 @@ static void test_endorse(void **state)
     assert_string_equal(d[0]->message, "chaincode response 500, boom");
     assert_string_equal(d[0]->address, "peer0.org1.example.com:7051");
     free_details(d, nd);
-    assert_int_equal(F.org2a_calls + F.org2b_calls, 0);
+    /* Org2 was asked at the same time (endorsement runs on all orgs of the
+     * layout at once); its answer is not reported */
 
     /* endorsing_organizations: only Org2 is asked */
     F.local_mode = M_OK;
@@ -908,6 +922,48 @@ static void test_endorse(void **state)
     assert_int_equal(call("/gateway.Gateway/Endorse", eb, el, 5000, &r),
                      WEFT_RPC_INVALID_ARGUMENT);
     assert_string_equal(r.message, "the proposed transaction must contain a signed proposal");
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+}
+
+/* The orgs of a layout are asked at the same time: with every endorser
+ * taking 300 ms, the two endorsements (local org1, remote org2) take about
+ * 300 ms, not 600 ms. */
+static void test_endorse_parallel(void **state)
+{
+    (void)state;
+    struct weft_rpc_result r = {0};
+    size_t len = 0;
+    uint8_t *req = endorse_req(&len, NULL);
+    F.local_mode = M_OK;
+    F.org2a_mode = M_OK;
+    F.org2b_mode = M_OK;
+    F.org2a_calls = F.org2b_calls = 0;
+    int lc = F.local_calls;
+    F.delay_ms = 300;
+    uint64_t t0 = weft_clock_mono_ns();
+    int code = call("/gateway.Gateway/Endorse", req, len, 5000, &r);
+    uint64_t took_ms = (weft_clock_mono_ns() - t0) / 1000000u;
+    F.delay_ms = 0;
+    assert_int_equal(code, WEFT_RPC_OK);
+    assert_int_equal(F.local_calls - lc, 1);
+    assert_int_equal(F.org2a_calls + F.org2b_calls, 1);
+    assert_true(took_ms >= 300);
+    assert_true(took_ms < 550);
+    /* own org first in the envelope, whatever finished first */
+    Gateway__EndorseResponse *er = gateway__endorse_response__unpack(NULL, r.len, r.data);
+    assert_non_null(er);
+    Common__Payload *p = common__payload__unpack(NULL, er->prepared_transaction->payload.len,
+                                                 er->prepared_transaction->payload.data);
+    Protos__Transaction *t = protos__transaction__unpack(NULL, p->data.len, p->data.data);
+    Protos__ChaincodeActionPayload *cap = protos__chaincode_action_payload__unpack(
+        NULL, t->actions[0]->payload.len, t->actions[0]->payload.data);
+    assert_int_equal(cap->action->n_endorsements, 2);
+    assert_memory_equal(cap->action->endorsements[0]->endorser.data, "org1-peer", 9);
+    protos__chaincode_action_payload__free_unpacked(cap, NULL);
+    protos__transaction__free_unpacked(t, NULL);
+    common__payload__free_unpacked(p, NULL);
+    gateway__endorse_response__free_unpacked(er, NULL);
     weft_rpc_result_clear(&r);
     weft_free(req);
 }
@@ -1235,6 +1291,7 @@ int main(void)
         cmocka_unit_test(test_block_events),
         cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_endorse),
+        cmocka_unit_test(test_endorse_parallel),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_commit_status),
         cmocka_unit_test(test_chaincode_events),
