@@ -30,6 +30,10 @@ struct cc_tx {
     bool done;
     uint8_t *final; /* the COMPLETED/ERROR message */
     size_t final_len;
+    /* Wakes only this transaction's executing thread (done, busy back to
+     * 0, handler dead): one condition per tx, so that N transactions in
+     * flight do not wake each other on every message (support->mu). */
+    pthread_cond_t cv;
 };
 
 struct cc_handler {

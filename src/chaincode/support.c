@@ -747,6 +747,7 @@ static void tx_release(struct weft_cc_support *s, struct cc_handler *h, struct c
     pthread_mutex_lock(&s->mu);
     tx->busy--;
     h->refs--;
+    pthread_cond_signal(&tx->cv);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -785,7 +786,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
             tx->final = memdup0(raw, raw_len);
             tx->final_len = raw_len;
             tx->done = true;
-            pthread_cond_broadcast(&s->cv);
+            pthread_cond_signal(&tx->cv);
         }
         pthread_mutex_unlock(&s->mu);
         return;
@@ -834,7 +835,9 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
     weft_buf_close(&resp);
     pthread_mutex_lock(&s->mu);
     tx->busy--;
-    pthread_cond_broadcast(&s->cv);
+    if (tx->busy == 0) {
+        pthread_cond_signal(&tx->cv);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -967,6 +970,9 @@ void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_c
     WEFT_INFO(lg_cc, "chaincode %s stream terminated", h->ccid);
     pthread_mutex_lock(&s->mu);
     h->dead = true;
+    for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
+        pthread_cond_signal(&t->cv);
+    }
     pthread_cond_broadcast(&s->cv);
     while (h->refs > 0) {
         pthread_cond_wait(&s->cv, &s->mu);
@@ -1126,11 +1132,17 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
         return rc;
     }
     struct cc_tx tx = {.inv = inv, .ns = inv->ns};
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadline_ts */
+    pthread_cond_init(&tx.cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&s->mu);
     if (tx_find(h, inv->channel, inv->txid) != NULL) {
         h->refs--;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
+        pthread_cond_destroy(&tx.cv);
         return weft_err_set(err, WEFT_ESTATE, "txid: %s(%s) exists", inv->txid, inv->channel);
     }
     tx.next = h->txs;
@@ -1160,7 +1172,7 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
         struct timespec dl;
         deadline_ts((uint64_t)s->opts.execute_timeout_ms, &dl);
         while (!tx.done && !h->dead) {
-            if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT) {
+            if (pthread_cond_timedwait(&tx.cv, &s->mu, &dl) == ETIMEDOUT) {
                 break;
             }
         }
@@ -1172,7 +1184,7 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
     }
     tx.done = true; /* late messages for this tx are dropped */
     while (tx.busy > 0) {
-        pthread_cond_wait(&s->cv, &s->mu);
+        pthread_cond_wait(&tx.cv, &s->mu);
     }
     for (struct cc_tx **pp = &h->txs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == &tx) {
@@ -1183,6 +1195,7 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
     h->refs--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&tx.cv);
     while (tx.iters != NULL) {
         struct cc_iter *it = tx.iters;
         tx.iters = it->next;
