@@ -274,6 +274,16 @@ struct weft_msp;
 struct weft_rpc_client_opts;
 struct weft_blockpuller;
 
+/* peer.deliveryclient.addressOverrides (Fabric): an orderer endpoint equal,
+ * as a string, to `from` is dialled at `to` instead, and its TLS server
+ * certificate must chain to ca_pem (PEM, Fabric's caCertsFile) when not NULL;
+ * NULL keeps the roots of `client`. */
+struct weft_blockpuller_override {
+    const char *from;
+    const char *to;
+    const char *ca_pem;
+};
+
 struct weft_blockpuller_options {
     const char *channel;
     struct weft_committer *committer; /* borrowed; receives every block */
@@ -290,6 +300,9 @@ struct weft_blockpuller_options {
     int64_t backoff_min_ms;  /* 0 = 100 */
     int64_t backoff_max_ms;  /* 0 = 10000 */
     const char *method;      /* 0 = "/orderer.AtomicBroadcast/Deliver" */
+    /* Applied to every endpoint, given or from the config. Copied. */
+    const struct weft_blockpuller_override *overrides;
+    size_t n_overrides;
 };
 
 struct weft_blockpuller_stats {
@@ -310,6 +323,11 @@ int weft_blockpuller_new(const struct weft_blockpuller_options *opt,
 /* Stops the thread (within about 200 ms) and frees. NULL-safe. */
 void weft_blockpuller_free(struct weft_blockpuller *p);
 void weft_blockpuller_get_stats(struct weft_blockpuller *p, struct weft_blockpuller_stats *out);
+/* The endpoints the puller dials, overrides applied: 0 when one of them
+ * accepts a connection (TLS handshake included) within timeout_ms, else
+ * WEFT_EUNAVAILABLE with the endpoints tried in `reason`. Any thread. */
+int weft_blockpuller_probe(struct weft_blockpuller *p, int64_t timeout_ms, char *reason,
+                           size_t reason_len);
 /* Serialized, signed seek envelope for Deliver from `start` to the end of
  * time (BLOCK_UNTIL_READY), as the puller sends it. *out weft_malloc'd. */
 int weft_blockpuller_seek_envelope(const char *channel, struct weft_msp *signer, uint64_t start,

@@ -136,7 +136,9 @@ const struct weft_config_key cmd_config_core_keys[] = {
          1000, "Most peers the organisation's implicit private data is sent to."),
     /* delivery client */
     KEY("peer.deliveryclient.addressOverrides", TREE, NULL,
-        "List of {from, to, caCertsFile} that remap orderer endpoints."),
+        "List of {from, to, caCertsFile}: the peer pulls blocks from `to` instead of the orderer "
+        "endpoint `from` of the channel config, trusting only the CA certificates of "
+        "caCertsFile (relative to this file's folder) for its TLS, when given."),
     /* limits */
     KEYB("peer.limits.concurrency.endorserService", INT, "2500", 0, 1000000,
          "Most concurrent endorsement requests; 0 means unlimited."),

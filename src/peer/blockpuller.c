@@ -13,9 +13,18 @@
  * exponential backoff between attempts that a received block resets.
  * Receives use a 200 ms timeout so stop requests are seen promptly.
  *
+ * Endpoints are fixed when the puller starts: the given ones, else the
+ * orderer organisations' Endpoints of the channel config, else its
+ * OrdererAddresses (Fabric ignores the global addresses when any
+ * organisation names endpoints). peer.deliveryclient.addressOverrides
+ * applies to each of them as in Fabric: an endpoint whose text equals an
+ * override's `from` is dialled at its `to`, trusting only its CA
+ * certificates when it has some.
+ *
  * Locking: `mu` guards `stop` and the stats; never held across I/O.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,16 +34,24 @@
 #include "weft/committer.h"
 #include "weft/configtx.h"
 #include "weft/crypto.h"
+#include "weft/log.h"
 #include "weft/msp.h"
 #include "weft/rpc.h"
 
 #define HDR_DELIVER_SEEK_INFO 5
 #define RECV_POLL_MS 200
 
+WEFT_LOGGER(lg_pull, "deliveryClient");
+
+struct endpoint {
+    char *addr;
+    char *ca_pem; /* an override's roots, else NULL (the client options' roots) */
+};
+
 struct weft_blockpuller {
     char *channel;
     struct weft_committer *committer;
-    char **endpoints;
+    struct endpoint *endpoints;
     size_t n_endpoints;
     struct weft_rpc_client_opts copts;
     bool has_copts;
@@ -194,13 +211,27 @@ static int parse_response(const uint8_t *m, size_t len, struct peer_bytes *block
 
 /* One stream against one endpoint. Returns when it should fail over (or
  * stop). *got is set when at least one block was accepted. */
-static void pull_once(struct weft_blockpuller *p, const char *endpoint, bool *got)
+/* A client for one endpoint, with its override's roots if any. */
+static struct weft_rpc_client *dial(struct weft_blockpuller *p, const struct endpoint *e,
+                                    struct weft_err *err)
+{
+    if (!p->has_copts) {
+        return weft_rpc_client_new(e->addr, NULL, err);
+    }
+    struct weft_rpc_client_opts o = p->copts;
+    if (e->ca_pem != NULL) {
+        o.ca.pem = e->ca_pem;
+        o.ca.file = NULL;
+    }
+    return weft_rpc_client_new(e->addr, &o, err);
+}
+
+static void pull_once(struct weft_blockpuller *p, const struct endpoint *endpoint, bool *got)
 {
     struct weft_err err = {0};
     uint64_t next = weft_committer_next_number(p->committer);
     uint64_t refused0 = weft_committer_refused(p->committer, NULL);
-    struct weft_rpc_client *cl =
-        weft_rpc_client_new(endpoint, p->has_copts ? &p->copts : NULL, &err);
+    struct weft_rpc_client *cl = dial(p, endpoint, &err);
     if (cl == NULL) {
         return;
     }
@@ -268,7 +299,7 @@ static void *puller_main(void *arg)
     int64_t backoff = p->backoff_min_ms;
     while (!stopping(p)) {
         bool got = false;
-        pull_once(p, p->endpoints[idx % p->n_endpoints], &got);
+        pull_once(p, &p->endpoints[idx % p->n_endpoints], &got);
         if (stopping(p) || weft_committer_status(p->committer, NULL) != 0) {
             break;
         }
@@ -283,18 +314,35 @@ static void *puller_main(void *arg)
     return NULL;
 }
 
-static int add_endpoint(struct weft_blockpuller *p, const char *e)
+/* Adds endpoint e, or the `to` of the override whose `from` it equals. */
+static int add_endpoint(struct weft_blockpuller *p, const struct weft_blockpuller_options *opt,
+                        const char *e)
 {
-    char **n = weft_realloc(p->endpoints, (p->n_endpoints + 1) * sizeof(*n));
+    const struct weft_blockpuller_override *o = NULL;
+    for (size_t i = 0; o == NULL && opt->overrides != NULL && i < opt->n_overrides; i++) {
+        if (opt->overrides[i].from != NULL && opt->overrides[i].to != NULL &&
+            strcmp(opt->overrides[i].from, e) == 0) {
+            o = &opt->overrides[i];
+        }
+    }
+    struct endpoint *n = weft_realloc(p->endpoints, (p->n_endpoints + 1) * sizeof(*n));
     if (n == NULL) {
         return WEFT_ENOMEM;
     }
     p->endpoints = n;
-    p->endpoints[p->n_endpoints] = weft_strdup(e);
-    if (p->endpoints[p->n_endpoints] == NULL) {
+    struct endpoint *dst = &p->endpoints[p->n_endpoints];
+    dst->addr = weft_strdup(o != NULL ? o->to : e);
+    dst->ca_pem = o != NULL && o->ca_pem != NULL ? weft_strdup(o->ca_pem) : NULL;
+    if (dst->addr == NULL || (o != NULL && o->ca_pem != NULL && dst->ca_pem == NULL)) {
+        weft_free(dst->addr);
+        weft_free(dst->ca_pem);
         return WEFT_ENOMEM;
     }
     p->n_endpoints++;
+    if (o != NULL) {
+        WEFT_INFO(lg_pull, "channel %s: orderer endpoint %s overridden to %s%s", opt->channel, e,
+                  o->to, o->ca_pem != NULL ? " (its own TLS CA certificates)" : "");
+    }
     return 0;
 }
 
@@ -327,18 +375,18 @@ int weft_blockpuller_new(const struct weft_blockpuller_options *opt,
     p->method = weft_strdup(opt->method != NULL ? opt->method : "/orderer.AtomicBroadcast/Deliver");
     int rc = p->channel != NULL && p->method != NULL ? 0 : WEFT_ENOMEM;
     for (size_t i = 0; rc == 0 && i < opt->n_endpoints; i++) {
-        rc = add_endpoint(p, opt->endpoints[i]);
+        rc = add_endpoint(p, opt, opt->endpoints[i]);
     }
     if (rc == 0 && p->n_endpoints == 0) {
         const struct weft_channel_config *cfg = weft_committer_config(opt->committer);
         for (size_t o = 0; rc == 0 && cfg->has_orderer && o < cfg->orderer.n_orgs; o++) {
             const struct weft_configtx_strv *ev = &cfg->orderer.orgs[o].endpoints;
             for (size_t i = 0; rc == 0 && i < ev->n; i++) {
-                rc = add_endpoint(p, ev->v[i]);
+                rc = add_endpoint(p, opt, ev->v[i]);
             }
         }
         for (size_t i = 0; rc == 0 && p->n_endpoints == 0 && i < cfg->orderer_addresses.n; i++) {
-            rc = add_endpoint(p, cfg->orderer_addresses.v[i]);
+            rc = add_endpoint(p, opt, cfg->orderer_addresses.v[i]);
         }
     }
     if (rc != 0) {
@@ -372,7 +420,8 @@ void weft_blockpuller_free(struct weft_blockpuller *p)
         pthread_join(p->thr, NULL);
     }
     for (size_t i = 0; i < p->n_endpoints; i++) {
-        weft_free(p->endpoints[i]);
+        weft_free(p->endpoints[i].addr);
+        weft_free(p->endpoints[i].ca_pem);
     }
     weft_free(p->endpoints);
     weft_free(p->channel);
@@ -387,4 +436,29 @@ void weft_blockpuller_get_stats(struct weft_blockpuller *p, struct weft_blockpul
     pthread_mutex_lock(&p->mu);
     *out = p->stats;
     pthread_mutex_unlock(&p->mu);
+}
+
+int weft_blockpuller_probe(struct weft_blockpuller *p, int64_t timeout_ms, char *reason,
+                           size_t reason_len)
+{
+    for (size_t i = 0; i < p->n_endpoints; i++) {
+        struct weft_rpc_client *cl = dial(p, &p->endpoints[i], NULL);
+        bool up = cl != NULL && weft_rpc_client_wait_ready(cl, timeout_ms) == 0;
+        weft_rpc_client_free(cl);
+        if (up) {
+            return 0;
+        }
+    }
+    if (reason != NULL && reason_len > 0) {
+        size_t o = (size_t)snprintf(reason, reason_len, "channel %s: no orderer reachable (",
+                                    p->channel);
+        for (size_t i = 0; o < reason_len && i < p->n_endpoints; i++) {
+            o += (size_t)snprintf(reason + o, reason_len - o, "%s%s", i > 0 ? ", " : "",
+                                  p->endpoints[i].addr);
+        }
+        if (o < reason_len) {
+            snprintf(reason + o, reason_len - o, ")");
+        }
+    }
+    return WEFT_EUNAVAILABLE;
 }

@@ -18,6 +18,17 @@
  * certificate for mutual TLS is peer.tls.clientCert.file/clientKey.file,
  * else peer.tls.cert.file/key.file (Fabric's deliver client does the same).
  *
+ * peer.deliveryclient.addressOverrides (a list of {from, to, caCertsFile})
+ * is read once at start and handed to every channel's puller: an orderer
+ * endpoint of the configuration equal to `from` is dialled at `to`, and
+ * when caCertsFile names a readable PEM file with certificates, those are
+ * the only roots trusted for it (Fabric). Without caCertsFile the usual
+ * roots above apply (in Fabric the connection would have no roots at all).
+ * A caCertsFile that cannot be read or holds no certificate drops the
+ * override with a warning, as Fabric does; an entry without `from` or `to`
+ * is a configuration error. A relative caCertsFile is relative to the
+ * directory of core.yaml.
+ *
  * Locking: sys->mu guards the channel list; it is a leaf lock. The metrics
  * pointer is set once (atomically) by weft_peer_attach_ops.
  */
@@ -64,6 +75,9 @@ struct peer_sys {
     bool tls;
     char *root_pem;             /* peer.tls.rootcert.file */
     char *cert_file, *key_file; /* client certificate for mutual TLS */
+    char **ovr_strs;            /* from, to, ca_pem (or NULL) of each override */
+    struct weft_blockpuller_override *ovr;
+    size_t n_ovr;
     struct peer_metrics *metrics;
     struct weft_ops *ops;
 };
@@ -241,6 +255,8 @@ int peer__sys_channel_start(struct weft_peer *p, const char *channel, struct wef
         .committer = r->committer,
         .client = &r->copts,
         .signer = p->msp,
+        .overrides = s->ovr,
+        .n_overrides = s->n_ovr,
     };
     rc = weft_blockpuller_new(&po, &r->puller, err);
     if (rc != 0) {
@@ -308,6 +324,85 @@ static int read_text(const char *path, char **out, struct weft_err *err)
     return 0;
 }
 
+/* peer.deliveryclient.addressOverrides into s->ovr. */
+static int read_overrides(struct weft_config *cfg, struct peer_sys *s, struct weft_err *err)
+{
+    static const char key[] = "peer.deliveryclient.addressOverrides";
+    const struct weft_config_node *list = weft_config_lookup(cfg, key);
+    if (list == NULL || weft_config_node_kind(list) == WEFT_CONFIG_NULL) {
+        return 0;
+    }
+    if (weft_config_node_kind(list) != WEFT_CONFIG_SEQ) {
+        return weft_err_set(err, WEFT_ECONFIG, "%s: a list of {from, to, caCertsFile} expected",
+                            key);
+    }
+    size_t cnt = weft_config_node_len(list);
+    s->ovr_strs = weft_calloc(3 * cnt + 1, sizeof(*s->ovr_strs));
+    s->ovr = weft_calloc(cnt + 1, sizeof(*s->ovr));
+    if (s->ovr_strs == NULL || s->ovr == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        const struct weft_config_node *it = weft_config_node_at(list, i);
+        const char *from = NULL, *to = NULL, *ca = NULL;
+        if (weft_config_node_string(cfg, weft_config_node_child(it, "from"), &from, err) != 0 ||
+            weft_config_node_string(cfg, weft_config_node_child(it, "to"), &to, err) != 0 ||
+            from[0] == 0 || to[0] == 0) {
+            weft_err_clear(err);
+            return weft_err_set(err, WEFT_ECONFIG, "%s[%zu]: `from` and `to` are required", key,
+                                i);
+        }
+        const struct weft_config_node *cn = weft_config_node_child(it, "caCertsFile");
+        if (cn != NULL && weft_config_node_kind(cn) != WEFT_CONFIG_NULL &&
+            weft_config_node_string(cfg, cn, &ca, err) != 0) {
+            return weft_err_prefix(err, "%s[%zu]", key, i);
+        }
+        char *pem = NULL;
+        if (ca != NULL && ca[0] != 0) {
+            const char *dir = weft_config_dir(cfg);
+            char *path = NULL;
+            if (ca[0] == '/' || dir == NULL) {
+                path = weft_strdup(ca);
+            } else if ((path = weft_malloc(strlen(dir) + strlen(ca) + 2)) != NULL) {
+                snprintf(path, strlen(dir) + strlen(ca) + 2, "%s/%s", dir, ca);
+            }
+            struct weft_err e = {0};
+            struct weft_x509 **certs = NULL;
+            size_t nc = 0;
+            int rc = path == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory")
+                                  : read_text(path, &pem, &e);
+            if (rc == 0) {
+                rc = weft_x509_parse_pem_all(pem, strlen(pem), &certs, &nc, &e);
+                weft_x509_array_free(certs, nc);
+            }
+            if (rc != 0) {
+                WEFT_WARN(lg_rt,
+                          "%s[%zu]: caCertsFile %s for the override of %s to %s: %s; "
+                          "override ignored",
+                          key, i, path != NULL ? path : ca, from, to, e.msg);
+                weft_free(path);
+                weft_free(pem);
+                continue;
+            }
+            weft_free(path);
+        }
+        char **st = &s->ovr_strs[3 * s->n_ovr];
+        st[0] = weft_strdup(from);
+        st[1] = weft_strdup(to);
+        st[2] = pem;
+        if (st[0] == NULL || st[1] == NULL) {
+            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        s->ovr[s->n_ovr].from = st[0];
+        s->ovr[s->n_ovr].to = st[1];
+        s->ovr[s->n_ovr].ca_pem = st[2];
+        s->n_ovr++;
+        WEFT_INFO(lg_rt, "orderer endpoint override: %s -> %s%s", from, to,
+                  pem != NULL ? " (own TLS CA certificates)" : "");
+    }
+    return 0;
+}
+
 int peer__sys_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rpc_server *rpc,
                     struct weft_err *err)
 {
@@ -349,6 +444,10 @@ int peer__sys_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rp
         }
         WEFT_DEBUG(lg_rt, "orderer connections: TLS, client certificate %s",
                    s->cert_file != NULL ? s->cert_file : "none");
+    }
+    rc = read_overrides(cfg, s, err);
+    if (rc != 0) {
+        return rc;
     }
     s->cache = weft_vcache_new(1u << 16);
     s->verifier = weft_verifier_new(0, s->cache);
@@ -424,6 +523,11 @@ void peer__sys_free(struct weft_peer *p)
     weft_free(s->root_pem);
     weft_free(s->cert_file);
     weft_free(s->key_file);
+    for (size_t i = 0; s->ovr_strs != NULL && i < 3 * s->n_ovr; i++) {
+        weft_free(s->ovr_strs[i]);
+    }
+    weft_free(s->ovr_strs);
+    weft_free(s->ovr);
     pthread_mutex_destroy(&s->mu);
     weft_free(s);
 }
@@ -431,8 +535,8 @@ void peer__sys_free(struct weft_peer *p)
 /* ---- operations: metrics and the orderer health check ------------------------------ */
 
 /* Healthy when every channel's committer runs and, for each channel, at
- * least one orderer endpoint of its configuration accepts a (TLS)
- * connection within 2 s. */
+ * least one orderer endpoint its puller dials (addressOverrides applied)
+ * accepts a (TLS) connection within 2 s. */
 static int orderer_health(void *ctx, char *reason, size_t reason_len)
 {
     struct peer_sys *s = ctx;
@@ -460,29 +564,8 @@ static int orderer_health(void *ctx, char *reason, size_t reason_len)
             rc = WEFT_EUNAVAILABLE;
             break;
         }
-        const struct weft_channel_config *cfg = weft_committer_config(r->committer);
-        const char *eps[64];
-        size_t ne = 0;
-        for (size_t o = 0; cfg->has_orderer && o < cfg->orderer.n_orgs; o++) {
-            for (size_t j = 0; j < cfg->orderer.orgs[o].endpoints.n && ne < 64; j++) {
-                eps[ne++] = cfg->orderer.orgs[o].endpoints.v[j];
-            }
-        }
-        for (size_t j = 0; ne == 0 && j < cfg->orderer_addresses.n && j < 64; j++) {
-            eps[j] = cfg->orderer_addresses.v[j];
-            if (j + 1 == cfg->orderer_addresses.n || j + 1 == 64) {
-                ne = j + 1;
-            }
-        }
-        bool up = false;
-        for (size_t j = 0; !up && j < ne; j++) {
-            struct weft_rpc_client *cl = weft_rpc_client_new(eps[j], &r->copts, NULL);
-            up = cl != NULL && weft_rpc_client_wait_ready(cl, 2000) == 0;
-            weft_rpc_client_free(cl);
-        }
-        if (!up) {
-            snprintf(reason, reason_len, "channel %s: no orderer reachable (%zu endpoint%s%s%s)",
-                     r->id, ne, ne == 1 ? ": " : "s", ne == 1 ? eps[0] : "", "");
+        if (r->puller != NULL &&
+            weft_blockpuller_probe(r->puller, 2000, reason, reason_len) != 0) {
             rc = WEFT_EUNAVAILABLE;
         }
     }

@@ -8,7 +8,11 @@
 //     shim's GetHistoryForKey path (conformance_tool history);
 //  3. the same chain served by weft's Deliver service (conformance_tool
 //     serve) and pulled by `weft ledger replay --deliver` (block puller +
-//     committer): same report, same state digest;
+//     committer): same report, same state digest; and pulled by the
+//     `weft peer start` daemon, joined with the genesis block by the vector
+//     Org1 admin, through the orderer endpoint of the channel config
+//     remapped by peer.deliveryclient.addressOverrides (TLS, the orderer's
+//     vector TLS identity): same blocks, codes and state digest;
 //  4. tampered copies made here (re-signed with the vector crypto where a
 //     signature must stay valid): endorsement signature byte flipped ->
 //     ENDORSEMENT_POLICY_FAILURE, creator signature byte flipped ->
@@ -17,6 +21,7 @@
 //     replay at that block with nothing of it committed.
 'use strict';
 const { test, after } = require('node:test');
+const net = require('node:net');
 const assert = require('node:assert');
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -33,6 +38,7 @@ const CRYPTO = path.join(VEC, 'crypto');
 const NBLOCKS = 76;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-conformance-'));
 const RUN_MS = 240000;
+const DIGEST_TOOL = process.env.PEER_STATE_DIGEST;
 
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
@@ -240,6 +246,230 @@ test('the chain pulled over Deliver by the block puller gives the same report', 
     });
     if (code === 'timeout') src.kill('SIGKILL');
     assert.strictEqual(code, 0, 'the Deliver source did not stop cleanly');
+  }
+});
+
+// ---- the peer daemon ------------------------------------------------------------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+async function waitFor(fn, ms, what) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}: ${last}`);
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60000);
+    p.on('exit', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
+
+// A Deliver source on 127.0.0.1; resolves { proc, port }.
+async function startSource(name, extra) {
+  const proc = spawn(TOOL, ['serve', path.join(TMP, name), path.join(VEC, 'blocks', 'genesis.block'),
+    path.join(VEC, 'blocks'), String(NBLOCKS), ...extra], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no port from the Deliver source: ${out}`)), RUN_MS);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /port (\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`Deliver source exited ${code}`)); });
+  });
+  return { proc, port };
+}
+
+// Closes the source's stdin and waits for its clean exit (else SIGKILL).
+async function stopSource(src) {
+  src.proc.stdin.end();
+  const code = await new Promise((resolve) => {
+    if (src.proc.exitCode !== null) return resolve(src.proc.exitCode);
+    const t = setTimeout(() => resolve('timeout'), 20000);
+    src.proc.on('exit', (c) => { clearTimeout(t); resolve(c); });
+  });
+  if (code === 'timeout') src.proc.kill('SIGKILL');
+  return code;
+}
+
+// The orderer endpoint the vector channel config names (OrdererEndpoints of
+// OrdererOrg): nothing of ours listens there.
+const VECTOR_ORDERER = '127.0.0.1:17050';
+
+test('the weft peer daemon pulls, validates and commits the chain as Fabric did', { timeout: RUN_MS }, async () => {
+  assert.ok(base, 'replay test failed');
+  assert.ok(DIGEST_TOOL, 'PEER_STATE_DIGEST not set');
+  assert.ok(fs.readFileSync(path.join(VEC, 'blocks', 'genesis.block')).includes(Buffer.from(VECTOR_ORDERER)),
+    `the genesis block names ${VECTOR_ORDERER}`);
+  const ordTls = path.join(CRYPTO, 'ordererOrganizations/example.com/orderers/orderer.example.com/tls');
+  const ordTlsCA = path.join(CRYPTO, 'ordererOrganizations/example.com/tlsca/tlsca.example.com-cert.pem');
+  const wrongCA = path.join(CRYPTO, 'peerOrganizations/org1.example.com/tlsca/tlsca.org1.example.com-cert.pem');
+  const peerDir = path.join(CRYPTO, 'peerOrganizations/org1.example.com/peers/peer0.org1.example.com');
+  const adminMsp = path.join(CRYPTO, 'peerOrganizations/org1.example.com/users/Admin@org1.example.com/msp');
+  const home = path.join(TMP, 'daemon');
+  fs.mkdirSync(home, { recursive: true });
+  const ports = { peer: await freePort(), cc: await freePort(), ops: await freePort() };
+  let src = null, peerProc = null, peerExit = null;
+  const logPath = path.join(home, 'peer.log');
+
+  const writeCore = (port, caFile) => fs.writeFileSync(path.join(home, 'core.yaml'), `peer:
+  id: peer0.org1.example.com
+  networkId: conformance
+  listenAddress: 127.0.0.1:${ports.peer}
+  address: 127.0.0.1:${ports.peer}
+  chaincodeListenAddress: 127.0.0.1:${ports.cc}
+  fileSystemPath: ${path.join(home, 'data')}
+  mspConfigPath: ${path.join(peerDir, 'msp')}
+  localMspId: Org1MSP
+  tls:
+    enabled: true
+    cert: {file: ${path.join(peerDir, 'tls', 'server.crt')}}
+    key: {file: ${path.join(peerDir, 'tls', 'server.key')}}
+    rootcert: {file: ${path.join(peerDir, 'tls', 'ca.crt')}}
+  gossip:
+    useLeaderElection: false
+    orgLeader: true
+  deliveryclient:
+    addressOverrides:
+      - from: orderer.example.com:7050
+        to: 127.0.0.1:1
+      - from: ${VECTOR_ORDERER}
+        to: 127.0.0.1:${port}
+        caCertsFile: ${caFile}
+operations:
+  listenAddress: 127.0.0.1:${ports.ops}
+metrics:
+  provider: prometheus
+`);
+  const startPeer = async () => {
+    const log = fs.openSync(logPath, 'a');
+    peerProc = spawn(WEFT, ['peer', 'start', '--config', path.join(home, 'core.yaml')],
+      { stdio: ['ignore', log, log], cwd: home });
+    fs.closeSync(log);
+    peerExit = new Promise((resolve) => peerProc.on('exit', (code, sig) => resolve({ code, sig })));
+    await waitFor(async () => {
+      if (peerProc.exitCode !== null) throw new Error(`peer exited ${peerProc.exitCode}`);
+      return (await fetch(`http://127.0.0.1:${ports.ops}/metrics`)).status === 200;
+    }, 60000, 'peer operations endpoint');
+  };
+  const stopPeer = async () => {
+    if (!peerProc) return null;
+    const p = peerProc;
+    peerProc = null;
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 30000);
+    const r = await peerExit;
+    clearTimeout(t);
+    return r;
+  };
+  const height = async () => {
+    const m = /ledger_blockchain_height\{channel="mychannel"\} (\d+)/.exec(
+      await (await fetch(`http://127.0.0.1:${ports.ops}/metrics`)).text());
+    return m ? Number(m[1]) : 0;
+  };
+  const channelCmd = (args) => run(WEFT, ['channel', ...args], { cwd: home, env: { ...process.env,
+    CORE_PEER_ADDRESS: `127.0.0.1:${ports.peer}`, CORE_PEER_LOCALMSPID: 'Org1MSP',
+    CORE_PEER_MSPCONFIGPATH: adminMsp, CORE_PEER_TLS_ENABLED: 'true',
+    CORE_PEER_TLS_ROOTCERT_FILE: path.join(peerDir, 'tls', 'ca.crt') } });
+
+  try {
+    // an orderer stand-in: the vector blocks without the Fabric peer's
+    // TRANSACTIONS_FILTER, over TLS as orderer.example.com
+    src = await startSource('daemon-source', ['--orderer', '--tls', path.join(ordTls, 'server.crt'),
+      path.join(ordTls, 'server.key'), ordTlsCA]);
+
+    // 1. the override's caCertsFile is the only trust for that endpoint: a
+    //    CA that did not sign the orderer's TLS certificate keeps the peer
+    //    from pulling, and /healthz names the remapped endpoint
+    writeCore(src.port, wrongCA);
+    await startPeer();
+    let r = await channelCmd(['join', '--block', path.join(VEC, 'blocks', 'genesis.block')]);
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.match(r.stdout, /joined channel mychannel/);
+    const bad = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.ops}/healthz`);
+      return res.status === 503 ? res.json() : null;
+    }, 30000, 'unhealthy peer with the wrong orderer CA');
+    const oc = bad.failed_checks.find((c) => c.component === 'orderer-connection');
+    assert.ok(oc, JSON.stringify(bad));
+    assert.match(oc.reason, new RegExp(`127\\.0\\.0\\.1:${src.port}`));
+    assert.doesNotMatch(oc.reason, /17050/);
+    assert.strictEqual(await height(), 1, 'nothing pulled through an untrusted TLS connection');
+    let st = await stopPeer();
+    assert.strictEqual(st.code, 0, 'clean exit on SIGTERM');
+
+    // 2. the orderer's TLS CA: the peer (restarted, the channel comes back
+    //    from its ledger) pulls the whole chain
+    writeCore(src.port, ordTlsCA);
+    await startPeer();
+    await waitFor(async () => (await height()) >= NBLOCKS, RUN_MS / 2, `peer height ${NBLOCKS}`);
+    r = await channelCmd(['getinfo', '-c', 'mychannel']);
+    assert.strictEqual(r.status, 0, r.stderr);
+    const info = JSON.parse(/Blockchain info: (\{.*\})/.exec(r.stdout)[1]);
+    assert.strictEqual(info.height, NBLOCKS);
+    assert.strictEqual(Buffer.from(info.currentBlockHash, 'base64').toString('hex'),
+      expectedBlock(NBLOCKS - 1).header_hash);
+    const healthy = await fetch(`http://127.0.0.1:${ports.ops}/healthz`);
+    assert.strictEqual(healthy.status, 200, await healthy.text());
+    st = await stopPeer();
+    assert.strictEqual(st.code, 0, 'clean exit on SIGTERM');
+    const log = fs.readFileSync(logPath, 'utf8');
+    assert.match(log, new RegExp(`orderer endpoint ${VECTOR_ORDERER.replace(/\./g, '\\.')} overridden to 127\\.0\\.0\\.1:${src.port}`));
+    assert.doesNotMatch(log, /ERROR: (Address|Leak)Sanitizer|runtime error:/, 'peer log');
+
+    // 3. the stopped peer's ledger: Fabric's blocks, codes and state
+    const dg = await run(DIGEST_TOOL, [path.join(home, 'data'), 'mychannel']);
+    assert.strictEqual(dg.status, 0, dg.stderr);
+    const d = JSON.parse(dg.stdout);
+    assert.strictEqual(d.height, NBLOCKS);
+    assert.strictEqual(d.current_hash, expectedBlock(NBLOCKS - 1).header_hash);
+    assert.strictEqual(d.digest, base.digest, 'state digest of the peer = the replay\'s');
+    const bl = await run(TOOL, ['blocks', path.join(home, 'data'), 'mychannel']);
+    assert.strictEqual(bl.status, 0, bl.stderr);
+    const blocks = JSON.parse(bl.stdout);
+    assert.strictEqual(blocks.length, NBLOCKS);
+    const diffs = [];
+    let compared = 0;
+    for (let n = 0; n < NBLOCKS; n++) {
+      const want = expectedBlock(n);
+      const got = blocks[n];
+      for (const f of ['header_hash', 'previous_hash', 'data_hash']) {
+        if (got[f] !== want[f]) diffs.push(`block ${n}: ${f} ${got[f]}, Fabric ${want[f]}`);
+      }
+      // Block 0 is stored as the peer was given it at the join (the
+      // configtxgen copy, whose TRANSACTIONS_FILTER is empty: weft's ledger
+      // reads that as all VALID); Fabric's ledger writes `00` into it.
+      if (n === 0 && got.codes.length === 0) got.codes = want.transactions.map(() => 0);
+      if (got.codes.length !== want.transactions.length) diffs.push(`block ${n}: ${got.codes.length} codes, Fabric ${want.transactions.length}`);
+      want.transactions.forEach((t, i) => {
+        compared++;
+        if (got.codes[i] !== t.validation_code) diffs.push(`block ${n} tx ${i} (${t.txid}): code ${got.codes[i]}, Fabric ${t.validation_code} ${t.validation_code_name}`);
+      });
+    }
+    assertNoDiffs(diffs, 'peer daemon');
+    assert.strictEqual(compared, 511);
+  } finally {
+    const st = await stopPeer();
+    if (st) console.log('peer stopped in cleanup', st);
+    if (src) assert.strictEqual(await stopSource(src), 0, 'the Deliver source did not stop cleanly');
+    if (process.env.WEFT_KEEP_TMP) console.log('peer log', logPath);
   }
 });
 
