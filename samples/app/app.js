@@ -6,7 +6,11 @@
 // way it would talk to Hyperledger Fabric.
 //
 //   node app.js [path/to/network.json] [--channel NAME] [--chaincode NAME]
+//               [--peer PEER_NAME]...
 //
+// Each organisation's user connects to its organisation's first peer, or to
+// the peer named with --peer (repeatable, one per organisation: e.g.
+// --peer peer1.org2.example.com while peer0.org2 is down).
 // The functions called are those of samples/chaincode/asset-transfer.
 // Org1's user creates an asset (submit CreateAsset), Org2's user reads it
 // through its own peer (evaluate ReadAsset), Org1 transfers it (submit
@@ -37,23 +41,26 @@ const txCodeName = (code) =>
 const utf8 = new TextDecoder();
 
 function parseArgs(argv) {
-  const o = { network: process.env.WEFT_NETWORK || path.resolve('weft-net', 'network.json') };
+  const o = { network: process.env.WEFT_NETWORK || path.resolve('weft-net', 'network.json'),
+    peers: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--channel') o.channel = argv[++i];
     else if (a === '--chaincode') o.chaincode = argv[++i];
+    else if (a === '--peer') o.peers.push(argv[++i]);
     else if (a === '-h' || a === '--help') o.help = true;
     else o.network = a;
   }
   return o;
 }
 
-// One Gateway connection for an organisation's user, through that
-// organisation's first peer.
-async function gatewayFor(net, orgName) {
+// One Gateway connection for an organisation's user, through the peer of
+// that organisation named in peerNames, else its first peer.
+async function gatewayFor(net, orgName, peerNames = []) {
   const org = net.organizations.find((o) => o.name === orgName);
   if (!org || !org.user) throw new Error(`no organisation ${orgName} in network.json`);
-  const peer = net.nodes.find((n) => n.role === 'peer' && n.org === orgName);
+  const mine = net.nodes.filter((n) => n.role === 'peer' && n.org === orgName);
+  const peer = mine.find((n) => peerNames.includes(n.name)) || mine[0];
   if (!peer) throw new Error(`no peer of ${orgName} in network.json`);
   const tlsRoot = fs.readFileSync(peer.tlsRootCert);
   const client = new grpc.Client(peer.endpoints.grpc, grpc.credentials.createSsl(tlsRoot), {
@@ -80,10 +87,16 @@ function describe(err) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.help) {
-    console.log('usage: node app.js [network.json] [--channel NAME] [--chaincode NAME]');
+    console.log('usage: node app.js [network.json] [--channel NAME] [--chaincode NAME] ' +
+      '[--peer PEER_NAME]...');
     return 0;
   }
   const net = JSON.parse(fs.readFileSync(o.network, 'utf8'));
+  for (const name of o.peers) {
+    if (!net.nodes.some((n) => n.role === 'peer' && n.name === name)) {
+      throw new Error(`--peer ${name}: no such peer in ${o.network}`);
+    }
+  }
   const channel = o.channel || net.channel;
   const chaincode = o.chaincode || net.chaincode || 'asset-transfer';
   const peerOrgs = net.organizations.filter((x) => x.name !== 'OrdererOrg').map((x) => x.name);
@@ -113,8 +126,11 @@ async function main() {
     }
   };
 
-  const org1 = await gatewayFor(net, peerOrgs[0]);
-  const org2 = peerOrgs.length > 1 ? await gatewayFor(net, peerOrgs[1]) : null;
+  const org1 = await gatewayFor(net, peerOrgs[0], o.peers);
+  const org2 = peerOrgs.length > 1 ? await gatewayFor(net, peerOrgs[1], o.peers) : null;
+  for (const g of [org1, org2].filter(Boolean)) {
+    console.log(`${g.org.name}'s user connects to ${g.peer.name} (${g.peer.endpoints.grpc})`);
+  }
   const contract1 = org1.gateway.getNetwork(channel).getContract(chaincode);
   const events = [];
   let eventsIter;
