@@ -4,7 +4,18 @@
  * by User1@org1. Commands on stdin, one per line:
  *   submit|evaluate <fn> [args...]
  * An argument written '' is empty. submit also orders the endorsed transaction into a block and commits it.
- * Each line answers "<base64 ProposalResponse>" or "ERR <message>". */
+ * Each line answers "<base64 ProposalResponse>" or "ERR <message>".
+ *   block <base64 Envelope>
+ * wraps a transaction assembled elsewhere (Node) into the next block and
+ * commits it; answers "OK <height>" or "ERR <message>".
+ *
+ * Modes (last argument): plain, tls, ccaas, ccaas-tls as described in
+ * chaincode.test.js; grpc and ccaas-grpc serve protos.Endorser on a gRPC
+ * server (line "GRPC <port>") and define two chaincodes from the sample,
+ * "asset" and "assetb" (different packages, so that assetb can call asset),
+ * peer-launched (grpc) or as chaincode-as-a-service (ccaas-grpc: lines
+ * "CCAAS <addr> -" and "CCAAS <addr2> -" first); READY then names both
+ * package IDs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +32,7 @@
 #include "weft/ledger.h"
 #include "weft/msp.h"
 #include "weft/peer.h"
+#include "weft/rpc.h"
 
 static struct weft_msp *user;
 static struct weft_peer *peer;
@@ -51,6 +63,92 @@ static void b64f(FILE *f, const uint8_t *d, size_t n)
 static void b64(const uint8_t *d, size_t n)
 {
     b64f(stdout, d, n);
+}
+
+/* Commits one envelope as the next block (valid in the filter). */
+static int commit_env(uint8_t *envb, size_t envl)
+{
+    struct weft_err e = {0};
+    ProtobufCBinaryData data[1] = {{envl, envb}};
+    Common__Block blk = COMMON__BLOCK__INIT;
+    Common__BlockHeader bh = COMMON__BLOCK_HEADER__INIT;
+    Common__BlockData bd = COMMON__BLOCK_DATA__INIT;
+    Common__BlockMetadata bm = COMMON__BLOCK_METADATA__INIT;
+    uint8_t dh[32], filter[1] = {0};
+    weft_ledger_data_hash(data, 1, dh);
+    bh.number = height;
+    bh.previous_hash.data = prev_hash;
+    bh.previous_hash.len = 32;
+    bh.data_hash.data = dh;
+    bh.data_hash.len = 32;
+    bd.n_data = 1;
+    bd.data = data;
+    ProtobufCBinaryData md[3] = {{0, NULL}, {0, NULL}, {1, filter}};
+    bm.n_metadata = 3;
+    bm.metadata = md;
+    blk.header = &bh;
+    blk.data = &bd;
+    blk.metadata = &bm;
+    size_t bl;
+    uint8_t *bb = pack(&blk.base, &bl);
+    int rc = weft_peer_commit_block(peer, "mychannel", bb, bl, &e);
+    if (rc != 0) {
+        fprintf(stderr, "commit: %s\n", e.msg);
+    } else {
+        if (weft_ledger_header_hash(height, prev_hash, 32, dh, 32, prev_hash) != 0) {
+            rc = -1;
+        } else {
+            height++;
+        }
+    }
+    free(bb);
+    return rc;
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* "block <base64 Envelope>" */
+static void block_cmd(const char *b64s)
+{
+    size_t n = strlen(b64s);
+    uint8_t *out = malloc(n / 4 * 3 + 3);
+    size_t ol = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && b64s[i] != '='; i++) {
+        int v = b64val((unsigned char)b64s[i]);
+        if (v < 0) {
+            printf("ERR bad base64\n");
+            fflush(stdout);
+            free(out);
+            return;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[ol++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (commit_env(out, ol) != 0) {
+        printf("ERR commit failed\n");
+    } else {
+        printf("OK %llu\n", (unsigned long long)height);
+    }
+    fflush(stdout);
+    free(out);
 }
 
 static int commit(Common__Header *hdr, const uint8_t *cpp, size_t cppl, const uint8_t *resp,
@@ -97,38 +195,7 @@ static int commit(Common__Header *hdr, const uint8_t *cpp, size_t cppl, const ui
     env.signature.len = sigl;
     size_t envl;
     uint8_t *envb = pack(&env.base, &envl);
-    ProtobufCBinaryData data[1] = {{envl, envb}};
-    Common__Block blk = COMMON__BLOCK__INIT;
-    Common__BlockHeader bh = COMMON__BLOCK_HEADER__INIT;
-    Common__BlockData bd = COMMON__BLOCK_DATA__INIT;
-    Common__BlockMetadata bm = COMMON__BLOCK_METADATA__INIT;
-    uint8_t dh[32], filter[1] = {0};
-    weft_ledger_data_hash(data, 1, dh);
-    bh.number = height;
-    bh.previous_hash.data = prev_hash;
-    bh.previous_hash.len = 32;
-    bh.data_hash.data = dh;
-    bh.data_hash.len = 32;
-    bd.n_data = 1;
-    bd.data = data;
-    ProtobufCBinaryData md[3] = {{0, NULL}, {0, NULL}, {1, filter}};
-    bm.n_metadata = 3;
-    bm.metadata = md;
-    blk.header = &bh;
-    blk.data = &bd;
-    blk.metadata = &bm;
-    size_t bl;
-    uint8_t *bb = pack(&blk.base, &bl);
-    int rc = weft_peer_commit_block(peer, "mychannel", bb, bl, &e);
-    if (rc != 0) {
-        fprintf(stderr, "commit: %s\n", e.msg);
-    } else {
-        if (weft_ledger_header_hash(height, prev_hash, 32, dh, 32, prev_hash) != 0) {
-            return -1;
-        }
-        height++;
-    }
-    free(bb);
+    int rc = commit_env(envb, envl);
     free(envb);
     free(env.payload.data);
     free(pl.data.data);
@@ -323,11 +390,11 @@ static char *slurp(const char *dir, const char *name)
 
 /* A ccaas package whose connection.json points at addr (TLS material from
  * tlsdir when given). */
-static int ccaas_package(const char *dir, const char *addr, const char *tlsdir, uint8_t **pkg,
-                         size_t *pl, struct weft_err *e)
+static int ccaas_package(const char *dir, const char *label, const char *addr,
+                         const char *tlsdir, uint8_t **pkg, size_t *pl, struct weft_err *e)
 {
     char src[4300];
-    snprintf(src, sizeof(src), "%s/ccaas-src", dir);
+    snprintf(src, sizeof(src), "%s/%s-src", dir, label);
     mkdir(src, 0755);
     char *js;
     if (tlsdir == NULL) {
@@ -363,20 +430,21 @@ static int ccaas_package(const char *dir, const char *addr, const char *tlsdir, 
     }
     write_text(src, "connection.json", js, false);
     weft_free(js);
-    return weft_cc_package_create("asset_ccaas", "ccaas", "", src, pkg, pl, e);
+    return weft_cc_package_create(label, "ccaas", "", src, pkg, pl, e);
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5) {
         fprintf(stderr, "usage: cc_harness <shared dir> <sample dir> <node_modules> "
-                        "[plain|tls|ccaas|ccaas-tls]\n");
+                        "[plain|tls|ccaas|ccaas-tls|grpc|ccaas-grpc]\n");
         return 2;
     }
     const char *mode = argc == 5 ? argv[4] : "plain";
     bool tls = strcmp(mode, "tls") == 0;
     bool ccaas = strncmp(mode, "ccaas", 5) == 0;
     bool ccaas_tls = strcmp(mode, "ccaas-tls") == 0;
+    bool grpc = strcmp(mode, "grpc") == 0 || strcmp(mode, "ccaas-grpc") == 0;
     char path[4096];
     char *dir = wt_tmpdir("ccinterop");
     struct weft_err e = {0};
@@ -422,8 +490,19 @@ int main(int argc, char **argv)
              "peer0.org1.example.com/msp",
              argv[1]);
     o.msp_dir = msp;
-    peer = weft_peer_new_opts(&o, NULL, &e);
-    if (peer == NULL) {
+    struct weft_rpc_server *rpc = NULL;
+    if (grpc) {
+        struct weft_rpc_server_opts so = {0};
+        so.listen[0] = "127.0.0.1:0";
+        so.workers = 8;
+        rpc = weft_rpc_server_new(&so, &e);
+        if (rpc == NULL) {
+            fprintf(stderr, "rpc: %s\n", e.msg);
+            return 1;
+        }
+    }
+    peer = weft_peer_new_opts(&o, rpc, &e);
+    if (peer == NULL || (rpc != NULL && weft_rpc_server_start(rpc, &e) != 0)) {
         fprintf(stderr, "peer: %s\n", e.msg);
         return 1;
     }
@@ -440,15 +519,29 @@ int main(int argc, char **argv)
     char *g = wt_read_file(path, &gl);
     uint8_t *pkg = NULL;
     size_t pl = 0;
-    char *id = NULL;
-    char ccaddr[64];
+    char *id = NULL, *id2 = NULL;
+    uint8_t *pkg2 = NULL;
+    size_t pl2 = 0;
+    char ccaddr[64], ccaddr2[64];
     snprintf(ccaddr, sizeof(ccaddr), "127.0.0.1:%d", wt_free_port());
+    snprintf(ccaddr2, sizeof(ccaddr2), "127.0.0.1:%d", wt_free_port());
     if (g == NULL || weft_peer_join(peer, (uint8_t *)g, gl, NULL, &e) != 0 ||
-        (ccaas ? ccaas_package(dir, ccaddr, ccaas_tls ? tlsdir : NULL, &pkg, &pl, &e)
+        (ccaas ? ccaas_package(dir, "asset_ccaas", ccaddr, ccaas_tls ? tlsdir : NULL, &pkg, &pl,
+                               &e)
                : weft_cc_package_create("asset_1", "node", "asset-transfer", argv[2], &pkg, &pl,
                                         &e)) != 0 ||
         weft_peer_install(peer, pkg, pl, &id, &e) != 0 ||
         weft_peer_define_chaincode(peer, "mychannel", "asset", "1.0", id, &e) != 0) {
+        fprintf(stderr, "setup: %s\n", e.msg);
+        return 1;
+    }
+    /* grpc modes: the same contract as a second chaincode, "assetb" */
+    if (grpc &&
+        ((ccaas ? ccaas_package(dir, "assetb_ccaas", ccaddr2, NULL, &pkg2, &pl2, &e)
+                : weft_cc_package_create("assetb_1", "node", "asset-transfer", argv[2], &pkg2,
+                                         &pl2, &e)) != 0 ||
+         weft_peer_install(peer, pkg2, pl2, &id2, &e) != 0 ||
+         weft_peer_define_chaincode(peer, "mychannel", "assetb", "1.0", id2, &e) != 0)) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return 1;
     }
@@ -475,10 +568,18 @@ int main(int argc, char **argv)
     }
     if (ccaas) {
         printf("CCAAS %s %s\n", ccaddr, ccaas_tls ? tlsdir : "-");
+        if (grpc) {
+            printf("CCAAS %s -\n", ccaddr2);
+        }
     }
-    printf("READY %s\n", id);
+    if (grpc) {
+        printf("GRPC %d\n", weft_rpc_server_port(rpc, 0));
+        printf("READY %s %s\n", id, id2);
+    } else {
+        printf("READY %s\n", id);
+    }
     fflush(stdout);
-    char line[8192];
+    static char line[1 << 20];
     while (fgets(line, sizeof(line), stdin) != NULL) {
         char *av[17];
         int ac = 0;
@@ -504,6 +605,10 @@ int main(int argc, char **argv)
                 av[ac - 1] = "";
             }
         }
+        if (ac == 2 && strcmp(av[0], "block") == 0) {
+            block_cmd(av[1]);
+            continue;
+        }
         if (ac < 2) {
             continue;
         }
@@ -512,7 +617,13 @@ int main(int argc, char **argv)
     free(g);
     weft_free(pkg);
     weft_free(id);
+    weft_free(pkg2);
+    weft_free(id2);
+    if (rpc != NULL) {
+        weft_rpc_server_stop(rpc, 1000);
+    }
     weft_peer_free(peer);
+    weft_rpc_server_free(rpc);
     weft_msp_unref(user);
     wt_rmtree(dir);
     weft_free(dir);
