@@ -86,9 +86,15 @@ int orderer__seek_parse(const uint8_t *env, size_t len, int64_t now_ns, int64_t 
                          "channel header in envelope must contain timestamp");
             goto out;
         }
-        int64_t t = r->chdr->timestamp->seconds * 1000000000LL + r->chdr->timestamp->nanos;
+        /* seconds far outside the window are refused before the ns
+         * arithmetic, which they would overflow (nanos moves the time by
+         * less than 3 s either way) */
+        int64_t secs = r->chdr->timestamp->seconds;
+        int64_t now_s = now_ns / 1000000000LL, win_s = window_ns / 1000000000LL + 3;
+        bool far = secs > now_s + win_s || secs < now_s - win_s;
+        int64_t t = far ? 0 : secs * 1000000000LL + r->chdr->timestamp->nanos;
         int64_t d = now_ns > t ? now_ns - t : t - now_ns;
-        if (d > window_ns) {
+        if (far || d > window_ns) {
             status = bad(info, ORDERER_BAD_REQUEST,
                          "envelope timestamp is more than %lld s away from the orderer's time",
                          (long long)(window_ns / 1000000000LL));

@@ -504,6 +504,10 @@ static void test_seek(void **state)
     assert_int_equal(resolve(seek_env(2, 0, 0, 0, 0, now, &len), &len, 10, &p), 400);
     /* timestamp out of the window */
     assert_int_equal(resolve(seek_env(2, 0, 1, 0, 0, now - 3600, &len), &len, 10, &p), 400);
+    /* seconds whose nanoseconds overflow int64 (found by fuzz_seekinfo) */
+    assert_int_equal(resolve(seek_env(2, 0, 1, 0, 0, INT64_MAX, &len), &len, 10, &p), 400);
+    assert_int_equal(resolve(seek_env(2, 0, 1, 0, 0, INT64_MIN, &len), &len, 10, &p), 400);
+    assert_int_equal(resolve(seek_env(2, 0, 1, 0, 0, 24978905216LL, &len), &len, 10, &p), 400);
     /* SeekInfo that does not parse */
     uint8_t *env = th_envelope_data(NULL, "mychannel", 5, (const uint8_t *)"\xff\xff", 2, now,
                                     &len);
