@@ -290,10 +290,9 @@ void weft_health_free(struct weft_health *h);
  * Any thread. */
 int weft_health_register(struct weft_health *h, const char *component, weft_health_check_cb cb,
                          void *ctx) WEFT_WARN_UNUSED;
-/* Removes a component; a check of it already running finishes unobserved.
- * WEFT_ENOTFOUND if unknown. Any thread; ctx may be freed only once no
- * check of it is running (i.e. after weft_health_free, or when the caller
- * knows it returned). */
+/* Removes a component, waiting for the checks queued or running (of any
+ * component) to return, so ctx may be freed once it returns. WEFT_ENOTFOUND
+ * if unknown. Any thread but a health check's own. */
 int weft_health_unregister(struct weft_health *h, const char *component);
 
 /* One failed check. */

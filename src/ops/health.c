@@ -10,10 +10,13 @@
  * reference-counted (one reference for the waiting caller, one per check)
  * so a late check writes into memory that is still alive and the last one
  * out frees it. Each check job carries copies of the name, callback and
- * context, so unregistering a component never races with a running check.
+ * context; weft_health.checking counts the checks queued or running, and
+ * unregistering a component waits until it is zero, so the component may
+ * free its context as soon as weft_health_unregister returns.
  *
- * Locks: weft_health.lock guards the checker list; run.lock guards one
- * run's slots and counters. Neither is held while a checker runs.
+ * Locks: weft_health.lock guards the checker list and checking; run.lock
+ * guards one run's slots and counters. Neither is held while a checker runs,
+ * and neither is taken while the other is held.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -34,8 +37,10 @@ struct checker {
 };
 
 struct weft_health {
-    pthread_mutex_t lock; /* guards head */
+    pthread_mutex_t lock; /* guards head, checking */
+    pthread_cond_t idle;  /* checking dropped to zero */
     struct checker *head;
+    size_t checking; /* checks queued or running */
     uint64_t timeout_ns;
     struct weft_pool *pool;
 };
@@ -59,9 +64,23 @@ struct run {
 };
 
 struct job {
+    struct weft_health *h;
     struct run *run;
     size_t idx;
 };
+
+static void checks_done(struct weft_health *h, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    h->checking -= n;
+    if (h->checking == 0) {
+        pthread_cond_broadcast(&h->idle);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
 
 struct weft_health *weft_health_new(uint64_t timeout_ns, unsigned workers)
 {
@@ -76,6 +95,7 @@ struct weft_health *weft_health_new(uint64_t timeout_ns, unsigned workers)
         return NULL;
     }
     pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->idle, NULL);
     return h;
 }
 
@@ -93,6 +113,7 @@ void weft_health_free(struct weft_health *h)
         c = next;
     }
     pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->idle);
     weft_free(h);
 }
 
@@ -143,6 +164,9 @@ int weft_health_unregister(struct weft_health *h, const char *component)
     struct checker *c = *pp;
     if (c != NULL) {
         *pp = c->next;
+        while (h->checking > 0) { /* a check may still hold c->ctx */
+            pthread_cond_wait(&h->idle, &h->lock);
+        }
     }
     pthread_mutex_unlock(&h->lock);
     if (c == NULL) {
@@ -175,12 +199,14 @@ static void check_job(void *arg)
     struct job *j = arg;
     struct run *r = j->run;
     struct slot *s = &r->slots[j->idx];
+    struct weft_health *h = j->h;
     weft_free(j);
     /* name, cb and ctx are immutable once the job is queued */
     char reason[REASON_LEN];
     reason[0] = '\0';
     int rc = s->cb(s->ctx, reason, sizeof(reason));
     reason[sizeof(reason) - 1] = '\0';
+    checks_done(h, 1);
     pthread_mutex_lock(&r->lock);
     s->done = true;
     s->rc = rc;
@@ -245,8 +271,10 @@ int weft_health_run(struct weft_health *h, struct weft_health_failure **failures
             rc = WEFT_ENOMEM;
         }
     }
-    pthread_mutex_unlock(&h->lock);
     r->n = rc == 0 ? n : i;
+    h->checking += r->n;
+    pthread_mutex_unlock(&h->lock);
+    size_t not_run = rc == 0 ? 0 : r->n; /* of the checks counted above */
 
     uint64_t deadline = weft_clock_mono_ns() + h->timeout_ns;
     pthread_mutex_lock(&r->lock);
@@ -254,6 +282,7 @@ int weft_health_run(struct weft_health *h, struct weft_health_failure **failures
         struct job *j = weft_malloc(sizeof(*j));
         int src = WEFT_ENOMEM;
         if (j != NULL) {
+            j->h = h;
             j->run = r;
             j->idx = i;
             r->refs++;
@@ -266,6 +295,7 @@ int weft_health_run(struct weft_health *h, struct weft_health_failure **failures
             }
         }
         if (src != 0) {
+            not_run++;
             r->slots[i].done = true;
             r->slots[i].rc = src;
             snprintf(r->slots[i].reason, REASON_LEN, "health check could not run: %s",
@@ -291,6 +321,7 @@ int weft_health_run(struct weft_health *h, struct weft_health_failure **failures
         }
     }
     run_unref_locked(r);
+    checks_done(h, not_run);
     if (rc != 0) {
         weft_health_failures_free(*failures, *n_failures);
         *failures = NULL;

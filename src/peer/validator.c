@@ -114,7 +114,7 @@ struct weft_validator {
     struct weft_ledger *ledger;
     struct weft_verifier *verifier;
     struct weft_vcache *cache;
-    struct weft_validator_stats stats;
+    struct weft_validator_stats stats; /* __atomic: read by metrics threads */
 };
 
 struct vtx {
@@ -225,7 +225,17 @@ const struct weft_channel_config *weft_validator_config(const struct weft_valida
 
 void weft_validator_get_stats(const struct weft_validator *v, struct weft_validator_stats *out)
 {
-    *out = v->stats;
+    /* the counters move on the pipeline threads while metrics read them */
+    const struct weft_validator_stats *s = &v->stats;
+    *out = (struct weft_validator_stats){
+        .blocks = __atomic_load_n(&s->blocks, __ATOMIC_RELAXED),
+        .txs = __atomic_load_n(&s->txs, __ATOMIC_RELAXED),
+        .sig_checks = __atomic_load_n(&s->sig_checks, __ATOMIC_RELAXED),
+        .prepare_ns = __atomic_load_n(&s->prepare_ns, __ATOMIC_RELAXED),
+        .finish_ns = __atomic_load_n(&s->finish_ns, __ATOMIC_RELAXED),
+        .config_updates = __atomic_load_n(&s->config_updates, __ATOMIC_RELAXED),
+        .commit_ns = __atomic_load_n(&s->commit_ns, __ATOMIC_RELAXED),
+    };
 }
 
 static void vtx_clear(struct vtx *t)
@@ -735,7 +745,7 @@ int weft_validator_prepare(struct weft_validator *v, const struct Common__Block 
         weft_free(batch);
         weft_free(map);
     }
-    v->stats.sig_checks += live;
+    __atomic_fetch_add(&v->stats.sig_checks, live, __ATOMIC_RELAXED);
     for (size_t i = 0; i < vb->ntx; i++) {
         struct vtx *t = &vb->txs[i];
         if (t->code != WEFT_TXC_NOT_VALIDATED) {
@@ -759,7 +769,7 @@ cleanup:
         weft_vblock_free(vb);
         return rc;
     }
-    v->stats.prepare_ns += weft_clock_mono_ns() - t0;
+    __atomic_fetch_add(&v->stats.prepare_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
     *out = vb;
     return 0;
 }
@@ -1365,7 +1375,7 @@ static int apply_config(struct weft_validator *v, const struct vtx *t, struct we
         weft_channel_config_free(ncfg);
         return weft_err_set(err, rc, "out of memory");
     }
-    v->stats.config_updates++;
+    __atomic_fetch_add(&v->stats.config_updates, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -1441,9 +1451,9 @@ int weft_validator_finish(struct weft_validator *v, struct weft_vblock *vb, uint
             goto cleanup;
         }
     }
-    v->stats.blocks++;
-    v->stats.txs += ntx;
-    v->stats.finish_ns += weft_clock_mono_ns() - t0;
+    __atomic_fetch_add(&v->stats.blocks, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&v->stats.txs, ntx, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&v->stats.finish_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
 cleanup:
     fin_clear(&f);
     return rc;

@@ -557,6 +557,79 @@ static void test_ops_healthz(void **state)
     weft_ops_free(ops);
 }
 
+/* weft_health_unregister waits for a check in flight: its context may be
+ * freed as soon as it returns (the peer frees its channels right after). */
+struct slow_check {
+    int started, go, finished, calling, seen_finished;
+    struct weft_health *h;
+};
+
+static int slow_checker(void *ctx, char *reason, size_t reason_len)
+{
+    (void)reason;
+    (void)reason_len;
+    struct slow_check *sc = ctx;
+    __atomic_store_n(&sc->started, 1, __ATOMIC_SEQ_CST);
+    uint64_t end = weft_clock_mono_ns() + 10000000000ull;
+    while (!__atomic_load_n(&sc->go, __ATOMIC_SEQ_CST) && weft_clock_mono_ns() < end) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    __atomic_store_n(&sc->finished, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static void *health_run_main(void *arg)
+{
+    struct slow_check *sc = arg;
+    struct weft_health_failure *f = NULL;
+    size_t nf = 0;
+    if (weft_health_run(sc->h, &f, &nf) == 0) {
+        weft_health_failures_free(f, nf);
+    }
+    return NULL;
+}
+
+static void *unregister_main(void *arg)
+{
+    struct slow_check *sc = arg;
+    __atomic_store_n(&sc->calling, 1, __ATOMIC_SEQ_CST);
+    if (weft_health_unregister(sc->h, "slow") == 0) {
+        sc->seen_finished = __atomic_load_n(&sc->finished, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+static void test_health_unregister_waits(void **state)
+{
+    (void)state;
+    struct slow_check sc = {0};
+    sc.h = weft_health_new(20000000000ull, 2);
+    assert_non_null(sc.h);
+    assert_int_equal(weft_health_register(sc.h, "slow", slow_checker, &sc), 0);
+    pthread_t run, unreg;
+    assert_int_equal(pthread_create(&run, NULL, health_run_main, &sc), 0);
+    uint64_t end = weft_clock_mono_ns() + 10000000000ull;
+    while (!__atomic_load_n(&sc.started, __ATOMIC_SEQ_CST) && weft_clock_mono_ns() < end) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(__atomic_load_n(&sc.started, __ATOMIC_SEQ_CST));
+    assert_int_equal(pthread_create(&unreg, NULL, unregister_main, &sc), 0);
+    while (!__atomic_load_n(&sc.calling, __ATOMIC_SEQ_CST)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = {0, 100000000}; /* let unregister reach its wait */
+    nanosleep(&ts, NULL);
+    __atomic_store_n(&sc.go, 1, __ATOMIC_SEQ_CST);
+    pthread_join(unreg, NULL);
+    pthread_join(run, NULL);
+    assert_int_equal(sc.seen_finished, 1);
+    assert_int_equal(weft_health_unregister(sc.h, "slow"), WEFT_ENOTFOUND);
+    weft_health_free(sc.h);
+}
+
 static void test_ops_healthz_timeout(void **state)
 {
     (void)state;
@@ -1335,6 +1408,7 @@ int main(void)
         cmocka_unit_test(test_metrics_concurrency),
         cmocka_unit_test(test_ops_healthz),
         cmocka_unit_test(test_ops_healthz_timeout),
+        cmocka_unit_test(test_health_unregister_waits),
         cmocka_unit_test(test_ops_metrics_endpoint),
         cmocka_unit_test(test_ops_logspec),
         cmocka_unit_test(test_ops_version),
