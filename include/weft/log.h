@@ -52,7 +52,7 @@ extern _Atomic uint64_t weft_log__generation;
 void weft_log_write(struct weft_logger *lg, enum weft_log_level level, const char *file,
                     int line, const char *fmt, ...) WEFT_PRINTF(5, 6);
 void weft_log_vwrite(struct weft_logger *lg, enum weft_log_level level, const char *file,
-                     int line, const char *fmt, va_list ap);
+                     int line, const char *fmt, va_list ap) WEFT_PRINTF(5, 0);
 
 static inline int weft_log_enabled(struct weft_logger *lg, enum weft_log_level level)
 {

@@ -793,7 +793,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
     }
     if (tx == NULL || tx->done) {
         pthread_mutex_unlock(&s->mu);
-        send_error(h, m->type, txid, ch, "no ledger context");
+        send_error(h, (int)m->type, txid, ch, "no ledger context");
         return;
     }
     tx->busy++;
@@ -813,7 +813,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
                 weft_free(j->payload);
             }
             weft_free(j);
-            send_error(h, m->type, txid, ch, "out of memory");
+            send_error(h, (int)m->type, txid, ch, "out of memory");
             tx_release(s, h, tx);
         }
         return;
@@ -830,7 +830,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
         if (e.msg[0] == 0) {
             snprintf(e.msg, sizeof(e.msg), "%s", weft_strerror(rc));
         }
-        send_error(h, m->type, txid, ch, e.msg);
+        send_error(h, (int)m->type, txid, ch, e.msg);
     }
     weft_buf_close(&resp);
     pthread_mutex_lock(&s->mu);

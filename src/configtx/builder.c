@@ -634,7 +634,7 @@ static int org_group(struct bctx *c, node_t *org, bool orderer, bool anchors,
         for (size_t i = 0; rc == 0 && i < n; i++) {
             node_t *an = weft_config_node_at(aps, i);
             const char *host;
-            uint32_t port;
+            uint32_t port = 0;
             protos__anchor_peer__init(&ap[i]);
             pp[i] = &ap[i];
             rc = get_str(c, an, "Host", "", &host);

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     ledger__updates_free(u);
 
     struct weft_ledger_sim *s;
-    uint8_t *v;
+    uint8_t *v = NULL;
     size_t vl;
     bool found;
     if (ledger__sim_new(st, "tx", false, &s, &err) != 0 ||
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     if (weft_ledger_sim_get(s, "cc", "absent", 6, &v, &vl, &found, NULL, &err) != 0)
         die("get", &err);
     weft_free(v);
-    char *ck;
+    char *ck = NULL;
     size_t ckl;
     const char *attrs[] = {"red", "x"};
     if (weft_ledger_sim_put(s, "cc", "k2", 2, (const uint8_t *)"v2", 2, &err) != 0 ||

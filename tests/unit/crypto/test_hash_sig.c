@@ -302,8 +302,7 @@ static void test_malformed_der(void **state)
         "3006020100020101",   /* r = 0 */
         "30060201ff020101",   /* r negative */
         "300702020001020101", /* r not minimal */
-        "3080020101020101"
-        "0000",               /* indefinite length */
+        "30800201010201010000", /* indefinite length */
         "308106020101020101", /* non-minimal long length */
         "3106020101020101",   /* SET, not SEQUENCE */
         "3006030101020101",   /* BIT STRING for r */
