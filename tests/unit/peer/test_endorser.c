@@ -20,8 +20,10 @@
 #include "peer/chaincode_shim.pb-c.h"
 #include "peer/proposal.pb-c.h"
 #include "peer/proposal_response.pb-c.h"
+#include "peer/transaction.pb-c.h"
 #include "testlib.h"
 #include "weft/crypto.h"
+#include "weft/ledger.h"
 #include "weft/msp.h"
 #include "weft/peer.h"
 #include "weft/rpc.h"
@@ -461,6 +463,19 @@ static int teardown(void **state)
 
 static const char *const put_args[] = {"put", "v1"};
 
+/* After every refused proposal: a good one still endorses (the peer keeps
+ * serving). */
+static void assert_serving(void)
+{
+    struct prop_opts o = {.channel = "mychannel", .cc = "fakecc", .args = put_args, .nargs = 2};
+    Protos__ProposalResponse *pr = NULL;
+    struct weft_err e = {0};
+    assert_int_equal(endorse(&o, &pr, &e, NULL), 0);
+    assert_int_equal(pr->response->status, 200);
+    assert_non_null(pr->endorsement);
+    protos__proposal_response__free_unpacked(pr, NULL);
+}
+
 static void test_endorse_ok(void **state)
 {
     (void)state;
@@ -550,6 +565,7 @@ static void test_bad_signature(void **state)
     assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_EPERM);
     assert_string_equal(e.msg, "error validating proposal: access denied: channel "
                                 "[mychannel] creator org [Org1MSP]");
+    assert_serving();
 }
 
 static void test_bad_txid(void **state)
@@ -561,6 +577,7 @@ static void test_bad_txid(void **state)
     struct weft_err e = {0};
     assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_EINVAL);
     assert_non_null(strstr(e.msg, "incorrectly computed txid"));
+    assert_serving();
 }
 
 static void test_bad_header_type(void **state)
@@ -572,6 +589,7 @@ static void test_bad_header_type(void **state)
     struct weft_err e = {0};
     assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_EINVAL);
     assert_non_null(strstr(e.msg, "invalid header type"));
+    assert_serving();
 }
 
 static void test_unknown_channel_and_chaincode(void **state)
@@ -593,6 +611,7 @@ static void test_unknown_channel_and_chaincode(void **state)
                            "make sure the chaincode nosuchcc has been successfully defined on "
                            "channel mychannel"));
     protos__proposal_response__free_unpacked(pr, NULL);
+    assert_serving();
 }
 
 static void test_malformed(void **state)
@@ -604,6 +623,7 @@ static void test_malformed(void **state)
     const uint8_t junk[] = {0x0a, 0xff, 0x01};
     assert_int_equal(weft_peer_endorse(G->peer, junk, sizeof(junk), &out, &ol, &e), WEFT_EPARSE);
     assert_non_null(strstr(e.msg, "SignedProposal"));
+    assert_serving();
 }
 
 static void test_chaincode_errors(void **state)
@@ -641,6 +661,7 @@ static void test_chaincode_errors(void **state)
     assert_int_equal(pr->response->status, 500);
     assert_non_null(strstr(pr->response->message, "timeout expired while executing transaction"));
     protos__proposal_response__free_unpacked(pr, NULL);
+    assert_serving();
 
     /* a chaincode that dies mid-transaction, then is relaunched on next use */
     int before = G->launches;
@@ -659,6 +680,124 @@ static void test_chaincode_errors(void **state)
     protos__proposal_response__free_unpacked(pr, NULL);
 }
 
+/* A proposal whose transaction is already in the ledger: endorse it, commit
+ * it in block 1, propose the same bytes again. */
+static void test_duplicate_txid(void **state)
+{
+    (void)state;
+    struct prop_opts o = {.channel = "mychannel", .cc = "fakecc", .args = put_args, .nargs = 2};
+    size_t spl;
+    char txid[65];
+    uint8_t *sp = make_proposal(&o, &spl, txid, NULL);
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    struct weft_err e = {0};
+    assert_int_equal(weft_peer_endorse(G->peer, sp, spl, &out, &ol, &e), 0);
+    Protos__ProposalResponse *pr = protos__proposal_response__unpack(NULL, ol, out);
+    assert_non_null(pr);
+    assert_int_equal(pr->response->status, 200);
+    assert_non_null(pr->endorsement);
+
+    /* the transaction: header and payload of the proposal, its endorsement */
+    Protos__SignedProposal *sprop = protos__signed_proposal__unpack(NULL, spl, sp);
+    assert_non_null(sprop);
+    Protos__Proposal *prop = protos__proposal__unpack(NULL, sprop->proposal_bytes.len,
+                                                      sprop->proposal_bytes.data);
+    assert_non_null(prop);
+    Common__Header *hdr = common__header__unpack(NULL, prop->header.len, prop->header.data);
+    assert_non_null(hdr);
+    Protos__ChaincodeEndorsedAction ea = PROTOS__CHAINCODE_ENDORSED_ACTION__INIT;
+    ea.proposal_response_payload = pr->payload;
+    Protos__Endorsement *ends[1] = {pr->endorsement};
+    ea.n_endorsements = 1;
+    ea.endorsements = ends;
+    Protos__ChaincodeActionPayload cap = PROTOS__CHAINCODE_ACTION_PAYLOAD__INIT;
+    cap.chaincode_proposal_payload = prop->payload;
+    cap.action = &ea;
+    Protos__TransactionAction ta = PROTOS__TRANSACTION_ACTION__INIT;
+    ta.header = hdr->signature_header;
+    size_t capl, txl, pll, envl, bl;
+    ta.payload.data = pack(&cap.base, &capl);
+    ta.payload.len = capl;
+    Protos__TransactionAction *tas[1] = {&ta};
+    Protos__Transaction tx = PROTOS__TRANSACTION__INIT;
+    tx.n_actions = 1;
+    tx.actions = tas;
+    Common__Payload pl = COMMON__PAYLOAD__INIT;
+    pl.header = hdr;
+    pl.data.data = pack(&tx.base, &txl);
+    pl.data.len = txl;
+    Common__Envelope env = COMMON__ENVELOPE__INIT;
+    env.payload.data = pack(&pl.base, &pll);
+    env.payload.len = pll;
+    uint8_t sig[WEFT_ECDSA_SIG_MAX];
+    size_t sigl = sizeof(sig);
+    assert_int_equal(weft_msp_sign(G->user, env.payload.data, pll, sig, &sigl, &e), 0);
+    env.signature.data = sig;
+    env.signature.len = sigl;
+    uint8_t *envb = pack(&env.base, &envl);
+
+    /* block 1 after the vector genesis block */
+    char *gp = weft_asprintf("%s/" VEC "/blocks/genesis.block", wt_shared_dir());
+    size_t gl;
+    char *g = wt_read_file(gp, &gl);
+    Common__Block *gb = common__block__unpack(NULL, gl, (uint8_t *)g);
+    assert_non_null(gb);
+    uint8_t prev[32], dh[32], filter[1] = {0};
+    assert_int_equal(weft_ledger_header_hash(0, NULL, 0, gb->header->data_hash.data,
+                                             gb->header->data_hash.len, prev),
+                     0);
+    ProtobufCBinaryData data[1] = {{envl, envb}};
+    weft_ledger_data_hash(data, 1, dh);
+    Common__Block blk = COMMON__BLOCK__INIT;
+    Common__BlockHeader bh = COMMON__BLOCK_HEADER__INIT;
+    Common__BlockData bd = COMMON__BLOCK_DATA__INIT;
+    Common__BlockMetadata bm = COMMON__BLOCK_METADATA__INIT;
+    bh.number = 1;
+    bh.previous_hash.data = prev;
+    bh.previous_hash.len = 32;
+    bh.data_hash.data = dh;
+    bh.data_hash.len = 32;
+    bd.n_data = 1;
+    bd.data = data;
+    ProtobufCBinaryData md[3] = {{0, NULL}, {0, NULL}, {1, filter}};
+    bm.n_metadata = 3;
+    bm.metadata = md;
+    blk.header = &bh;
+    blk.data = &bd;
+    blk.metadata = &bm;
+    uint8_t *bb = pack(&blk.base, &bl);
+    assert_int_equal(weft_peer_commit_block(G->peer, "mychannel", bb, bl, &e), 0);
+
+    /* the same signed proposal again: Fabric's duplicate error, no response */
+    uint8_t *out2 = NULL;
+    size_t ol2 = 0;
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(weft_peer_endorse(G->peer, sp, spl, &out2, &ol2, &e), WEFT_EEXIST);
+    assert_null(out2);
+    char want[128];
+    snprintf(want, sizeof(want), "duplicate transaction found [%s]. Creator [", txid);
+    assert_memory_equal(e.msg, want, strlen(want));
+    /* the creator in hex follows: its SerializedIdentity starts 0a 07 "Org1MSP" */
+    assert_non_null(strstr(e.msg, "Creator [0a074f7267314d5350"));
+    assert_serving();
+
+    weft_free(bb);
+    common__block__free_unpacked(gb, NULL);
+    weft_free(g);
+    weft_free(gp);
+    weft_free(envb);
+    weft_free(env.payload.data);
+    weft_free(pl.data.data);
+    weft_free(ta.payload.data);
+    common__header__free_unpacked(hdr, NULL);
+    protos__proposal__free_unpacked(prop, NULL);
+    protos__signed_proposal__free_unpacked(sprop, NULL);
+    protos__proposal_response__free_unpacked(pr, NULL);
+    weft_free(out);
+    weft_free(sp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_bad_header_type),
         cmocka_unit_test(test_unknown_channel_and_chaincode),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_duplicate_txid),
         cmocka_unit_test(test_chaincode_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
