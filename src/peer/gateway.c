@@ -46,14 +46,25 @@ struct gw_client {
     bool dialled; /* the first call's wait for the connection is over (atomic) */
 };
 
-/* Follows one channel's ledger and counts committed blocks (gen). */
+/* A CommitStatus call waiting for its transaction (on its own stack). */
+struct gw_waiter {
+    struct gw_waiter *next;
+    const char *txid;
+    pthread_cond_t cv;
+    bool found; /* gw->mu */
+};
+
+/* Follows one channel's ledger; after each committed block it looks up the
+ * waiting transactions and wakes only the waiters whose transaction is now
+ * in the block index (no herd of wakeups per block). */
 struct gw_watch {
     struct gw_watch *next;
     char *channel;
     struct weft_gateway *gw;
+    struct weft_ledger *ledger;
     struct weft_ledger_iter *it;
     pthread_t th;
-    uint64_t gen; /* gw->mu */
+    struct gw_waiter *waiters; /* gw->mu */
 };
 
 struct gw_metrics {
@@ -1331,6 +1342,18 @@ static int check_acl(const struct weft_channel_config *cfg, const char *resource
 
 /* ---- CommitStatus ------------------------------------------------------------------ */
 
+/* Wakes the waiters of w whose transaction is committed. gw->mu held. */
+static void watch_wake_locked(struct gw_watch *w)
+{
+    for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
+        struct weft_ledger_txloc loc;
+        if (!x->found && weft_ledger_tx_by_id(w->ledger, x->txid, &loc, NULL) == 0) {
+            x->found = true;
+            pthread_cond_signal(&x->cv);
+        }
+    }
+}
+
 static void *watch_main(void *arg)
 {
     struct gw_watch *w = arg;
@@ -1340,8 +1363,13 @@ static void *watch_main(void *arg)
         int rc = weft_ledger_iter_next(w->it, 0, &b, &bl, NULL, NULL);
         weft_free(b);
         pthread_mutex_lock(&w->gw->mu);
-        w->gen++;
-        pthread_cond_broadcast(&w->gw->cv);
+        if (rc == 0) {
+            watch_wake_locked(w);
+        } else {
+            for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
+                pthread_cond_signal(&x->cv);
+            }
+        }
         pthread_mutex_unlock(&w->gw->mu);
         if (rc != 0) {
             break;
@@ -1368,6 +1396,7 @@ static struct gw_watch *watch_get_locked(struct weft_gateway *gw, const char *ch
         return NULL;
     }
     w->gw = gw;
+    w->ledger = l;
     struct weft_ledger_info info;
     weft_ledger_info(l, &info);
     if (weft_ledger_iter_new(l, info.height, &w->it, NULL) != 0) {
@@ -1391,11 +1420,20 @@ void weft_gateway_notify_commit(struct weft_gateway *gw, const char *channel)
     pthread_mutex_lock(&gw->mu);
     for (struct gw_watch *w = gw->watches; w != NULL; w = w->next) {
         if (strcmp(w->channel, channel) == 0) {
-            w->gen++;
+            watch_wake_locked(w);
         }
     }
-    pthread_cond_broadcast(&gw->cv);
     pthread_mutex_unlock(&gw->mu);
+}
+
+static void waiter_remove_locked(struct gw_watch *w, struct gw_waiter *me)
+{
+    for (struct gw_waiter **pp = &w->waiters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == me) {
+            *pp = me->next;
+            return;
+        }
+    }
 }
 
 static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
@@ -1435,56 +1473,72 @@ static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t 
     }
     const char *txid = r->transaction_id != NULL ? r->transaction_id : "";
     struct weft_ledger_txloc loc;
-    struct gw_watch *w = NULL;
-    for (;;) {
-        uint64_t gen = 0;
-        if (w != NULL) {
-            pthread_mutex_lock(&gw->mu);
-            gen = w->gen;
-            pthread_mutex_unlock(&gw->mu);
-        }
-        if (weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0) {
-            break;
-        }
-        if (weft_rpc_call_is_cancelled(call)) {
-            code = fail(call, WEFT_RPC_CANCELLED, "commit status wait cancelled", NULL);
-            goto out;
-        }
-        uint64_t now = weft_clock_mono_ns(), dl = weft_rpc_call_deadline_ns(call);
-        if (now >= dl) {
-            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED, "commit status wait timed out", NULL);
-            goto out;
-        }
+    if (weft_ledger_tx_by_id(l, txid, &loc, NULL) != 0) {
+        /* wait: registered with the channel's watcher, which signals this
+         * waiter once its transaction is in the block index; woken every
+         * 200 ms anyway to notice cancellation */
+        struct gw_waiter me = {.txid = txid};
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&me.cv, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_mutex_lock(&gw->mu);
+        struct gw_watch *w = watch_get_locked(gw, ch, l);
+        if (w != NULL) {
+            me.next = w->waiters;
+            w->waiters = &me;
+        }
+        pthread_mutex_unlock(&gw->mu);
+        code = WEFT_RPC_OK;
         if (w == NULL) {
-            w = watch_get_locked(gw, ch, l);
-            pthread_mutex_unlock(&gw->mu);
-            if (w == NULL) {
-                code = fail(call, WEFT_RPC_UNAVAILABLE, "cannot follow the channel's commits",
-                            NULL);
-                goto out;
-            }
-            continue; /* re-read gen before checking the ledger again */
+            code = fail(call, WEFT_RPC_UNAVAILABLE, "cannot follow the channel's commits", NULL);
         }
-        /* wake at the next commit, or within 200 ms to look at cancellation */
-        uint64_t until = now + 200000000u;
-        if (dl < until) {
-            until = dl;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t wall = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (until - now);
-        ts.tv_sec = (time_t)(wall / 1000000000u);
-        ts.tv_nsec = (long)(wall % 1000000000u);
-        while (w->gen == gen && !gw->stopping) {
-            if (pthread_cond_timedwait(&gw->cv, &gw->mu, &ts) != 0) {
+        /* committed between the first look and the registration? */
+        bool found = w != NULL && weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0;
+        while (code == WEFT_RPC_OK && !found) {
+            if (weft_rpc_call_is_cancelled(call)) {
+                code = fail(call, WEFT_RPC_CANCELLED, "commit status wait cancelled", NULL);
                 break;
             }
+            uint64_t now = weft_clock_mono_ns(), dl = weft_rpc_call_deadline_ns(call);
+            if (now >= dl) {
+                code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED, "commit status wait timed out",
+                            NULL);
+                break;
+            }
+            uint64_t until = now + 200000000u;
+            if (dl < until) {
+                until = dl;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (until - now);
+            ts.tv_sec = (time_t)(at / 1000000000u);
+            ts.tv_nsec = (long)(at % 1000000000u);
+            pthread_mutex_lock(&gw->mu);
+            while (!me.found && !gw->stopping) {
+                if (pthread_cond_timedwait(&me.cv, &gw->mu, &ts) != 0) {
+                    break;
+                }
+            }
+            bool stopping = gw->stopping, signalled = me.found;
+            pthread_mutex_unlock(&gw->mu);
+            if (stopping) {
+                code = fail(call, WEFT_RPC_UNAVAILABLE, "gateway shutting down", NULL);
+                break;
+            }
+            /* the 200 ms tick also looks itself (the watcher may be gone) */
+            found = weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0;
+            (void)signalled;
         }
-        bool stopping = gw->stopping;
-        pthread_mutex_unlock(&gw->mu);
-        if (stopping) {
-            code = fail(call, WEFT_RPC_UNAVAILABLE, "gateway shutting down", NULL);
+        if (w != NULL) {
+            pthread_mutex_lock(&gw->mu);
+            waiter_remove_locked(w, &me);
+            pthread_mutex_unlock(&gw->mu);
+        }
+        pthread_cond_destroy(&me.cv);
+        if (code != WEFT_RPC_OK) {
             goto out;
         }
     }
@@ -1864,6 +1918,11 @@ void weft_gateway_free(struct weft_gateway *gw)
     gw->stopping = true;
     struct gw_watch *ws = gw->watches;
     gw->watches = NULL;
+    for (struct gw_watch *w = ws; w != NULL; w = w->next) {
+        for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
+            pthread_cond_signal(&x->cv);
+        }
+    }
     pthread_cond_broadcast(&gw->cv);
     pthread_mutex_unlock(&gw->mu);
     while (ws != NULL) {
