@@ -311,3 +311,17 @@ test('restart: a killed peer catches up and has the same state', async () => {
         .update(await c.evaluate('GetAllAssets', { arguments: [], endorsingOrganizations: [org] })).digest('hex');
     assert.equal(await digest(c1, 'Org1MSP'), await digest(c2, 'Org2MSP'));
 });
+
+// Last: every node stops cleanly on SIGTERM and no node log holds a
+// sanitizer report (ASan/UBSan builds; LeakSanitizer reports at exit).
+test('clean exit: no sanitizer report in any node log', async () => {
+    const fs = require('node:fs');
+    const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    const nodes = N.info.nodes.map((n) => ({ n, pid: Number(fs.readFileSync(n.pidFile, 'utf8')) }));
+    for (const { pid } of nodes) if (alive(pid)) process.kill(pid, 'SIGTERM');
+    for (const { n, pid } of nodes) await waitFor(`${n.name} exit`, async () => !alive(pid), 30000);
+    for (const { n } of nodes) {
+        const log = fs.readFileSync(n.log, 'utf8');
+        assert.doesNotMatch(log, /ERROR: (Address|Leak)Sanitizer|runtime error:/, `${n.name} log`);
+    }
+});
