@@ -572,16 +572,19 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
     const char *ccname = u.ext->chaincode_id->name;
     if (!is_system_cc(ccname)) {
         const char *pol = acl_policy(c->cfg, "peer/Propose", "/Channel/Application/Writers");
-        struct weft_signed_data sd = {
-            .identity = u.sh->creator.data,
-            .identity_len = u.sh->creator.len,
-            .data = u.sp->proposal_bytes.data,
-            .data_len = u.sp->proposal_bytes.len,
-            .signature = u.sp->signature.data,
-            .signature_len = u.sp->signature.len,
-        };
+        /* the creator was deserialized with this channel's MSPs, validated
+         * and its signature over proposal_bytes verified above: evaluate on
+         * that identity instead of verifying the same signature again */
+        struct weft_policy_idset *ids = NULL;
         struct weft_err e = {0};
-        if (weft_policy_mgr_evaluate(c->cfg->policy_mgr, pol, &sd, 1, &e) != 0) {
+        rc = weft_policy_idset_from(&creator, 1, &ids);
+        if (rc != 0) {
+            weft_err_set(err, rc, "access check: %s", weft_strerror(rc));
+            goto out;
+        }
+        rc = weft_policy_mgr_evaluate_ids(c->cfg->policy_mgr, pol, ids, &e);
+        weft_policy_idset_free(ids);
+        if (rc != 0) {
             rc = weft_err_set(err, WEFT_EPOLICY,
                               "access denied for [propose][%s]: failed evaluating policy on "
                               "signed data during check policy [%s]: [%s]",

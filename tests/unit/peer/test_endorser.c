@@ -254,6 +254,7 @@ struct prop_opts {
     bool bad_txid;
     bool bad_sig;
     int32_t type;
+    struct weft_msp *signer; /* NULL = User1@org1 */
 };
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
@@ -268,7 +269,8 @@ static uint8_t *make_proposal(const struct prop_opts *o, size_t *len, char txid_
                               uint8_t phash[32])
 {
     size_t cl;
-    const uint8_t *creator = weft_msp_identity_serialized(weft_msp_signer(G->user), &cl);
+    struct weft_msp *signer = o->signer != NULL ? o->signer : G->user;
+    const uint8_t *creator = weft_msp_identity_serialized(weft_msp_signer(signer), &cl);
     uint8_t nonce[24];
     assert_int_equal(weft_crypto_random(nonce, sizeof(nonce)), 0);
     uint8_t *nc = weft_malloc(sizeof(nonce) + cl);
@@ -348,7 +350,7 @@ static uint8_t *make_proposal(const struct prop_opts *o, size_t *len, char txid_
     uint8_t sig[WEFT_ECDSA_SIG_MAX];
     size_t sigl = sizeof(sig);
     struct weft_err e = {0};
-    assert_int_equal(weft_msp_sign(G->user, sp.proposal_bytes.data, propl, sig, &sigl, &e), 0);
+    assert_int_equal(weft_msp_sign(signer, sp.proposal_bytes.data, propl, sig, &sigl, &e), 0);
     if (o->bad_sig) {
         sig[sigl - 3] ^= 0x5a;
     }
@@ -798,6 +800,30 @@ static void test_duplicate_txid(void **state)
     weft_free(sp);
 }
 
+/* The orderer org's admin is valid in the channel's MSPs and signs
+ * correctly, but is not an application Writer: the peer/Propose ACL refuses
+ * it with Fabric's text. */
+static void test_acl_writers(void **state)
+{
+    (void)state;
+    struct weft_err e = {0};
+    struct weft_msp *oadm = NULL;
+    char *dir = weft_asprintf("%s/" VEC "/crypto/ordererOrganizations/example.com/users/"
+                              "Admin@example.com/msp", wt_shared_dir());
+    assert_int_equal(weft_msp_load_dir(dir, "OrdererMSP", &oadm, &e), 0);
+    struct prop_opts o = {.channel = "mychannel", .cc = "fakecc", .args = put_args, .nargs = 2,
+                          .signer = oadm};
+    Protos__ProposalResponse *pr = NULL;
+    assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_EPOLICY);
+    assert_null(pr);
+    assert_memory_equal(e.msg, "access denied for [propose][mychannel]: failed evaluating policy",
+                        strlen("access denied for [propose][mychannel]: failed evaluating policy"));
+    assert_non_null(strstr(e.msg, "[/Channel/Application/Writers]"));
+    assert_serving();
+    weft_msp_unref(oadm);
+    weft_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -808,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_unknown_channel_and_chaincode),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_duplicate_txid),
+        cmocka_unit_test(test_acl_writers),
         cmocka_unit_test(test_chaincode_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
