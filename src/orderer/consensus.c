@@ -29,6 +29,17 @@
  * Snapshots: the FSM snapshot is the ledger height (8 bytes); the blocks
  * themselves are the ledger. The threshold is high so that followers catch
  * up from the log.
+ *
+ * First election: on a new channel (the Raft log was just bootstrapped) one
+ * consenter, chosen from the channel name as Fabric's etcdraft chooses it,
+ * stands at once instead of waiting a full election timeout. libraft 0.15
+ * has no call to start an election, so that node runs with an election
+ * timeout of one heartbeat (its first campaign comes after 1-2 heartbeats,
+ * and it campaigns again as often until it wins or hears of a leader); once
+ * any leader is known the configured timeout is restored. The others keep
+ * the configured timeout, so there is one early candidate and no split vote.
+ * The channel name is the last component of the group's folder (chain.c:
+ * <wal root>/<channel>).
  */
 #include <errno.h>
 #include <poll.h>
@@ -46,6 +57,7 @@
 #include <uv.h>
 
 #include "consensus.h"
+#include "weft/crypto.h"
 #include "weft/log.h"
 
 WEFT_LOGGER(lg_raft, "orderer.consensus.raft");
@@ -117,6 +129,8 @@ struct orderer_cons_group {
     bool timer_armed;
     int state;
     bool barrier_pending;
+    bool first_election;  /* short election timeout until a leader is known */
+    unsigned election_ms; /* the configured election timeout */
     _Atomic bool leader;
     _Atomic uint64_t leader_changes;
     /* libuv handles + raft still to close: counted down by close callbacks
@@ -632,6 +646,13 @@ static void on_poll(uv_timer_t *t)
     raft_id lid = 0;
     const char *laddr = NULL;
     raft_leader(&g->raft, &lid, &laddr);
+    if (g->first_election && lid != 0) {
+        g->first_election = false;
+        raft_set_election_timeout(&g->raft, g->election_ms);
+        WEFT_INFO(lg_raft, "%s: first leader %llu (term %llu), election timeout back to %u ms",
+                  g->dir, (unsigned long long)lid, (unsigned long long)g->raft.current_term,
+                  g->election_ms);
+    }
     if (atomic_exchange(&g->leader_id, (uint64_t)lid) != (uint64_t)lid) {
         WEFT_INFO(lg_raft, "%s: leader is now %llu (term %llu)", g->dir, (unsigned long long)lid,
                   (unsigned long long)g->raft.current_term);
@@ -669,6 +690,24 @@ static void on_poll(uv_timer_t *t)
 }
 
 /* ---- group life cycle --------------------------------------------------- */
+
+/* The Raft id that campaigns first on a new channel of n consenters (ids
+ * 1..n), as Fabric picks it: SHA-256 of the channel name, bytes 24..31 read
+ * as a protobuf varint (0 when it does not end there), modulo n, plus 1. */
+static uint64_t first_campaigner(const char *dir, unsigned n)
+{
+    const char *slash = strrchr(dir, '/');
+    const char *channel = slash != NULL ? slash + 1 : dir;
+    uint8_t h[WEFT_SHA256_LEN];
+    weft_sha256(channel, strlen(channel), h);
+    uint64_t v = 0;
+    bool ended = false;
+    for (unsigned i = 0; i < 8 && !ended; i++) {
+        v |= (uint64_t)(h[24 + i] & 0x7fu) << (7 * i);
+        ended = (h[24 + i] & 0x80u) == 0;
+    }
+    return (ended ? v : 0) % n + 1;
+}
 
 static void on_wake(uv_async_t *h)
 {
@@ -748,8 +787,10 @@ static void group_create(void *arg)
     } else {
         rc = raft_configuration_add(&conf, o->id, address, RAFT_VOTER);
     }
+    bool fresh = false;
     if (rc == 0) {
         rc = raft_bootstrap(&g->raft, &conf);
+        fresh = rc == 0;
         if (rc == RAFT_CANTBOOTSTRAP) {
             rc = 0; /* already bootstrapped: restart */
         }
@@ -760,8 +801,17 @@ static void group_create(void *arg)
         snprintf(g->errmsg, sizeof(g->errmsg), "raft_bootstrap: %s", raft_strerror(rc));
         return;
     }
-    raft_set_election_timeout(&g->raft, o->election_ms ? o->election_ms : 1000);
-    raft_set_heartbeat_timeout(&g->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
+    g->election_ms = o->election_ms ? o->election_ms : 1000;
+    unsigned heartbeat = o->heartbeat_ms ? o->heartbeat_ms : 100;
+    raft_set_election_timeout(&g->raft, g->election_ms);
+    if (fresh && o->n_voters > 1 && heartbeat < g->election_ms &&
+        first_campaigner(g->dir, o->n_voters) == o->id) {
+        g->first_election = true;
+        raft_set_election_timeout(&g->raft, heartbeat);
+        WEFT_INFO(lg_raft, "%s: new channel, node %llu stands for election first", g->dir,
+                  (unsigned long long)o->id);
+    }
+    raft_set_heartbeat_timeout(&g->raft, heartbeat);
     raft_set_snapshot_threshold(&g->raft, 1u << 20);
     raft_set_snapshot_trailing(&g->raft, 1u << 19);
     rc = raft_start(&g->raft);

@@ -1,12 +1,16 @@
 // `weft network up` with its default three orderers forms one Raft cluster:
 // the orderers talk over their own mutual-TLS cluster listeners (the
 // consenter ports in the genesis block), elect exactly one leader that all
-// three know (every node healthy), and a SIGKILLed leader is replaced.
+// three know (every node healthy), and a SIGKILLed leader is replaced. The
+// first election of the new channel does not wait for an election timeout:
+// the consenter Fabric would pick from the channel name stands at once and
+// becomes the first leader well within the 5 s timeout.
 // Every process is killed by PID in `after`.
 'use strict';
 const { test, after } = require('node:test');
 const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -69,6 +73,28 @@ const metric = async (node, re) => {
   return m ? Number(m[1]) : null;
 };
 
+// Raft id (1..n) of the consenter that campaigns first on a new channel, as
+// Fabric's etcdraft picks it: SHA-256 of the channel name, bytes 24.. as a
+// protobuf varint (0 if unterminated within them), modulo n, plus 1.
+function firstCampaigner(channel, n) {
+  const h = crypto.createHash('sha256').update(channel).digest().subarray(24);
+  let v = 0n;
+  for (let i = 0; i < h.length; i++) {
+    v |= BigInt(h[i] & 0x7f) << BigInt(7 * i);
+    if ((h[i] & 0x80) === 0) return Number(v % BigInt(n)) + 1;
+  }
+  return 1;
+}
+
+// Time of the first log line of file matching re (log lines start with
+// "YYYY-MM-DD HH:MM:SS.mmm UTC").
+function logTime(file, re) {
+  const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => re.test(l));
+  if (!line) return null;
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) UTC/.exec(line);
+  return m ? Date.parse(`${m[1]}T${m[2]}Z`) : null;
+}
+
 test('network up with three orderers: one Raft cluster over mutual TLS', { timeout: 230000 }, async () => {
   const base = await freeBase(50);
   const r = weft(['network', 'up', '--orgs', '1', '--peers', '1', '--base-port', String(base),
@@ -95,6 +121,20 @@ test('network up with three orderers: one Raft cluster over mutual TLS', { timeo
   for (const o of ords) o.alive = true;
   const leader = await waitFor(async () => { const l = await leaderOf(); return l === null ? null : { l }; },
     30000, 'one Raft leader among the three orderers');
+  // the first leader: the designated consenter (ids are 1..3 in the order of
+  // the orderers), elected without waiting the 5 s election timeout after
+  // the first orderer opened the channel
+  const chosen = firstCampaigner('mychannel', 3);
+  assert.strictEqual(leader.l + 1, chosen, `first leader orderer${leader.l}, designated id ${chosen}`);
+  for (const [i, o] of ords.entries()) {
+    const stands = /new channel, node \d+ stands for election first/.test(fs.readFileSync(o.log, 'utf8'));
+    assert.strictEqual(stands, i + 1 === chosen, `${o.name}: stands first?`);
+  }
+  const opened = Math.min(...ords.map((o) => logTime(o.log, /joined channel mychannel/)));
+  const elected = Math.min(...ords.map((o) => logTime(o.log, /leader is now [1-9]/) ?? Infinity));
+  assert.ok(Number.isFinite(opened) && Number.isFinite(elected), 'join and leader lines in the logs');
+  console.log(`# first leader ${elected - opened} ms after the first orderer joined the channel`);
+  assert.ok(elected - opened < 4500, `first leader ${elected - opened} ms after the channel opened`);
   for (const o of ords) {
     assert.strictEqual(await metric(o, /consensus_etcdraft_cluster_size\{channel="mychannel"\} (\d+)/), 3);
   }
