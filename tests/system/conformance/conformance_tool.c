@@ -281,9 +281,11 @@ static int cmd_serve(int argc, char **argv)
                                        WEFT_RPC_BIDI_STREAMING, relay_main, &relay) != 0)
             die("register the relay", NULL);
     }
+    /* the port is bound by weft_rpc_server_new; write the target before the
+     * workers that read it start */
+    snprintf(relay.target, sizeof(relay.target), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
     if (weft_rpc_server_start(srv, &err) != 0)
         die("start", &err);
-    snprintf(relay.target, sizeof(relay.target), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
     printf("port %d\n", weft_rpc_server_port(srv, 0));
     fflush(stdout);
     char buf[256];
