@@ -76,6 +76,7 @@ struct peer_sys {
     char *root_pem;             /* peer.tls.rootcert.file */
     char *cert_file, *key_file; /* client certificate for mutual TLS */
     char **ovr_strs;            /* from, to, ca_pem (or NULL) of each override */
+    size_t n_ovr_strs;
     struct weft_blockpuller_override *ovr;
     size_t n_ovr;
     struct peer_metrics *metrics;
@@ -342,6 +343,7 @@ static int read_overrides(struct weft_config *cfg, struct peer_sys *s, struct we
     if (s->ovr_strs == NULL || s->ovr == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
+    s->n_ovr_strs = 3 * cnt;
     for (size_t i = 0; i < cnt; i++) {
         const struct weft_config_node *it = weft_config_node_at(list, i);
         const char *from = NULL, *to = NULL, *ca = NULL;
@@ -523,7 +525,7 @@ void peer__sys_free(struct weft_peer *p)
     weft_free(s->root_pem);
     weft_free(s->cert_file);
     weft_free(s->key_file);
-    for (size_t i = 0; s->ovr_strs != NULL && i < 3 * s->n_ovr; i++) {
+    for (size_t i = 0; s->ovr_strs != NULL && i < s->n_ovr_strs; i++) {
         weft_free(s->ovr_strs[i]);
     }
     weft_free(s->ovr_strs);

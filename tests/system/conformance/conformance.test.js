@@ -329,7 +329,7 @@ test('the weft peer daemon pulls, validates and commits the chain as Fabric did'
   let src = null, peerProc = null, peerExit = null;
   const logPath = path.join(home, 'peer.log');
 
-  const writeCore = (port, caFile) => fs.writeFileSync(path.join(home, 'core.yaml'), `peer:
+  const writeCore = (overrides) => fs.writeFileSync(path.join(home, 'core.yaml'), `peer:
   id: peer0.org1.example.com
   networkId: conformance
   listenAddress: 127.0.0.1:${ports.peer}
@@ -348,11 +348,7 @@ test('the weft peer daemon pulls, validates and commits the chain as Fabric did'
     orgLeader: true
   deliveryclient:
     addressOverrides:
-      - from: orderer.example.com:7050
-        to: 127.0.0.1:1
-      - from: ${VECTOR_ORDERER}
-        to: 127.0.0.1:${port}
-        caCertsFile: ${caFile}
+${overrides}
 operations:
   listenAddress: 127.0.0.1:${ports.ops}
 metrics:
@@ -395,12 +391,25 @@ metrics:
     src = await startSource('daemon-source', ['--orderer', '--tls', path.join(ordTls, 'server.crt'),
       path.join(ordTls, 'server.key'), ordTlsCA]);
 
+    // 0. an override needs `from` and `to`
+    writeCore(`      - from: ${VECTOR_ORDERER}`);
+    let r = await run(WEFT, ['peer', 'start', '--config', path.join(home, 'core.yaml')], { cwd: home });
+    assert.notStrictEqual(r.status, 0, 'a peer with an override without `to` does not start');
+    assert.match(r.stderr, /peer\.deliveryclient\.addressOverrides\[0\]: `from` and `to` are required/);
+
     // 1. the override's caCertsFile is the only trust for that endpoint: a
     //    CA that did not sign the orderer's TLS certificate keeps the peer
-    //    from pulling, and /healthz names the remapped endpoint
-    writeCore(src.port, wrongCA);
+    //    from pulling, and /healthz names the remapped endpoint. An override
+    //    whose caCertsFile cannot be read is dropped (Fabric).
+    const entry = (ca) => `      - from: orderer.example.com:7050
+        to: 127.0.0.1:1
+        caCertsFile: ${path.join(TMP, 'no-such-ca.pem')}
+      - from: ${VECTOR_ORDERER}
+        to: 127.0.0.1:${src.port}
+        caCertsFile: ${ca}`;
+    writeCore(entry(wrongCA));
     await startPeer();
-    let r = await channelCmd(['join', '--block', path.join(VEC, 'blocks', 'genesis.block')]);
+    r = await channelCmd(['join', '--block', path.join(VEC, 'blocks', 'genesis.block')]);
     assert.strictEqual(r.status, 0, r.stderr);
     assert.match(r.stdout, /joined channel mychannel/);
     const bad = await waitFor(async () => {
@@ -415,9 +424,13 @@ metrics:
     let st = await stopPeer();
     assert.strictEqual(st.code, 0, 'clean exit on SIGTERM');
 
-    // 2. the orderer's TLS CA: the peer (restarted, the channel comes back
-    //    from its ledger) pulls the whole chain
-    writeCore(src.port, ordTlsCA);
+    assert.match(fs.readFileSync(logPath, 'utf8'),
+      /addressOverrides\[0\]: caCertsFile .*no-such-ca\.pem .*override ignored/);
+
+    // 2. the orderer's TLS CA (a path relative to core.yaml's folder): the
+    //    peer (restarted, the channel comes back from its ledger) pulls the
+    //    whole chain
+    writeCore(entry(path.relative(home, ordTlsCA)));
     await startPeer();
     await waitFor(async () => (await height()) >= NBLOCKS, RUN_MS / 2, `peer height ${NBLOCKS}`);
     r = await channelCmd(['getinfo', '-c', 'mychannel']);
