@@ -450,8 +450,8 @@ int weft_blockpuller_probe(struct weft_blockpuller *p, int64_t timeout_ms, char 
         }
     }
     if (reason != NULL && reason_len > 0) {
-        size_t o = (size_t)snprintf(reason, reason_len, "channel %s: no orderer reachable (",
-                                    p->channel);
+        size_t o =
+            (size_t)snprintf(reason, reason_len, "channel %s: no orderer reachable (", p->channel);
         for (size_t i = 0; o < reason_len && i < p->n_endpoints; i++) {
             o += (size_t)snprintf(reason + o, reason_len - o, "%s%s", i > 0 ? ", " : "",
                                   p->endpoints[i].addr);

@@ -351,8 +351,7 @@ static int read_overrides(struct weft_config *cfg, struct peer_sys *s, struct we
             weft_config_node_string(cfg, weft_config_node_child(it, "to"), &to, err) != 0 ||
             from[0] == 0 || to[0] == 0) {
             weft_err_clear(err);
-            return weft_err_set(err, WEFT_ECONFIG, "%s[%zu]: `from` and `to` are required", key,
-                                i);
+            return weft_err_set(err, WEFT_ECONFIG, "%s[%zu]: `from` and `to` are required", key, i);
         }
         const struct weft_config_node *cn = weft_config_node_child(it, "caCertsFile");
         if (cn != NULL && weft_config_node_kind(cn) != WEFT_CONFIG_NULL &&
@@ -566,8 +565,7 @@ static int orderer_health(void *ctx, char *reason, size_t reason_len)
             rc = WEFT_EUNAVAILABLE;
             break;
         }
-        if (r->puller != NULL &&
-            weft_blockpuller_probe(r->puller, 2000, reason, reason_len) != 0) {
+        if (r->puller != NULL && weft_blockpuller_probe(r->puller, 2000, reason, reason_len) != 0) {
             rc = WEFT_EUNAVAILABLE;
         }
     }
