@@ -157,12 +157,14 @@ function startHarness(mode) {
   return { child, next };
 }
 
+// Ends the harness (stdin closed); resolves with its exit code, which is
+// non-zero when it failed to shut down cleanly (or a sanitizer reported).
 async function stopHarness(h) {
   h.child.stdin.end();
-  await new Promise((r) => {
-    if (h.child.exitCode !== null) { r(); return; }
-    const t = setTimeout(() => { h.child.kill('SIGKILL'); r(); }, 15000);
-    h.child.on('exit', () => { clearTimeout(t); r(); });
+  return new Promise((r) => {
+    if (h.child.exitCode !== null) { r(h.child.exitCode); return; }
+    const t = setTimeout(() => { h.child.kill('SIGKILL'); r(-1); }, 15000);
+    h.child.on('exit', (code) => { clearTimeout(t); r(code); });
   });
 }
 
@@ -415,7 +417,8 @@ for (const way of ['launched', 'ccaas']) {
     } finally {
       if (client) client.close();
       for (const s of servers) s.kill('SIGKILL');
-      await stopHarness(h);
+      const code = await stopHarness(h);
+      assert.equal(code, 0, 'harness exit status');
     }
   });
 }
