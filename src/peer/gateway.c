@@ -67,6 +67,8 @@ struct gw_watch {
     struct gw_waiter *waiters; /* gw->mu */
 };
 
+struct gw_bcast;
+
 struct gw_metrics {
     struct weft_metrics_counter_vec *requests;
     struct weft_metrics_histogram_vec *duration;
@@ -93,6 +95,7 @@ struct weft_gateway {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a watcher's gen changed */
     struct gw_client *clients;
+    struct gw_bcast *bcasts; /* one shared Broadcast stream per orderer */
     struct gw_watch *watches;
     bool stopping;
     struct weft_gateway_stats stats;
@@ -1166,6 +1169,187 @@ static size_t orderer_list(struct weft_gateway *gw, const struct weft_channel_co
     return n;
 }
 
+/* Broadcast: one long-lived stream per orderer, shared by every Submit.
+ * The orderer answers the envelopes of a stream in order (pipelined, up to
+ * 2,048 in flight), so each Submit queues an entry, sends its envelope and
+ * waits for the entry; a reader thread per stream hands each answer to the
+ * oldest entry. This saves a gRPC call set-up per transaction on the gateway
+ * peer and on the orderer. When the stream breaks, every pending entry fails
+ * as a transport error (the Submit tries the next orderer) and the next
+ * Submit opens a new stream. */
+struct gw_bentry {
+    struct gw_bentry *next;
+    int refs; /* the waiting Submit + the queue */
+    bool done;
+    int rc; /* 0: status/info set; else a transport failure, text in msg */
+    int status;
+    char info[256];
+    char msg[400];
+    pthread_cond_t cv;
+};
+
+struct gw_bcast {
+    struct gw_bcast *next;
+    char *address;
+    /* send_mu orders Submits: enqueue and send happen under it, so the
+     * queue order is the order on the wire. mu guards the rest and is never
+     * held while sending (a send blocked by flow control must not keep the
+     * reader from taking answers). */
+    pthread_mutex_t send_mu, mu;
+    struct weft_rpc_stream *s;    /* the live stream, NULL when none */
+    struct weft_rpc_stream *dead; /* a broken stream left by its reader */
+    struct gw_bentry *head, *tail;
+    pthread_t reader;
+    bool reader_started;
+};
+
+static void bentry_unref_locked(struct gw_bentry *e)
+{
+    if (--e->refs == 0) {
+        pthread_cond_destroy(&e->cv);
+        weft_free(e);
+    }
+}
+
+struct gw_reader_arg {
+    struct gw_bcast *b;
+    struct weft_rpc_stream *s;
+};
+
+static void *bcast_reader(void *arg)
+{
+    struct gw_reader_arg *ra = arg;
+    struct gw_bcast *b = ra->b;
+    struct weft_rpc_stream *s = ra->s;
+    weft_free(ra);
+    char why[400] = "stream ended";
+    for (;;) {
+        uint8_t *m = NULL;
+        size_t ml = 0;
+        int rc = weft_rpc_stream_recv(s, &m, &ml, -1);
+        if (rc != 0 || m == NULL) {
+            int code = WEFT_RPC_UNKNOWN;
+            const char *sm = NULL;
+            if (weft_rpc_stream_status(s, 1000, &code, &sm) == 0) {
+                snprintf(why, sizeof(why), "rpc error: code = %s desc = %s",
+                         weft_rpc_code_name(code), sm != NULL ? sm : "");
+            } else if (rc != 0) {
+                snprintf(why, sizeof(why), "%s", weft_strerror(rc));
+            }
+            weft_free(m);
+            break;
+        }
+        Orderer__BroadcastResponse *br = orderer__broadcast_response__unpack(NULL, ml, m);
+        weft_free(m);
+        pthread_mutex_lock(&b->mu);
+        struct gw_bentry *e = b->head;
+        if (e != NULL) {
+            b->head = e->next;
+            if (b->head == NULL) {
+                b->tail = NULL;
+            }
+            if (br == NULL) {
+                e->rc = WEFT_EPARSE;
+                snprintf(e->msg, sizeof(e->msg), "malformed BroadcastResponse");
+            } else {
+                e->status = (int)br->status;
+                snprintf(e->info, sizeof(e->info), "%s", br->info != NULL ? br->info : "");
+            }
+            e->done = true;
+            pthread_cond_signal(&e->cv);
+            bentry_unref_locked(e);
+        }
+        pthread_mutex_unlock(&b->mu);
+        orderer__broadcast_response__free_unpacked(br, NULL);
+        if (e == NULL) {
+            snprintf(why, sizeof(why), "unexpected BroadcastResponse");
+            weft_rpc_stream_cancel(s);
+            break;
+        }
+    }
+    /* broken: fail everything pending; the next Submit opens a new stream
+     * and frees this one (after joining this thread) */
+    pthread_mutex_lock(&b->mu);
+    while (b->head != NULL) {
+        struct gw_bentry *e = b->head;
+        b->head = e->next;
+        e->rc = WEFT_EUNAVAILABLE;
+        snprintf(e->msg, sizeof(e->msg), "%s", why);
+        e->done = true;
+        pthread_cond_signal(&e->cv);
+        bentry_unref_locked(e);
+    }
+    b->tail = NULL;
+    if (b->s == s) {
+        b->s = NULL;
+    }
+    b->dead = s;
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static struct gw_bcast *bcast_get(struct weft_gateway *gw, const char *address)
+{
+    pthread_mutex_lock(&gw->mu);
+    struct gw_bcast *b = gw->bcasts;
+    while (b != NULL && strcmp(b->address, address) != 0) {
+        b = b->next;
+    }
+    if (b == NULL && !gw->stopping && (b = weft_calloc(1, sizeof(*b))) != NULL) {
+        if ((b->address = weft_strdup(address)) == NULL) {
+            weft_free(b);
+            b = NULL;
+        } else {
+            pthread_mutex_init(&b->mu, NULL);
+            pthread_mutex_init(&b->send_mu, NULL);
+            b->next = gw->bcasts;
+            gw->bcasts = b;
+        }
+    }
+    pthread_mutex_unlock(&gw->mu);
+    return b;
+}
+
+/* The live stream of b, opened (with its reader) when there is none.
+ * b->send_mu and b->mu held. */
+static struct weft_rpc_stream *bcast_stream_locked(struct weft_gateway *gw, struct gw_bcast *b,
+                                                   struct weft_rpc_client *c, char *msg,
+                                                   size_t msg_cap)
+{
+    if (b->s != NULL) {
+        return b->s;
+    }
+    if (b->reader_started) { /* its reader has finished (it left b->s NULL) */
+        pthread_join(b->reader, NULL);
+        b->reader_started = false;
+    }
+    weft_rpc_stream_free(b->dead);
+    b->dead = NULL;
+    if (gw->stopping) {
+        snprintf(msg, msg_cap, "gateway shutting down");
+        return NULL;
+    }
+    struct weft_err e = {0};
+    struct weft_rpc_stream *s = weft_rpc_client_stream(c, METHOD_BROADCAST, -1, &e);
+    struct gw_reader_arg *ra = s == NULL ? NULL : weft_malloc(sizeof(*ra));
+    if (ra == NULL) {
+        snprintf(msg, msg_cap, "%s", s == NULL ? e.msg : "out of memory");
+        weft_rpc_stream_free(s);
+        return NULL;
+    }
+    ra->b = b;
+    ra->s = s;
+    if (pthread_create(&b->reader, NULL, bcast_reader, ra) != 0) {
+        weft_free(ra);
+        weft_rpc_stream_free(s);
+        snprintf(msg, msg_cap, "cannot start a Broadcast reader");
+        return NULL;
+    }
+    b->reader_started = true;
+    b->s = s;
+    return s;
+}
+
 /* One Broadcast: 0 and *status, or a transport error in msg. */
 static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_config *cfg,
                          const char *address, const uint8_t *env, size_t env_len,
@@ -1178,45 +1362,94 @@ static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_conf
         snprintf(msg, msg_cap, "%s", e.msg);
         return WEFT_EUNAVAILABLE;
     }
-    struct weft_rpc_stream *s = weft_rpc_client_stream(c, METHOD_BROADCAST, ms_left(deadline), &e);
+    struct gw_bcast *b = bcast_get(gw, address);
+    struct gw_bentry *x = b == NULL ? NULL : weft_calloc(1, sizeof(*x));
+    if (x == NULL) {
+        snprintf(msg, msg_cap, "out of memory");
+        return WEFT_ENOMEM;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&x->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    x->refs = 1;
+    pthread_mutex_lock(&b->send_mu);
+    pthread_mutex_lock(&b->mu);
+    struct weft_rpc_stream *s = bcast_stream_locked(gw, b, c, msg, msg_cap);
     if (s == NULL) {
-        snprintf(msg, msg_cap, "%s", e.msg);
+        bentry_unref_locked(x);
+        pthread_mutex_unlock(&b->mu);
+        pthread_mutex_unlock(&b->send_mu);
         return WEFT_EUNAVAILABLE;
     }
-    uint8_t *m = NULL;
-    size_t ml = 0;
-    int rc = weft_rpc_stream_send(s, env, env_len);
-    if (rc == 0) {
-        rc = weft_rpc_stream_close_send(s);
-    }
-    if (rc == 0) {
-        rc = weft_rpc_stream_recv(s, &m, &ml, ms_left(deadline));
-    }
-    if (rc == 0 && m != NULL) {
-        Orderer__BroadcastResponse *br = orderer__broadcast_response__unpack(NULL, ml, m);
-        if (br == NULL) {
-            snprintf(msg, msg_cap, "malformed BroadcastResponse");
-            rc = WEFT_EPARSE;
-        } else {
-            *status = (int)br->status;
-            snprintf(info, info_cap, "%s", br->info != NULL ? br->info : "");
-        }
-        orderer__broadcast_response__free_unpacked(br, NULL);
+    x->refs = 2; /* this call + the queue */
+    if (b->tail != NULL) {
+        b->tail->next = x;
     } else {
-        int code = WEFT_RPC_UNKNOWN;
-        const char *sm = NULL;
-        weft_rpc_stream_cancel(s);
-        if (weft_rpc_stream_status(s, 1000, &code, &sm) == 0) {
-            snprintf(msg, msg_cap, "rpc error: code = %s desc = %s", weft_rpc_code_name(code),
-                     sm != NULL ? sm : "");
-        } else {
-            snprintf(msg, msg_cap, "%s", rc == 0 ? "no response" : weft_strerror(rc));
-        }
-        rc = WEFT_EUNAVAILABLE;
+        b->head = x;
     }
-    weft_free(m);
-    weft_rpc_stream_free(s);
+    b->tail = x;
+    pthread_mutex_unlock(&b->mu);
+    /* s stays valid: only a holder of send_mu frees a broken stream */
+    if (weft_rpc_stream_send(s, env, env_len) != 0) {
+        /* the reader sees the stream end and fails every pending entry */
+        weft_rpc_stream_cancel(s);
+    }
+    pthread_mutex_unlock(&b->send_mu);
+    pthread_mutex_lock(&b->mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = weft_clock_mono_ns();
+    uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+                  (deadline > now ? deadline - now : 0);
+    ts.tv_sec = (time_t)(at / 1000000000u);
+    ts.tv_nsec = (long)(at % 1000000000u);
+    while (!x->done) {
+        if (pthread_cond_timedwait(&x->cv, &b->mu, &ts) != 0) {
+            break;
+        }
+    }
+    int rc;
+    if (!x->done) {
+        rc = WEFT_ETIMEDOUT;
+        snprintf(msg, msg_cap, "no answer before the deadline");
+    } else if (x->rc != 0) {
+        rc = x->rc == WEFT_EPARSE ? WEFT_EPARSE : WEFT_EUNAVAILABLE;
+        snprintf(msg, msg_cap, "%s", x->msg);
+    } else {
+        rc = 0;
+        *status = x->status;
+        snprintf(info, info_cap, "%s", x->info);
+    }
+    bentry_unref_locked(x);
+    pthread_mutex_unlock(&b->mu);
     return rc;
+}
+
+/* Ends every shared Broadcast stream and its reader. */
+static void bcasts_free(struct weft_gateway *gw)
+{
+    struct gw_bcast *b = gw->bcasts;
+    gw->bcasts = NULL;
+    while (b != NULL) {
+        struct gw_bcast *n = b->next;
+        pthread_mutex_lock(&b->mu);
+        if (b->s != NULL) {
+            weft_rpc_stream_cancel(b->s);
+        }
+        pthread_mutex_unlock(&b->mu);
+        if (b->reader_started) {
+            pthread_join(b->reader, NULL);
+        }
+        weft_rpc_stream_free(b->s);
+        weft_rpc_stream_free(b->dead);
+        pthread_mutex_destroy(&b->mu);
+        pthread_mutex_destroy(&b->send_mu);
+        weft_free(b->address);
+        weft_free(b);
+        b = n;
+    }
 }
 
 static int h_submit(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
@@ -1934,6 +2167,7 @@ void weft_gateway_free(struct weft_gateway *gw)
         weft_free(w->channel);
         weft_free(w);
     }
+    bcasts_free(gw); /* streams before the clients they belong to */
     while (gw->clients != NULL) {
         struct gw_client *c = gw->clients;
         gw->clients = c->next;

@@ -81,6 +81,7 @@ struct fx {
     int ord_status;
     int local_calls, org2a_calls, org2b_calls;
     int delay_ms; /* every fake endorser answers this late */
+    int bcast_streams, bcast_msgs; /* Broadcast calls and envelopes seen */
 };
 
 static struct fx F;
@@ -184,7 +185,9 @@ static void h_broadcast(void *ctx, struct weft_rpc_call *call)
     (void)ctx;
     uint8_t *m = NULL;
     size_t l = 0;
+    __atomic_fetch_add(&F.bcast_streams, 1, __ATOMIC_SEQ_CST);
     while (weft_rpc_call_recv(call, &m, &l, 5000) == 0 && m != NULL) {
+        __atomic_fetch_add(&F.bcast_msgs, 1, __ATOMIC_SEQ_CST);
         Common__Envelope *e = common__envelope__unpack(NULL, l, m);
         weft_free(m);
         Orderer__BroadcastResponse r = ORDERER__BROADCAST_RESPONSE__INIT;
@@ -1019,6 +1022,47 @@ static void test_submit(void **state)
     weft_free(req);
 }
 
+struct submitter {
+    pthread_t th;
+    int code;
+};
+
+static void *submit_main(void *arg)
+{
+    struct submitter *x = arg;
+    size_t len = 0;
+    uint8_t *req = submit_req(true, &len);
+    struct weft_rpc_result r = {0};
+    int rc = weft_rpc_client_unary(F.cli, "/gateway.Gateway/Submit", req, len, 10000, &r);
+    x->code = rc == 0 ? WEFT_RPC_OK : r.code;
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+    return NULL;
+}
+
+/* Concurrent Submits share one Broadcast stream per orderer: 16 envelopes
+ * at once, each answered, and at most one new stream on the live orderer. */
+static void test_submit_shared_stream(void **state)
+{
+    (void)state;
+    F.ord_status = 200;
+    struct submitter one = {0};
+    (void)submit_main(&one); /* the stream exists (and the dead orderer was tried) */
+    assert_int_equal(one.code, WEFT_RPC_OK);
+    int s0 = F.bcast_streams, m0 = F.bcast_msgs;
+    struct submitter x[16];
+    for (size_t i = 0; i < 16; i++) {
+        x[i].code = -1;
+        assert_int_equal(pthread_create(&x[i].th, NULL, submit_main, &x[i]), 0);
+    }
+    for (size_t i = 0; i < 16; i++) {
+        pthread_join(x[i].th, NULL);
+        assert_int_equal(x[i].code, WEFT_RPC_OK);
+    }
+    assert_int_equal(F.bcast_msgs - m0, 16);
+    assert_true(F.bcast_streams - s0 <= 1);
+}
+
 /* ---- CommitStatus / ChaincodeEvents --------------------------------------------- */
 
 /* ser(SignedCommitStatusRequest) signed by User1@org1 (or with a bad
@@ -1293,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_endorse),
         cmocka_unit_test(test_endorse_parallel),
         cmocka_unit_test(test_submit),
+        cmocka_unit_test(test_submit_shared_stream),
         cmocka_unit_test(test_commit_status),
         cmocka_unit_test(test_chaincode_events),
         cmocka_unit_test(test_commit_status_wait),
