@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/common.pb-c.h"
 #include "cscc_int.h"
 #include "gateway_int.h"
 #include "peer_internal.h"
@@ -48,6 +49,54 @@ struct peer_channel *peer__channel(struct weft_peer *p, const char *id)
     return c;
 }
 
+/* A Fabric peer stores the genesis block with its TRANSACTIONS_FILTER set
+ * (one VALID byte per transaction), whereas configtxgen writes it empty.
+ * Returns the block to store: a new copy with the filter filled in (caller
+ * frees *out with weft_free), or *out = NULL when the block already has one. */
+static int genesis_with_filter(const uint8_t *blk, size_t len, uint8_t **out, size_t *out_len,
+                               struct weft_err *err)
+{
+    *out = NULL;
+    Common__Block *b = common__block__unpack(NULL, len, blk);
+    if (b == NULL || b->metadata == NULL || b->data == NULL) {
+        common__block__free_unpacked(b, NULL);
+        return weft_err_set(err, WEFT_EPARSE, "genesis block: malformed");
+    }
+    size_t idx = COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER;
+    int rc = 0;
+    if (b->metadata->n_metadata <= idx || b->metadata->metadata[idx].len == 0) {
+        ProtobufCBinaryData md[5] = {{0, NULL}};
+        uint8_t *filter = weft_calloc(b->data->n_data + 1, 1); /* zeros = VALID */
+        size_t n = b->metadata->n_metadata > idx + 1 ? b->metadata->n_metadata : idx + 1;
+        if (filter == NULL || n > WEFT_ARRAY_LEN(md)) {
+            rc = filter == NULL ? weft_err_set(err, WEFT_ENOMEM, "out of memory")
+                                : weft_err_set(err, WEFT_EPARSE, "genesis block: metadata");
+        } else {
+            ProtobufCBinaryData *orig = b->metadata->metadata;
+            size_t orig_n = b->metadata->n_metadata;
+            for (size_t i = 0; i < orig_n; i++) {
+                md[i] = orig[i];
+            }
+            md[idx].data = filter;
+            md[idx].len = b->data->n_data;
+            b->metadata->metadata = md;
+            b->metadata->n_metadata = n;
+            *out_len = common__block__get_packed_size(b);
+            *out = weft_malloc(*out_len);
+            if (*out == NULL) {
+                rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            } else {
+                common__block__pack(b, *out);
+            }
+            b->metadata->metadata = orig;
+            b->metadata->n_metadata = orig_n;
+        }
+        weft_free(filter);
+    }
+    common__block__free_unpacked(b, NULL);
+    return rc;
+}
+
 static int channel_open(struct weft_peer *p, const char *id, const uint8_t *genesis,
                         size_t glen, struct weft_err *err)
 {
@@ -75,7 +124,15 @@ static int channel_open(struct weft_peer *p, const char *id, const uint8_t *gene
             rc = weft_err_set(err, WEFT_ECORRUPT, "channel %s: empty ledger", id);
             goto fail;
         }
-        rc = weft_ledger_commit_bytes(c->ledger, genesis, glen, err);
+        uint8_t *filled = NULL;
+        size_t filled_len = 0;
+        rc = genesis_with_filter(genesis, glen, &filled, &filled_len, err);
+        if (rc == 0) {
+            rc = filled != NULL
+                     ? weft_ledger_commit_bytes(c->ledger, filled, filled_len, err)
+                     : weft_ledger_commit_bytes(c->ledger, genesis, glen, err);
+        }
+        weft_free(filled);
         if (rc != 0) {
             weft_err_prefix(err, "commit genesis block of %s", id);
             goto fail;
