@@ -1,13 +1,20 @@
 /*
  * The gateway.Gateway service (weft/gateway.h; spec transaction-flow.md
- * §5-§8). Handlers run on the gRPC worker pool and may block: endorsement
- * calls to other peers and Broadcast to orderers are blocking client calls
- * with deadlines; CommitStatus waits on the gateway's condition variable,
- * woken by a per-channel watcher thread that follows the ledger.
+ * §5-§8). Handlers run on the gRPC worker pool and may block:
+ *  - Endorse asks every org of its layout at once (the own org on the
+ *    handler's thread, each other org on a short-lived thread of its own);
+ *    calls to other peers are blocking client calls with deadlines;
+ *  - Submit sends over one long-lived Broadcast stream per orderer, shared
+ *    by all calls; a reader thread per stream hands the in-order answers to
+ *    the waiting calls;
+ *  - CommitStatus registers a waiter with the channel's watcher thread,
+ *    which follows the ledger and, after each block, wakes the waiters whose
+ *    transaction is now in the block index.
  *
- * Locks: gw->mu guards the client cache, the watcher list and every
- * watcher's generation counter; it is never held across a network call or
- * a ledger read.
+ * Locks: gw->mu guards the client and stream lists, the watcher list and
+ * the watchers' waiter lists; it is never held across a network call (the
+ * watcher holds it for its block-index lookups, microseconds each). Each
+ * shared stream has its own send_mu (sends, in queue order) and mu (queue).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -1755,15 +1762,15 @@ static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t 
                     break;
                 }
             }
-            bool stopping = gw->stopping, signalled = me.found;
+            bool stopping = gw->stopping;
             pthread_mutex_unlock(&gw->mu);
             if (stopping) {
                 code = fail(call, WEFT_RPC_UNAVAILABLE, "gateway shutting down", NULL);
                 break;
             }
-            /* the 200 ms tick also looks itself (the watcher may be gone) */
+            /* signalled or the 200 ms tick: look (the tick also covers a
+             * watcher that has stopped) */
             found = weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0;
-            (void)signalled;
         }
         if (w != NULL) {
             pthread_mutex_lock(&gw->mu);
