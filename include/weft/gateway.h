@@ -136,9 +136,10 @@ void weft_gateway_free(struct weft_gateway *gw);
  * starts later). Only the first call has an effect. Any thread. */
 void weft_gateway_set_metrics(struct weft_gateway *gw, struct weft_metrics *m);
 
-/* Wakes every CommitStatus waiter of channel at once (the committer may
- * call it after each commit; without it the gateway's own watcher thread
- * notices the new block). Any thread. */
+/* Wakes at once the CommitStatus waiters of channel whose transaction is
+ * now in the block index (the committer may call it after each commit;
+ * without it the gateway's own watcher thread notices the new block). Any
+ * thread. */
 void weft_gateway_notify_commit(struct weft_gateway *gw, const char *channel);
 
 /* Counters since creation. */
