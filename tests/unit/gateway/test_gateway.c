@@ -287,6 +287,7 @@ static int setup(void **state)
         .n_orderers = 2,
         .endorsement_timeout_ms = 5000,
         .broadcast_timeout_ms = 5000,
+        .concurrency_limit = 8,
         .metrics = F.metrics,
     };
     struct weft_gateway_backend be = {
@@ -1040,8 +1041,9 @@ static void *submit_main(void *arg)
     return NULL;
 }
 
-/* Concurrent Submits share one Broadcast stream per orderer: 16 envelopes
- * at once, each answered, and at most one new stream on the live orderer. */
+/* Concurrent Submits share one Broadcast stream per orderer: 8 envelopes
+ * at once (the fixture's concurrency limit), each answered, and at most one
+ * new stream on the live orderer. */
 static void test_submit_shared_stream(void **state)
 {
     (void)state;
@@ -1050,17 +1052,67 @@ static void test_submit_shared_stream(void **state)
     (void)submit_main(&one); /* the stream exists (and the dead orderer was tried) */
     assert_int_equal(one.code, WEFT_RPC_OK);
     int s0 = F.bcast_streams, m0 = F.bcast_msgs;
-    struct submitter x[16];
-    for (size_t i = 0; i < 16; i++) {
+    struct submitter x[8];
+    for (size_t i = 0; i < 8; i++) {
         x[i].code = -1;
         assert_int_equal(pthread_create(&x[i].th, NULL, submit_main, &x[i]), 0);
     }
-    for (size_t i = 0; i < 16; i++) {
+    for (size_t i = 0; i < 8; i++) {
         pthread_join(x[i].th, NULL);
         assert_int_equal(x[i].code, WEFT_RPC_OK);
     }
-    assert_int_equal(F.bcast_msgs - m0, 16);
+    assert_int_equal(F.bcast_msgs - m0, 8);
     assert_true(F.bcast_streams - s0 <= 1);
+}
+
+struct evaluator {
+    pthread_t th;
+    int code;
+    char msg[200];
+};
+
+static void *evaluate_main(void *arg)
+{
+    struct evaluator *x = arg;
+    size_t len = 0;
+    uint8_t *req = evaluate_req(false, &len);
+    struct weft_rpc_result r = {0};
+    int rc = weft_rpc_client_unary(F.cli, "/gateway.Gateway/Evaluate", req, len, 10000, &r);
+    x->code = rc == 0 ? WEFT_RPC_OK : r.code;
+    snprintf(x->msg, sizeof(x->msg), "%s", r.message != NULL ? r.message : "");
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+    return NULL;
+}
+
+/* peer.limits.concurrency.gatewayService (8 here): 12 Evaluates at once on
+ * a slow endorser, the excess is refused at once with Fabric's text. */
+static void test_concurrency_limit(void **state)
+{
+    (void)state;
+    F.local_mode = M_OK;
+    F.delay_ms = 400;
+    struct evaluator x[12];
+    for (size_t i = 0; i < 12; i++) {
+        x[i].code = -1;
+        assert_int_equal(pthread_create(&x[i].th, NULL, evaluate_main, &x[i]), 0);
+    }
+    int ok = 0, refused = 0;
+    for (size_t i = 0; i < 12; i++) {
+        pthread_join(x[i].th, NULL);
+        if (x[i].code == WEFT_RPC_OK) {
+            ok++;
+        } else {
+            assert_int_equal(x[i].code, WEFT_RPC_UNKNOWN);
+            assert_string_equal(x[i].msg, "too many requests for /gateway.Gateway, exceeding "
+                                          "concurrency limit (8)");
+            refused++;
+        }
+    }
+    F.delay_ms = 0;
+    assert_true(ok >= 8);
+    assert_true(refused >= 1);
+    assert_int_equal(ok + refused, 12);
 }
 
 /* ---- CommitStatus / ChaincodeEvents --------------------------------------------- */
@@ -1338,6 +1390,7 @@ int main(void)
         cmocka_unit_test(test_endorse_parallel),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_submit_shared_stream),
+        cmocka_unit_test(test_concurrency_limit),
         cmocka_unit_test(test_commit_status),
         cmocka_unit_test(test_chaincode_events),
         cmocka_unit_test(test_commit_status_wait),
