@@ -32,6 +32,12 @@ test(`orderer raft failover: ${TARGET} envelopes, leader killed twice`, { timeou
     let streamsOpened = 0;
     let seq = 0;
     const t0 = Date.now();
+    const kills = [];
+    // Sending stops at each kill point until that kill and restart are done,
+    // so both kills happen under load however fast the acknowledgements come.
+    const KILL_AT = [0.3, 0.65];
+    const cap = () => (kills.length < KILL_AT.length
+      ? Math.ceil(TARGET * KILL_AT[kills.length]) : TARGET);
 
     // One stream to node i: keeps WINDOW envelopes in flight; resolves when the
     // stream ends (its quota, a refusal, or the node dying).
@@ -53,7 +59,7 @@ test(`orderer raft failover: ${TARGET} envelopes, leader killed twice`, { timeou
         resolve();
       };
       const pump = () => {
-        while (!closed && fifo.length < WINDOW && quota > 0 && acked.size + inflight < TARGET) {
+        while (!closed && fifo.length < WINDOW && quota > 0 && acked.size + inflight < cap()) {
           const txid = `env-${seq++}-${crypto.randomBytes(4).toString('hex')}`;
           sent.add(txid);
           fifo.push(txid);
@@ -88,14 +94,14 @@ test(`orderer raft failover: ${TARGET} envelopes, leader killed twice`, { timeou
       while (!stopWorkers && acked.size < TARGET) {
         const live = [0, 1, 2].filter((i) => c.clients[i]);
         await runStream(live[k++ % live.length]);
-        if (acked.size + inflight < TARGET) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20));
       }
     };
 
-    const kills = [];
     const killer = async () => {
-      for (const frac of [0.3, 0.65]) {
-        await waitFor(() => acked.size >= TARGET * frac || stopWorkers, 120000, `${frac * TARGET} acks`);
+      for (const frac of KILL_AT) {
+        await waitFor(() => acked.size >= Math.ceil(TARGET * frac) || stopWorkers, 120000,
+          `${frac * TARGET} acks`);
         if (stopWorkers) return;
         const old = (await c.leaderAmong([0, 1, 2])).i;
         const atAck = acked.size;
