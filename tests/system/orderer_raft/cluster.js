@@ -98,6 +98,19 @@ function headerHash(h) {
     .digest();
 }
 
+function broadcastAll(client, envs) {
+  return new Promise((resolve, reject) => {
+    const call = client.makeBidiStreamRequest('/orderer.AtomicBroadcast/Broadcast', (b) => b,
+      (b) => orderer.BroadcastResponse.deserializeBinary(b), null, { deadline: Date.now() + 60000 });
+    const out = [];
+    call.on('data', (r) => { out.push({ status: r.getStatus(), info: r.getInfo() });
+      if (out.length === envs.length) call.end(); });
+    call.on('error', (e) => (e.code === grpc.status.CANCELLED ? resolve(out) : reject(e)));
+    call.on('end', () => resolve(out));
+    for (const e of envs) call.write(e);
+  });
+}
+
 function seekEnv(id, channel) {
   const oldest = new orderer.SeekPosition();
   oldest.setOldest(new orderer.SeekOldest());
@@ -246,4 +259,4 @@ async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = 
 }
 
 module.exports = { freePort, waitFor, loadIdentity, sign, envelope, headerHash, seekEnv, deliverAll,
-  makeCluster, grpc, common, orderer };
+  broadcastAll, makeCluster, grpc, common, orderer };
