@@ -4,37 +4,18 @@
 const { execFileSync, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const { connect, signers } = require('@hyperledger/fabric-gateway');
+const { freeBase } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN || path.resolve(__dirname, '../../../build/bin/weft');
-
-function portFree(port) {
-    return new Promise((resolve) => {
-        const s = net.createServer();
-        s.once('error', () => resolve(false));
-        s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-}
-
-// A base port with 30 free ports after it.
-async function freeBase() {
-    for (let i = 0; i < 50; i++) {
-        const base = 20000 + 30 * Math.floor(Math.random() * 1300);
-        let ok = true;
-        for (let p = base; p < base + 30 && ok; p++) ok = await portFree(p);
-        if (ok) return base;
-    }
-    throw new Error('no free port range');
-}
 
 async function networkUp(opts = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-gw-'));
     fs.rmSync(dir, { recursive: true });
-    const base = await freeBase();
+    const base = await freeBase(30);
     const args = ['network', 'up', '--orderers', '1', '--orgs', String(opts.orgs || 2), '--peers', '1',
         '--dir', dir, '--base-port', String(base)];
     try {

@@ -19,59 +19,14 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const G = require('../../interop/gateway/net.js');
+const { freeBase, alive, childrenOf, stopPid, height } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const DIGEST = process.env.PEER_STATE_DIGEST;
 const APP = path.join(process.env.WEFT_SOURCE_DIR, 'samples', 'app', 'app.js');
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-// A base port with 50 free ports after it (5 nodes x 10).
-async function freeBase() {
-  for (let i = 0; i < 50; i++) {
-    const base = 20000 + 50 * Math.floor(Math.random() * 800);
-    let ok = true;
-    for (let p = base; p < base + 50 && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
-
-async function height(node) {
-  const t = await (await fetch(`http://${node.endpoints.operations}/metrics`,
-    { signal: AbortSignal.timeout(3000) })).text();
-  const m = /ledger_blockchain_height\{channel="[^"]+"\} (\d+)/.exec(t);
-  return m ? Number(m[1]) : -1;
-}
-
-const alive = (pid) => {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.slice(st.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch { return false; }
-};
-
-function childrenOf(pid) {
-  const out = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 const cmdline = (pid) => {
   try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return null; }
@@ -83,15 +38,6 @@ class Pids {
   constructor() { this.m = new Map(); }
   add(pid) { const c = cmdline(pid); if (c !== null && !this.m.has(pid)) this.m.set(pid, c); }
   running() { return [...this.m].filter(([pid, c]) => alive(pid) && cmdline(pid) === c).map(([p]) => p); }
-}
-
-async function stopPid(pid, sig = 'SIGTERM') {
-  if (!alive(pid)) return;
-  process.kill(pid, sig);
-  await G.waitFor(`pid ${pid} to exit`, async () => !alive(pid), 30000).catch(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-  });
-  await G.waitFor(`pid ${pid} to exit after SIGKILL`, async () => !alive(pid), 10000);
 }
 
 // The sample application, its output and exit code; killed by PID on timeout.
@@ -118,7 +64,7 @@ test('a peer of Org2 killed mid-way: Org1\'s gateway keeps committing, the peer 
     let workers = [];
     try {
       execFileSync(WEFT, ['network', 'up', '--orderers', '1', '--orgs', '2', '--peers', '2',
-        '--dir', dir, '--base-port', String(await freeBase())],
+        '--dir', dir, '--base-port', String(await freeBase(50))],
       { stdio: ['ignore', 'pipe', 'pipe'], timeout: 100000 });
       info = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8'));
       for (const n of info.nodes) seen.add(n.pid);

@@ -15,66 +15,13 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const G = require('../../interop/gateway/net.js');
+const { freeBase, alive, childrenOf, stopPid, height } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const DIGEST = process.env.PEER_STATE_DIGEST;
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freeBase() {
-  for (let i = 0; i < 50; i++) {
-    const base = 20000 + 30 * Math.floor(Math.random() * 1300);
-    let ok = true;
-    for (let p = base; p < base + 30 && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
-
-async function height(node) {
-  const t = await (await fetch(`http://${node.endpoints.operations}/metrics`,
-    { signal: AbortSignal.timeout(3000) })).text();
-  const m = /ledger_blockchain_height\{channel="[^"]+"\} (\d+)/.exec(t);
-  return m ? Number(m[1]) : -1;
-}
-
-const alive = (pid) => {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.slice(st.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch { return false; }
-};
-
-function childrenOf(pid) {
-  const out = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
-async function stopPid(pid, sig = 'SIGTERM') {
-  if (!alive(pid)) return;
-  process.kill(pid, sig);
-  await G.waitFor(`pid ${pid} to exit`, async () => !alive(pid), 30000).catch(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-  });
-  await G.waitFor(`pid ${pid} to exit after SIGKILL`, async () => !alive(pid), 10000);
-}
 
 test('peer restart: SIGKILL during load, catch-up from the orderer, equal state digest',
   { timeout: 175000 }, async () => {
@@ -87,7 +34,7 @@ test('peer restart: SIGKILL during load, catch-up from the orderer, equal state 
     let workers = [];
     try {
       execFileSync(WEFT, ['network', 'up', '--orderers', '1', '--orgs', '1', '--peers', '2', '--dir', dir,
-        '--base-port', String(await freeBase())], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+        '--base-port', String(await freeBase(30))], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
       info = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8'));
       const ord = info.nodes.find((n) => n.role === 'orderer');
       const [p0, p1] = info.nodes.filter((n) => n.role === 'peer');
