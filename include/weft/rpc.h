@@ -8,7 +8,8 @@
  *  - a server owns one completion queue drained by opts.cq_threads threads;
  *    those threads never block and never run user code except the short
  *    cancellation callback (weft_rpc_call_on_cancel);
- *  - every handler runs on a worker pool (struct weft_pool) and may block;
+ *  - every handler runs on a worker pool (struct weft_pool) and may block
+ *    (except WEFT_RPC_INLINE unary handlers, which run on the queue thread);
  *    a streaming handler occupies one worker for the life of its call, so
  *    size the pool for the number of concurrent streams you accept;
  *  - client calls are blocking and run on the caller's thread (each call has
@@ -172,6 +173,17 @@ struct weft_rpc_server *weft_rpc_server_new(const struct weft_rpc_server_opts *o
  * starting with '/', WEFT_ENOMEM. Not thread-safe with itself. */
 int weft_rpc_server_add_unary(struct weft_rpc_server *srv, const char *method,
                               weft_rpc_unary_fn fn, void *ctx) WEFT_WARN_UNUSED;
+/* Flags for weft_rpc_server_add_unary_flags. WEFT_RPC_INLINE: the handler
+ * runs directly on the completion-queue thread that received the call,
+ * saving the hop to the worker pool; it must never block (no I/O waits, no
+ * locks held for long, no outbound rpc). */
+#define WEFT_RPC_INLINE 0x1u
+
+/* weft_rpc_server_add_unary with flags (0 or WEFT_RPC_INLINE); WEFT_EINVAL
+ * for an unknown flag. */
+int weft_rpc_server_add_unary_flags(struct weft_rpc_server *srv, const char *method,
+                                    weft_rpc_unary_fn fn, void *ctx,
+                                    unsigned flags) WEFT_WARN_UNUSED;
 int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
                                enum weft_rpc_kind kind, weft_rpc_stream_fn fn,
                                void *ctx) WEFT_WARN_UNUSED;

@@ -13,9 +13,13 @@
  *    it (grpc-c-core.md: after cancellation later batches still complete, so
  *    free only when all of them are done). Its mutex guards every field
  *    below it in the struct; lock order is server lock, then call lock.
- *  - Every call starts a lone RECV_CLOSE_ON_SERVER batch at arrival: its
+ *  - Every stream starts a lone RECV_CLOSE_ON_SERVER batch at arrival: its
  *    completion is the cancellation signal (client cancel, deadline,
- *    connection loss).
+ *    connection loss). A unary call starts it only when its handler asks
+ *    (weft_rpc_call_is_cancelled / _on_cancel); otherwise it rides in the
+ *    reply batch, so a unary call costs one completion.
+ *  - WEFT_RPC_INLINE unary handlers run on the completion-queue thread that
+ *    received the call (no hop to the worker pool); they must not block.
  *  - Streams keep at most one SEND_MESSAGE in flight and a bounded queue
  *    behind it (send blocks while it is full); the status goes out with the
  *    last message. Client messages are read one ahead: RECV_MESSAGE is
@@ -58,6 +62,7 @@ struct method {
     weft_rpc_unary_fn ufn;
     weft_rpc_stream_fn sfn;
     void *ctx;
+    bool inline_run; /* unary handler runs on the completion-queue thread */
     void *handle; /* grpc_server_register_method result */
     struct method *next;
 };
@@ -115,6 +120,8 @@ struct weft_rpc_call {
     pthread_cond_t cv;    /* queue space, received message, state changes */
     unsigned refs;
     int close_cancelled; /* RECV_CLOSE_ON_SERVER output */
+    bool close_started;  /* RECV_CLOSE_ON_SERVER started (alone or in t_send) */
+    bool close_in_send;  /* ... as part of the unary reply batch */
     bool cancelled;      /* client cancel, deadline, lost connection */
     bool shutdown;       /* server stopping: ended with UNAVAILABLE */
     bool broken;         /* a send failed */
@@ -369,11 +376,35 @@ static void arm_recv_locked(struct weft_rpc_call *c)
     }
 }
 
+/* Starts the lone RECV_CLOSE_ON_SERVER batch (the cancellation signal) if it
+ * is not started yet. Streams start it at arrival; a unary call only when its
+ * handler asks about cancellation, otherwise it rides in the reply batch. */
+static void ensure_close_locked(struct weft_rpc_call *c)
+{
+    if (c->close_started || c->gc == NULL) {
+        return;
+    }
+    c->close_started = true;
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    if (!start_batch_locked(c, &op, 1, &c->t_close)) {
+        c->cancelled = true;
+    }
+}
+
 static void on_send_done(void *obj, bool ok)
 {
     struct weft_rpc_call *c = obj;
     pthread_mutex_lock(&c->lock);
     c->send_inflight = false;
+    if (c->close_in_send && (!ok || c->close_cancelled)) {
+        if (!c->cancelled) {
+            c->srv->n_cancelled++;
+        }
+        c->cancelled = true;
+    }
     if (c->sending != NULL) {
         grpc_byte_buffer_destroy(c->sending);
         c->sending = NULL;
@@ -472,7 +503,7 @@ static void run_unary(struct weft_rpc_call *c)
     c->handler_done = true;
     c->finished = true;
     if (!c->cancelled) {
-        grpc_op ops[3];
+        grpc_op ops[4];
         size_t n = 0;
         memset(ops, 0, sizeof(ops));
         ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -491,8 +522,16 @@ static void run_unary(struct weft_rpc_call *c)
             ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
         }
         n++;
+        bool with_close = !c->close_started;
+        if (with_close) {
+            /* one batch, one completion per call (grpc-c-core.md) */
+            ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+            ops[n++].data.recv_close_on_server.cancelled = &c->close_cancelled;
+        }
         if (start_batch_locked(c, ops, n, &c->t_send)) {
             c->send_inflight = true;
+            c->close_started = true;
+            c->close_in_send = with_close;
         } else if (c->sending != NULL) {
             grpc_byte_buffer_destroy(c->sending);
             c->sending = NULL;
@@ -552,18 +591,20 @@ static void on_new_call(void *obj, bool ok)
     }
     pthread_mutex_lock(&c->lock);
     c->refs = 1; /* the handler's */
-    grpc_op op;
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    if (!start_batch_locked(c, &op, 1, &c->t_close)) {
-        c->cancelled = true;
+    if (is_stream(c)) {
+        ensure_close_locked(c);
     }
     arm_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
+    if (c->m->inline_run) {
+        /* non-blocking handler: no hop to a worker */
+        run_handler(c);
+        return;
+    }
     if (weft_pool_submit(srv->pool, run_handler, c) != 0) {
         WEFT_WARN(lg, "%s: worker pool refused the call", c->m->name);
         pthread_mutex_lock(&c->lock);
+        ensure_close_locked(c);
         c->handler_done = true;
         (void)finish_locked(c, WEFT_RPC_UNAVAILABLE, "server busy");
         pthread_mutex_unlock(&c->lock);
@@ -889,7 +930,8 @@ struct weft_rpc_server *weft_rpc_server_new(const struct weft_rpc_server_opts *o
         srv->own_pool = true;
     }
     if (opts->health &&
-        weft_rpc_server_add_unary(srv, HEALTH_METHOD, health_check, srv) != 0) {
+        weft_rpc_server_add_unary_flags(srv, HEALTH_METHOD, health_check, srv,
+                                        WEFT_RPC_INLINE) != 0) {
         weft_err_set(err, WEFT_ENOMEM, "rpc server: registering health service");
         goto fail;
     }
@@ -900,7 +942,8 @@ fail:
 }
 
 static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
-                      weft_rpc_unary_fn ufn, weft_rpc_stream_fn sfn, void *ctx)
+                      weft_rpc_unary_fn ufn, weft_rpc_stream_fn sfn, void *ctx,
+                      bool inline_run)
 {
     if (srv == NULL || name == NULL || name[0] != '/' || (ufn == NULL && sfn == NULL)) {
         return WEFT_EINVAL;
@@ -922,6 +965,7 @@ static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
     m->ufn = ufn;
     m->sfn = sfn;
     m->ctx = ctx;
+    m->inline_run = inline_run;
     bool with_payload = kind == KIND_UNARY || kind == WEFT_RPC_SERVER_STREAMING;
     m->handle = grpc_server_register_method(
         srv->gs, m->name, NULL,
@@ -939,7 +983,16 @@ static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
 int weft_rpc_server_add_unary(struct weft_rpc_server *srv, const char *method,
                               weft_rpc_unary_fn fn, void *ctx)
 {
-    return add_method(srv, method, KIND_UNARY, fn, NULL, ctx);
+    return add_method(srv, method, KIND_UNARY, fn, NULL, ctx, false);
+}
+
+int weft_rpc_server_add_unary_flags(struct weft_rpc_server *srv, const char *method,
+                                    weft_rpc_unary_fn fn, void *ctx, unsigned flags)
+{
+    if ((flags & ~(unsigned)WEFT_RPC_INLINE) != 0) {
+        return WEFT_EINVAL;
+    }
+    return add_method(srv, method, KIND_UNARY, fn, NULL, ctx, (flags & WEFT_RPC_INLINE) != 0);
 }
 
 int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
@@ -949,7 +1002,7 @@ int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
         kind != WEFT_RPC_BIDI_STREAMING) {
         return WEFT_EINVAL;
     }
-    return add_method(srv, method, (int)kind, NULL, fn, ctx);
+    return add_method(srv, method, (int)kind, NULL, fn, ctx, false);
 }
 
 int weft_rpc_server_start(struct weft_rpc_server *srv, struct weft_err *err)
@@ -1313,6 +1366,9 @@ int weft_rpc_call_set_status_details(struct weft_rpc_call *c, const void *bin, s
 bool weft_rpc_call_is_cancelled(struct weft_rpc_call *c)
 {
     pthread_mutex_lock(&c->lock);
+    if (!c->handler_done) {
+        ensure_close_locked(c);
+    }
     bool r = c->cancelled || c->shutdown || c->broken;
     pthread_mutex_unlock(&c->lock);
     return r;
@@ -1321,6 +1377,9 @@ bool weft_rpc_call_is_cancelled(struct weft_rpc_call *c)
 void weft_rpc_call_on_cancel(struct weft_rpc_call *c, void (*cb)(void *arg), void *arg)
 {
     pthread_mutex_lock(&c->lock);
+    if (cb != NULL && !c->handler_done) {
+        ensure_close_locked(c);
+    }
     if (cb != NULL && (c->cancelled || c->shutdown)) {
         c->cancel_cb = NULL;
         pthread_mutex_unlock(&c->lock);

@@ -34,6 +34,7 @@ struct svc {
     int stream_cancelled;   /* streaming handlers that saw cancellation */
     int handlers_done;
     int wait_cancelled;     /* /t.T/Wait saw its cancellation callback */
+    int slow_done;          /* /t.T/Slow returned */
     char *last_pem;         /* caller certificate seen by /t.T/Who */
     uint8_t last_hash[32];
     int last_hash_rc;
@@ -153,6 +154,19 @@ static int h_wait(void *ctx, struct weft_rpc_call *call, const uint8_t *req, siz
     return WEFT_RPC_OK;
 }
 
+/* Sleeps 400 ms without ever asking about cancellation (its unary reply
+ * batch then carries RECV_CLOSE_ON_SERVER), then echoes. */
+static int h_slow(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                  struct weft_buf *resp)
+{
+    (void)ctx;
+    (void)call;
+    struct timespec ts = {0, 400000000};
+    nanosleep(&ts, NULL);
+    svc_note(&svc.slow_done);
+    return weft_buf_append(resp, req, len) == 0 ? WEFT_RPC_OK : WEFT_RPC_INTERNAL;
+}
+
 /* Server streaming: the request is a decimal count (or "inf"). */
 static void h_count(void *ctx, struct weft_rpc_call *call)
 {
@@ -244,6 +258,11 @@ static struct weft_rpc_server *start_server_opts(struct weft_rpc_server_opts *o)
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Echo", h_echo, NULL), 0);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Who", h_who, NULL), 0);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Wait", h_wait, NULL), 0);
+    assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Slow", h_slow, NULL), 0);
+    assert_int_equal(weft_rpc_server_add_unary_flags(srv, "/t.T/Bad", h_echo, NULL, 0x80),
+                     WEFT_EINVAL);
+    assert_int_equal(weft_rpc_server_add_unary_flags(srv, "/t.T/Inline", h_echo, NULL,
+                                                     WEFT_RPC_INLINE), 0);
     assert_int_equal(weft_rpc_server_add_stream(srv, "/t.T/Count", WEFT_RPC_SERVER_STREAMING,
                                                 h_count, NULL), 0);
     assert_int_equal(weft_rpc_server_add_stream(srv, "/t.T/Sum", WEFT_RPC_CLIENT_STREAMING,
@@ -646,6 +665,48 @@ static void test_deadline(void **state)
     weft_rpc_server_free(srv);
 }
 
+/* A WEFT_RPC_INLINE handler answers like a pooled one; a unary handler
+ * that never asks about cancellation still has its call counted cancelled
+ * after the client's deadline, and every call is freed. */
+static void test_inline_and_unary_close(void **state)
+{
+    (void)state;
+    struct weft_rpc_server *srv = start_server(WEFT_RPC_TLS_OFF, 0);
+    struct weft_rpc_client *c = client_for(srv, false, NULL, NULL);
+    struct weft_rpc_result r = {0};
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(weft_rpc_client_unary(c, "/t.T/Inline", "abc", 3, 0, &r), 0);
+        assert_int_equal(r.len, 3);
+        assert_memory_equal(r.data, "abc", 3);
+    }
+    assert_int_equal(weft_rpc_client_unary(c, "/t.T/Inline", "fail", 4, 0, &r), WEFT_ERPC);
+    assert_int_equal(r.code, WEFT_RPC_INVALID_ARGUMENT);
+    assert_string_equal(r.message, "asked to fail");
+
+    struct weft_rpc_server_stats st;
+    weft_rpc_server_stats(srv, &st);
+    uint64_t cancelled0 = st.cancelled;
+    int slow0 = svc_wait(&svc.slow_done, 0, 0);
+    assert_int_equal(weft_rpc_client_unary(c, "/t.T/Slow", "x", 1, 100, &r), WEFT_ERPC);
+    assert_int_equal(r.code, WEFT_RPC_DEADLINE_EXCEEDED);
+    assert_int_equal(svc_wait(&svc.slow_done, slow0 + 1, 5000), slow0 + 1);
+    uint64_t end = weft_clock_mono_ns() + 5000000000ull;
+    do {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        weft_rpc_server_stats(srv, &st);
+    } while ((st.cancelled == cancelled0 || st.live > 0) && weft_clock_mono_ns() < end);
+    assert_int_equal(st.cancelled, cancelled0 + 1);
+    assert_int_equal(st.live, 0);
+    /* within its deadline the same handler answers */
+    assert_int_equal(weft_rpc_client_unary(c, "/t.T/Slow", "y", 1, 5000, &r), 0);
+    assert_int_equal(r.len, 1);
+    assert_memory_equal(r.data, "y", 1);
+    weft_rpc_result_clear(&r);
+    weft_rpc_client_free(c);
+    weft_rpc_server_free(srv);
+}
+
 static void test_cancel_mid_stream(void **state)
 {
     (void)state;
@@ -897,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_mutual_tls),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_inline_and_unary_close),
         cmocka_unit_test(test_cancel_mid_stream),
         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_shutdown_open_stream),
