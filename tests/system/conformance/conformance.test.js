@@ -21,7 +21,6 @@
 //     replay at that block with nothing of it committed.
 'use strict';
 const { test, after } = require('node:test');
-const net = require('node:net');
 const assert = require('node:assert');
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -29,6 +28,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { common, peer, msp } = require('@hyperledger/fabric-protos');
+const { freePort, waitFor, sign } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const TOOL = process.env.WEFT_CONFORMANCE_TOOL;
@@ -251,24 +251,6 @@ test('the chain pulled over Deliver by the block puller gives the same report', 
 
 // ---- the peer daemon ------------------------------------------------------------
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
-}
-
 function run(cmd, args, opts = {}) {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -487,21 +469,6 @@ metrics:
 });
 
 // ---- tampering ------------------------------------------------------------------
-
-const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
-// ECDSA P-256 over SHA-256 with Fabric's low-S rule, DER encoded.
-function sign(key, data) {
-  const der = crypto.sign('sha256', data, key);
-  const rLen = der[3];
-  const r = BigInt('0x' + der.subarray(4, 4 + rLen).toString('hex'));
-  const sLen = der[5 + rLen];
-  let s = BigInt('0x' + der.subarray(6 + rLen, 6 + rLen + sLen).toString('hex'));
-  if (s > N / 2n) s = N - s;
-  const int = (v) => { let h = v.toString(16); if (h.length % 2) h = '0' + h; let x = Buffer.from(h, 'hex');
-    if (x[0] & 0x80) x = Buffer.concat([Buffer.from([0]), x]); return Buffer.concat([Buffer.from([2, x.length]), x]); };
-  const body = Buffer.concat([int(r), int(s)]);
-  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-}
 
 // Signing identities of the vector crypto: cert PEM -> private key.
 const SIGNERS = [

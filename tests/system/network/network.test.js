@@ -13,8 +13,8 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const tls = require('node:tls');
+const { freeBase } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-network-'));
@@ -22,26 +22,6 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-network-'));
 function weft(args, timeout = 120000) {
   const r = spawnSync(WEFT, args, { encoding: 'utf8', timeout, cwd: TMP });
   return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-// A base port whose next `count` ports are all free.
-async function freeBase(count, avoid = []) {
-  for (let tries = 0; tries < 200; tries++) {
-    const base = 20000 + Math.floor(Math.random() * 2000) * 20;
-    if (avoid.some((b) => Math.abs(b - base) < 200)) continue;
-    let ok = true;
-    for (let p = base; ok && p < base + count; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
 }
 
 function alive(pid) {
@@ -112,8 +92,8 @@ function tlsHandshake(port, pem, servername) {
 }
 
 before(async () => {
-  const a = await freeBase(30);
-  const b = await freeBase(20, [a]);
+  const a = await freeBase(30, { step: 20 });
+  const b = await freeBase(20, { step: 20, avoid: [a] });
   nets.A = { dir: path.join(TMP, 'netA'), base: a, orgs: 2, chaincode: true };
   nets.B = { dir: path.join(TMP, 'netB'), base: b, orgs: 1, chaincode: false };
 });

@@ -14,7 +14,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
+const { freeBase, waitFor } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-network3-'));
@@ -24,34 +24,6 @@ const pids = new Set();
 function weft(args, timeout = 150000) {
   const r = spawnSync(WEFT, args, { encoding: 'utf8', timeout, cwd: TMP });
   return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freeBase(count) {
-  for (let tries = 0; tries < 200; tries++) {
-    const base = 30000 + Math.floor(Math.random() * 1500) * 20;
-    let ok = true;
-    for (let p = base; ok && p < base + count; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
 }
 
 after(() => {
@@ -96,7 +68,7 @@ function logTime(file, re) {
 }
 
 test('network up with three orderers: one Raft cluster over mutual TLS', { timeout: 230000 }, async () => {
-  const base = await freeBase(50);
+  const base = await freeBase(50, { low: 30000, step: 20 });
   const r = weft(['network', 'up', '--orgs', '1', '--peers', '1', '--base-port', String(base),
     '--dir', DIR, '--no-chaincode']);
   const j = fs.existsSync(path.join(DIR, 'network.json'))

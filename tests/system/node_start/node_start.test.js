@@ -8,37 +8,11 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const grpc = require('@grpc/grpc-js');
+const { freePort, waitFor } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const SRC = process.env.WEFT_SOURCE_DIR;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
-}
 
 function startNode(kind, env, dir) {
   const log = fs.openSync(path.join(dir, `${kind}.log`), 'w');

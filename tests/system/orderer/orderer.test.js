@@ -12,9 +12,9 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const grpc = require('@grpc/grpc-js');
 const { common, orderer, msp } = require('@hyperledger/fabric-protos');
+const { freePort, waitFor, loadIdentity, sign, broadcastAll } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const SRC = process.env.WEFT_SOURCE_DIR;
@@ -25,52 +25,6 @@ const ORD_MSP = path.join(CRYPTO, 'ordererOrganizations/example.com/orderers/ord
 const USER_MSP = path.join(CRYPTO, 'peerOrganizations/org1.example.com/users/User1@org1.example.com/msp');
 const ORG2_MSP = path.join(CRYPTO, 'peerOrganizations/org2.example.com/users/User1@org2.example.com/msp');
 const N_ENV = 300;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
-}
-
-function loadIdentity(dir, mspid) {
-  const certFile = fs.readdirSync(path.join(dir, 'signcerts'))[0];
-  const keyFile = fs.readdirSync(path.join(dir, 'keystore'))[0];
-  const cert = fs.readFileSync(path.join(dir, 'signcerts', certFile));
-  const key = crypto.createPrivateKey(fs.readFileSync(path.join(dir, 'keystore', keyFile)));
-  const si = new msp.SerializedIdentity();
-  si.setMspid(mspid);
-  si.setIdBytes(cert);
-  return { cert, key, creator: Buffer.from(si.serializeBinary()) };
-}
-
-const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
-// ECDSA over SHA-256 with Fabric's low-S rule.
-function sign(key, data) {
-  const der = crypto.sign('sha256', data, key);
-  const rLen = der[3];
-  const r = der.subarray(4, 4 + rLen);
-  const sLen = der[5 + rLen];
-  let s = BigInt('0x' + der.subarray(6 + rLen, 6 + rLen + sLen).toString('hex'));
-  if (s > N / 2n) s = N - s;
-  const int = (b) => { let h = b.toString(16); if (h.length % 2) h = '0' + h; let x = Buffer.from(h, 'hex');
-    if (x[0] & 0x80) x = Buffer.concat([Buffer.from([0]), x]); return x; };
-  const rr = int(BigInt('0x' + r.toString('hex')));
-  const ss = int(s);
-  const body = Buffer.concat([Buffer.from([2, rr.length]), rr, Buffer.from([2, ss.length]), ss]);
-  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-}
 
 function envelope(id, channel, type, data, { badSig = false, unsigned = false, ts } = {}) {
   const ch = new common.ChannelHeader();
@@ -108,19 +62,6 @@ function headerDer(number, prev, dataHash) {
     Buffer.from([4]), len(dataHash.length), dataHash];
   const body = Buffer.concat(parts);
   return Buffer.concat([Buffer.from([0x30]), len(body.length), body]);
-}
-
-function broadcastAll(client, envs) {
-  return new Promise((resolve, reject) => {
-    const call = client.makeBidiStreamRequest('/orderer.AtomicBroadcast/Broadcast', (b) => b,
-      (b) => orderer.BroadcastResponse.deserializeBinary(b));
-    const out = [];
-    call.on('data', (r) => { out.push({ status: r.getStatus(), info: r.getInfo() });
-      if (out.length === envs.length) call.end(); });
-    call.on('error', (e) => (e.code === grpc.status.CANCELLED ? resolve(out) : reject(e)));
-    call.on('end', () => resolve(out));
-    for (const e of envs) call.write(e);
-  });
 }
 
 function seekEnv(id, channel, start, stop, behavior = 0) {

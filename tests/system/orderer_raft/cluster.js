@@ -10,81 +10,12 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const grpc = require('@grpc/grpc-js');
-const { common, orderer, msp } = require('@hyperledger/fabric-protos');
-const { Timestamp } = require('google-protobuf/google/protobuf/timestamp_pb');
+const { common, orderer } = require('@hyperledger/fabric-protos');
+const { freePort, waitFor, loadIdentity, sign, envelope, broadcastAll } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const SRC = process.env.WEFT_SOURCE_DIR;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
-
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}: ${last}`);
-}
-
-function loadIdentity(dir, mspid) {
-  const cert = fs.readFileSync(path.join(dir, 'signcerts', fs.readdirSync(path.join(dir, 'signcerts'))[0]));
-  const key = crypto.createPrivateKey(fs.readFileSync(path.join(dir, 'keystore',
-    fs.readdirSync(path.join(dir, 'keystore'))[0])));
-  const si = new msp.SerializedIdentity();
-  si.setMspid(mspid);
-  si.setIdBytes(cert);
-  return { cert, key, creator: Buffer.from(si.serializeBinary()) };
-}
-
-const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
-function sign(key, data) { // ECDSA P-256 / SHA-256, low S (Fabric)
-  const der = crypto.sign('sha256', data, key);
-  const rLen = der[3];
-  const r = der.subarray(4, 4 + rLen);
-  const sLen = der[5 + rLen];
-  let s = BigInt('0x' + der.subarray(6 + rLen, 6 + rLen + sLen).toString('hex'));
-  if (s > N / 2n) s = N - s;
-  const int = (v) => { let h = v.toString(16); if (h.length % 2) h = '0' + h; let x = Buffer.from(h, 'hex');
-    if (x[0] & 0x80) x = Buffer.concat([Buffer.from([0]), x]); return x; };
-  const rr = int(BigInt('0x' + r.toString('hex')));
-  const ss = int(s);
-  const body = Buffer.concat([Buffer.from([2, rr.length]), rr, Buffer.from([2, ss.length]), ss]);
-  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
-}
-
-function envelope(id, channel, type, data, txid) {
-  const ch = new common.ChannelHeader();
-  ch.setType(type);
-  ch.setChannelId(channel);
-  const t = new Timestamp();
-  t.setSeconds(Math.floor(Date.now() / 1000));
-  ch.setTimestamp(t);
-  ch.setTxId(txid || crypto.randomBytes(16).toString('hex'));
-  const sh = new common.SignatureHeader();
-  sh.setCreator(id.creator);
-  sh.setNonce(crypto.randomBytes(24));
-  const hdr = new common.Header();
-  hdr.setChannelHeader(ch.serializeBinary());
-  hdr.setSignatureHeader(sh.serializeBinary());
-  const p = new common.Payload();
-  p.setHeader(hdr);
-  p.setData(data);
-  const payload = Buffer.from(p.serializeBinary());
-  const env = new common.Envelope();
-  env.setPayload(payload);
-  env.setSignature(sign(id.key, payload));
-  return Buffer.from(env.serializeBinary());
-}
 
 function headerHash(h) {
   const len = (n) => (n < 128 ? Buffer.from([n]) : Buffer.from([0x81, n]));
@@ -96,19 +27,6 @@ function headerHash(h) {
     prev, Buffer.from([4]), len(dh.length), dh]);
   return crypto.createHash('sha256').update(Buffer.concat([Buffer.from([0x30]), len(body.length), body]))
     .digest();
-}
-
-function broadcastAll(client, envs) {
-  return new Promise((resolve, reject) => {
-    const call = client.makeBidiStreamRequest('/orderer.AtomicBroadcast/Broadcast', (b) => b,
-      (b) => orderer.BroadcastResponse.deserializeBinary(b), null, { deadline: Date.now() + 60000 });
-    const out = [];
-    call.on('data', (r) => { out.push({ status: r.getStatus(), info: r.getInfo() });
-      if (out.length === envs.length) call.end(); });
-    call.on('error', (e) => (e.code === grpc.status.CANCELLED ? resolve(out) : reject(e)));
-    call.on('end', () => resolve(out));
-    for (const e of envs) call.write(e);
-  });
 }
 
 function seekEnv(id, channel) {
