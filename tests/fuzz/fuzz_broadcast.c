@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzlib.h"
 #include "orderer/orderer_int.h"
 #include "weft/configtx.h"
 
@@ -19,44 +20,13 @@
 static struct weft_channel_config *cfg;
 static struct orderer_chan_view view;
 
-static uint8_t *read_vec(const char *rel, size_t *len)
-{
-    char dir[4096], path[4400];
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, sizeof(dir), "%s", shared);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, sizeof(dir) - (size_t)(p - dir), "../shared");
-        }
-    }
-    snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "fuzz: cannot open %s\n", path);
-        abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = weft_malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        abort();
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void setup(void)
 {
     if (cfg != NULL) {
         return;
     }
     size_t len;
-    uint8_t *g = read_vec("blocks/genesis.block", &len);
+    uint8_t *g = fuzz_read_vector("blocks/genesis.block", &len);
     struct weft_err err;
     if (weft_channel_config_from_block(g, len, FUZZ_NOW, &cfg, &err) != 0) {
         fprintf(stderr, "fuzz_broadcast: genesis config: %s\n", err.msg);

@@ -12,9 +12,8 @@
  * "basic" of a ledger holding vector blocks 0-10). The simulator is made
  * for each run and never committed; chaincode-to-chaincode calls are
  * refused (no resolver). */
-#define _GNU_SOURCE /* nftw flags */
+#define _GNU_SOURCE
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzzlib.h"
 #include "common/common.pb-c.h"
 #include "peer/chaincode.pb-c.h"
 #include "peer/chaincode_shim.pb-c.h"
@@ -177,49 +177,10 @@ static int launch(void *ctx, struct weft_cc_support *s, const char *ccid, struct
 
 static const struct weft_cc_launcher launcher = {.launch = launch};
 
-static uint8_t *read_vec(const char *rel, size_t *len)
-{
-    char dir[4096], path[4400];
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, sizeof(dir), "%s", shared);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, sizeof(dir) - (size_t)(p - dir), "../shared");
-        }
-    }
-    snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "fuzz: cannot open %s\n", path);
-        abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = weft_malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        abort();
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void cleanup(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rmtree(tmpdir);
     }
 }
 
@@ -268,7 +229,7 @@ static void setup(void)
         char rel[64];
         size_t len;
         snprintf(rel, sizeof(rel), "blocks/%06u.block", n);
-        uint8_t *b = read_vec(rel, &len);
+        uint8_t *b = fuzz_read_vector(rel, &len);
         if (weft_ledger_commit_bytes(ledger, b, len, &err) != 0) {
             fprintf(stderr, "fuzz_chaincode: block %u: %s\n", n, err.msg);
             abort();

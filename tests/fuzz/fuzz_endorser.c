@@ -7,8 +7,7 @@
  * installed, so nothing is launched; system chaincodes answer from the
  * genesis-only ledger. Proposals are never committed, so runs are
  * independent. The peer and its folder are made once. */
-#define _GNU_SOURCE /* nftw flags */
-#include <ftw.h>
+#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzzlib.h"
 #include "weft/log.h"
 #include "weft/peer.h"
 
@@ -56,18 +56,10 @@ static uint8_t *read_file(const char *path, size_t *len)
     return b;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void cleanup(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rmtree(tmpdir);
     }
 }
 

@@ -10,14 +10,14 @@
  * applied is undone by rebuilding the validator from the genesis config, so
  * every run starts from the same state. Signatures are checked on the
  * calling thread with no cache. */
-#define _GNU_SOURCE /* nftw flags */
-#include <ftw.h>
+#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzlib.h"
 #include "common/common.pb-c.h"
 #include "weft/committer.h"
 #include "weft/configtx.h"
@@ -33,49 +33,10 @@ static uint8_t *genesis;
 static size_t genesis_len;
 static char tmpdir[256];
 
-static uint8_t *read_vec(const char *rel, size_t *len)
-{
-    char dir[4096], path[4400];
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, sizeof(dir), "%s", shared);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, sizeof(dir) - (size_t)(p - dir), "../shared");
-        }
-    }
-    snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/%s", dir, rel);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "fuzz: cannot open %s\n", path);
-        abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = weft_malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        abort();
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void cleanup(void)
 {
     if (tmpdir[0] != '\0') {
-        (void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_rmtree(tmpdir);
     }
 }
 
@@ -114,13 +75,13 @@ static void setup(void)
         fprintf(stderr, "fuzz_validator: ledger: %s\n", err.msg);
         abort();
     }
-    genesis = read_vec("blocks/000000.block", &genesis_len);
+    genesis = fuzz_read_vector("blocks/000000.block", &genesis_len);
     new_validator();
     for (unsigned n = 0; n < SETUP_BLOCKS; n++) {
         char rel[64];
         size_t len;
         snprintf(rel, sizeof(rel), "blocks/%06u.block", n);
-        uint8_t *b = read_vec(rel, &len);
+        uint8_t *b = fuzz_read_vector(rel, &len);
         Common__Block *blk = common__block__unpack(NULL, len, b);
         if (blk == NULL || blk->data == NULL) {
             abort();
