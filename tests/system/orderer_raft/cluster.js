@@ -132,7 +132,7 @@ async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = 
       { env, stdio: ['ignore', log, log], cwd: home });
     fs.closeSync(log);
     const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
-    nodes[i] = { child, exited };
+    nodes[i] = { child, exited, logPath: path.join(home, 'orderer.log') };
     clients[i] = new grpc.Client(`127.0.0.1:${ports[i].grpc}`, grpc.credentials.createSsl(tlsCA));
   };
   c.stop = async (i, sig = 'SIGTERM') => {
@@ -155,8 +155,25 @@ async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = 
     for (const i of idx) if (await c.isLeader(i)) l.push(i);
     return l.length === 1 ? { i: l[0] } : null;
   }, ms, 'a single Raft leader');
+  // The end of node i's log, for failure messages (the folder is removed at cleanup).
+  const logTail = (i) => {
+    try {
+      return fs.readFileSync(nodes[i].logPath, 'utf8').split('\n').slice(-15).join('\n');
+    } catch (e) {
+      return `(no log: ${e.message})`;
+    }
+  };
   c.join = async (i) => {
-    await waitFor(async () => (await fetch(c.admin(i))).status === 200, 30000, `admin API of node ${i}`);
+    try {
+      await waitFor(async () => {
+        if (nodes[i].child.exitCode !== null || nodes[i].child.signalCode !== null) {
+          throw new Error(`node ${i} exited (${nodes[i].child.exitCode ?? nodes[i].child.signalCode})`);
+        }
+        return (await fetch(c.admin(i))).status === 200;
+      }, 30000, `admin API of node ${i}`);
+    } catch (e) {
+      throw new Error(`${e.message}\n--- node ${i} log ---\n${logTail(i)}`);
+    }
     const form = new FormData();
     form.append('config-block', new Blob([genesis]), 'genesis.block');
     const j = await fetch(c.admin(i), { method: 'POST', body: form });
