@@ -1188,6 +1188,11 @@ struct gw_bentry {
     struct gw_bentry *next;
     int refs; /* the waiting Submit + the queue */
     bool done;
+    /* Sent after an envelope the orderer refused: an orderer closes the
+     * Broadcast stream after a refusal (as Fabric's does) without reading
+     * what follows, so this envelope was never processed and may be sent
+     * again on a new stream. */
+    bool unread;
     int rc; /* 0: status/info set; else a transport failure, text in msg */
     int status;
     char info[256];
@@ -1230,6 +1235,7 @@ static void *bcast_reader(void *arg)
     struct weft_rpc_stream *s = ra->s;
     weft_free(ra);
     char why[400] = "stream ended";
+    bool refused = false; /* the orderer refused one: it reads no further */
     for (;;) {
         uint8_t *m = NULL;
         size_t ml = 0;
@@ -1261,6 +1267,7 @@ static void *bcast_reader(void *arg)
             } else {
                 e->status = (int)br->status;
                 snprintf(e->info, sizeof(e->info), "%s", br->info != NULL ? br->info : "");
+                refused = refused || br->status != COMMON__STATUS__SUCCESS;
             }
             e->done = true;
             pthread_cond_signal(&e->cv);
@@ -1281,6 +1288,7 @@ static void *bcast_reader(void *arg)
         struct gw_bentry *e = b->head;
         b->head = e->next;
         e->rc = WEFT_EUNAVAILABLE;
+        e->unread = refused;
         snprintf(e->msg, sizeof(e->msg), "%s", why);
         e->done = true;
         pthread_cond_signal(&e->cv);
@@ -1357,12 +1365,14 @@ static struct weft_rpc_stream *bcast_stream_locked(struct weft_gateway *gw, stru
     return s;
 }
 
-/* One Broadcast: 0 and *status, or a transport error in msg. */
-static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+/* One Broadcast on the shared stream: 0 and *status, or a transport error
+ * in msg; *unread says the orderer never read the envelope. */
+static int broadcast_once(struct weft_gateway *gw, const struct weft_channel_config *cfg,
                          const char *address, const uint8_t *env, size_t env_len,
                          uint64_t deadline, int *status, char *info, size_t info_cap, char *msg,
-                         size_t msg_cap)
+                         size_t msg_cap, bool *unread)
 {
+    *unread = false;
     struct weft_err e = {0};
     struct weft_rpc_client *c = client_for(gw, cfg, address, deadline, &e);
     if (c == NULL) {
@@ -1423,6 +1433,7 @@ static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_conf
         snprintf(msg, msg_cap, "no answer before the deadline");
     } else if (x->rc != 0) {
         rc = x->rc == WEFT_EPARSE ? WEFT_EPARSE : WEFT_EUNAVAILABLE;
+        *unread = x->unread;
         snprintf(msg, msg_cap, "%s", x->msg);
     } else {
         rc = 0;
@@ -1431,6 +1442,27 @@ static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_conf
     }
     bentry_unref_locked(x);
     pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+/* One Broadcast: 0 and *status, or a transport error in msg. An envelope
+ * queued behind another Submit's refused envelope is sent again on a new
+ * stream (each Submit of Fabric's gateway has a stream of its own, so a
+ * refusal never affects another Submit there). */
+static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_config *cfg,
+                         const char *address, const uint8_t *env, size_t env_len,
+                         uint64_t deadline, int *status, char *info, size_t info_cap, char *msg,
+                         size_t msg_cap)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        bool unread = false;
+        rc = broadcast_once(gw, cfg, address, env, env_len, deadline, status, info, info_cap, msg,
+                            msg_cap, &unread);
+        if (rc == 0 || !unread) {
+            break;
+        }
+    }
     return rc;
 }
 
