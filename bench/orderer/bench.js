@@ -9,7 +9,7 @@
 // run, the parallel verifier's rate (bench_crypto): the target is
 // throughput >= 50% of it. Writes $BENCH_OUT.
 'use strict';
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -26,6 +26,36 @@ function cpuSeconds(pid) {
   const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
+}
+
+// BENCH_PERF=<dir>: record a call-graph profile of the orderer processes
+// during the load only (perf record -p), written to <dir>/orderer-<n>.data.
+function startProfile(pids, name) {
+  if (!process.env.BENCH_PERF) return null;
+  fs.mkdirSync(process.env.BENCH_PERF, { recursive: true });
+  const file = path.join(process.env.BENCH_PERF, `${name}.data`);
+  const extra = (process.env.BENCH_PERF_ARGS || '-g -F 4000').split(' ');
+  const child = spawn('perf', ['record', '-q', ...extra, '-o', file, '-p', pids.join(',')],
+    { stdio: 'ignore' });
+  execFileSync('sleep', ['0.3']);
+  return child;
+}
+
+function stopProfile(child) {
+  if (!child) return;
+  child.kill('SIGINT');
+  execFileSync('sleep', ['1']);
+}
+
+// Context switches (voluntary + involuntary) of all threads of a process.
+function ctxSwitches(pid) {
+  let n = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    let st;
+    try { st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'); } catch { continue; }
+    for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+  }
+  return n;
 }
 
 function record(bufs) {
@@ -55,6 +85,8 @@ async function run(nodes) {
       record([envelope(c.user, c.channel, common.HeaderType.DELIVER_SEEK_INFO, si.serializeBinary())]));
     const pids = c.nodes.filter(Boolean).map((n) => n.child.pid);
     const cpu0 = pids.map(cpuSeconds);
+    const cs0 = pids.map(ctxSwitches);
+    const prof = startProfile(pids, `orderer-${nodes}`);
     const targets = [...Array(nodes).keys()].map((i) => `127.0.0.1:${c.ports[i].grpc}`);
     const out = execFileSync(path.join(BIN, 'orderer_load'), ['--targets', targets.join(','),
       '--deliver', targets[0], '--ca', path.join(c.dir,
@@ -62,11 +94,14 @@ async function run(nodes) {
       '--envelopes', path.join(c.dir, 'envs.bin'), '--seek', path.join(c.dir, 'seek.bin'),
       '--streams', String(STREAMS), '--window', String(WINDOW)], { encoding: 'utf8', timeout: 240000 });
     const cpu1 = pids.map(cpuSeconds);
+    const cs1 = pids.map(ctxSwitches);
+    stopProfile(prof);
     const r = JSON.parse(out);
     const cpu = cpu1.reduce((a, v, k) => a + v - cpu0[k], 0);
     r.nodes = nodes;
     r.cpu_seconds = cpu;
     r.cpu_us_per_envelope = (cpu / N) * 1e6;
+    r.ctx_switches_per_envelope = cs1.reduce((a, v, k) => a + v - cs0[k], 0) / N;
     r.cpu_us_per_envelope_per_node = cpu1.map((v, k) => ((v - cpu0[k]) / N) * 1e6);
     for (let i = 0; i < nodes; i++) await c.stop(i);
     return r;
@@ -76,9 +111,12 @@ async function run(nodes) {
 }
 
 async function main() {
-  const one = await run(1);
+  const only = Number(process.env.BENCH_NODES || 0); // 1 or 3: run only that cluster
+  const skipped = { envelopes_per_s: NaN, ack_p50_ms: NaN, ack_p99_ms: NaN, delivery_p50_ms: NaN,
+    delivery_p99_ms: NaN, cpu_us_per_envelope: NaN };
+  const one = only === 3 ? skipped : await run(1);
   console.log(JSON.stringify(one));
-  const three = await run(3);
+  const three = only === 1 ? skipped : await run(3);
   console.log(JSON.stringify(three));
   const vj = path.join(path.dirname(process.env.BENCH_OUT), 'orderer-verifier.json');
   execFileSync(path.join(BIN, 'bench_crypto'), ['--seconds', '1', '--rounds', '2', '--json', vj],
@@ -94,7 +132,7 @@ async function main() {
   const row = (name, r) => console.log(`${name.padEnd(10)} ${r.envelopes_per_s.toFixed(0).padStart(9)} env/s  ` +
     `ratio ${(r.envelopes_per_s / bound).toFixed(3)}  ack p50/p99 ${r.ack_p50_ms.toFixed(1)}/${r.ack_p99_ms.toFixed(1)} ms  ` +
     `delivery p50/p99 ${r.delivery_p50_ms.toFixed(1)}/${r.delivery_p99_ms.toFixed(1)} ms  ` +
-    `CPU ${r.cpu_us_per_envelope.toFixed(0)} us/env`);
+    `CPU ${r.cpu_us_per_envelope.toFixed(0)} us/env, ${Number(r.ctx_switches_per_envelope).toFixed(1)} ctx sw/env`);
   console.log(`parallel verifier: ${bound.toFixed(0)} verifications/s on ${v.cores} cores (target: >= 50%)`);
   row('1 node', one);
   row('3 nodes', three);

@@ -3,7 +3,7 @@
 # loaded by the C client orderer_load, beside the parallel verifier's rate
 # measured in the same run (bench_crypto). Writes $BUILD/bench/orderer.json.
 # env: BUILD (default build), BENCH_ENVELOPES (20000), BENCH_STREAMS (8),
-# BENCH_WINDOW (256).
+# BENCH_WINDOW (256), BENCH_NODES (1 or 3: only that cluster), BENCH_PERF (dir: perf profile).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

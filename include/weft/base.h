@@ -139,6 +139,12 @@ int weft_parse_u64(const char *s, uint64_t *out) WEFT_WARN_UNUSED;
 /* "true"/"false" (and Go's 1/0/t/f/TRUE/FALSE/True/False). */
 int weft_parse_bool(const char *s, bool *out) WEFT_WARN_UNUSED;
 
+/* ---- threads --------------------------------------------------------------- */
+
+/* Names the calling thread (truncated to 15 bytes, as Linux keeps), so that
+ * `top -H`, perf and gdb show what each thread of a daemon does. */
+void weft_thread_name(const char *name);
+
 /* ---- worker pool --------------------------------------------------------- */
 
 struct weft_pool;

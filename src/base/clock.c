@@ -1,4 +1,7 @@
-/* Monotonic and wall clocks in nanoseconds. */
+/* Monotonic and wall clocks in nanoseconds; thread names. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "weft/base.h"
@@ -18,4 +21,11 @@ uint64_t weft_clock_mono_ns(void)
 uint64_t weft_clock_wall_ns(void)
 {
     return clock_ns(CLOCK_REALTIME);
+}
+
+void weft_thread_name(const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%s", name);
+    (void)pthread_setname_np(pthread_self(), n);
 }

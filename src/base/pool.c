@@ -33,6 +33,7 @@ struct weft_pool {
 
 static void *worker_main(void *arg)
 {
+    weft_thread_name("pool");
     struct weft_pool *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);

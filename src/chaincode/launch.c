@@ -472,6 +472,7 @@ static const struct weft_cc_stream_ops ccaas_ops = {
 
 static void *ccaas_thread(void *arg)
 {
+    weft_thread_name("cc-ccaas");
     struct cc_ccaas_conn *c = arg;
     weft_cc_support_serve_stream(c->s, &ccaas_ops, c->stream);
     return NULL;

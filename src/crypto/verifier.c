@@ -137,6 +137,7 @@ static void batch_unlist(struct weft_verifier *v, struct vbatch *b)
 
 static void *worker_main(void *arg)
 {
+    weft_thread_name("verify");
     struct weft_verifier *v = arg;
     pthread_mutex_lock(&v->lock);
     for (;;) {

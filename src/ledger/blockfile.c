@@ -545,6 +545,7 @@ static int write_record(int fd, uint64_t number, const uint8_t *block, size_t le
 
 static void *writer_main(void *arg)
 {
+    weft_thread_name("blk-writer");
     struct weft_ledger *l = arg;
     pthread_mutex_lock(&l->wr_mu);
     for (;;) {

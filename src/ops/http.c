@@ -874,6 +874,7 @@ int weft_http_route(struct weft_http_server *srv, const char *method, const char
 
 static void *loop_main(void *arg)
 {
+    weft_thread_name("ops-http");
     struct weft_http_server *srv = arg;
     event_base_loop(srv->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;

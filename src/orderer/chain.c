@@ -231,6 +231,7 @@ static void set_head_from_applied(struct orderer_chain *ch)
 
 static void *committer_main(void *arg)
 {
+    weft_thread_name("chain-commit");
     struct orderer_chain *ch = arg;
     for (;;) {
         pthread_mutex_lock(&ch->cmu);

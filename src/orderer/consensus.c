@@ -176,6 +176,7 @@ static void on_async(uv_async_t *h)
 
 static void *loop_main(void *arg)
 {
+    weft_thread_name("raft-loop");
     struct orderer_cons *c = arg;
     uv_run(&c->loop, UV_RUN_DEFAULT);
     return NULL;
@@ -317,6 +318,7 @@ static int ct_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 
 static void *conn_main(void *arg)
 {
+    weft_thread_name("raft-conn");
     struct peer_conn *c = arg;
     struct orderer_cons_group *g = c->g;
     void *stream = NULL;

@@ -196,6 +196,7 @@ static int fwd_answer(struct bc_fwd *f, char info[ORDERER_INFO_LEN])
 
 static void *bc_responder(void *arg)
 {
+    weft_thread_name("bcast-resp");
     struct bc_stream *bs = arg;
     for (;;) {
         pthread_mutex_lock(&bs->mu);

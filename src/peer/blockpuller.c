@@ -294,6 +294,7 @@ done:
 
 static void *puller_main(void *arg)
 {
+    weft_thread_name("blk-puller");
     struct weft_blockpuller *p = arg;
     size_t idx = 0;
     int64_t backoff = p->backoff_min_ms;

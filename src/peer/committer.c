@@ -158,6 +158,7 @@ static void refuse(struct weft_committer *c, const struct weft_err *e)
 
 static void *prep_main(void *arg)
 {
+    weft_thread_name("commit-prep");
     struct weft_committer *c = arg;
     for (;;) {
         pthread_mutex_lock(&c->mu);
@@ -262,6 +263,7 @@ static int set_filter(Common__Block *blk, uint8_t *codes, size_t ntx)
 
 static void *commit_main(void *arg)
 {
+    weft_thread_name("commit");
     struct weft_committer *c = arg;
     for (;;) {
         pthread_mutex_lock(&c->mu);

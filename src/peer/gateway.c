@@ -809,6 +809,7 @@ struct gw_org_job {
 
 static void *org_job_run(void *arg)
 {
+    weft_thread_name("gw-endorse");
     struct gw_org_job *j = arg;
     struct gw_endorse *x = j->x;
     while (j->n < j->need && !j->nonretry && weft_clock_mono_ns() < x->deadline) {
@@ -1230,6 +1231,7 @@ struct gw_reader_arg {
 
 static void *bcast_reader(void *arg)
 {
+    weft_thread_name("gw-bcast-rd");
     struct gw_reader_arg *ra = arg;
     struct gw_bcast *b = ra->b;
     struct weft_rpc_stream *s = ra->s;
@@ -1628,6 +1630,7 @@ static void watch_wake_locked(struct gw_watch *w)
 
 static void *watch_main(void *arg)
 {
+    weft_thread_name("gw-watch");
     struct gw_watch *w = arg;
     for (;;) {
         uint8_t *b = NULL;

@@ -802,6 +802,7 @@ static void on_shutdown(void *obj, bool ok)
 
 static void *cq_main(void *arg)
 {
+    weft_thread_name("rpc-cq");
     struct weft_rpc_server *srv = arg;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
