@@ -47,15 +47,20 @@ function stopProfile(child) {
   execFileSync('sleep', ['1']);
 }
 
-// Context switches (voluntary + involuntary) of all threads of a process.
+// Context switches (voluntary + involuntary) of the threads of a process,
+// by thread name ('*' holds the total). Threads that ended are not counted.
 function ctxSwitches(pid) {
-  let n = 0;
+  const by = { '*': 0 };
   for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
     let st;
     try { st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'); } catch { continue; }
-    for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+    const name = /^Name:\s+(.*)$/m.exec(st)[1];
+    for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) {
+      by[name] = (by[name] || 0) + Number(m[1]);
+      by['*'] += Number(m[1]);
+    }
   }
-  return n;
+  return by;
 }
 
 function record(bufs) {
@@ -101,7 +106,13 @@ async function run(nodes) {
     r.nodes = nodes;
     r.cpu_seconds = cpu;
     r.cpu_us_per_envelope = (cpu / N) * 1e6;
-    r.ctx_switches_per_envelope = cs1.reduce((a, v, k) => a + v - cs0[k], 0) / N;
+    r.ctx_switches_per_envelope = cs1.reduce((a, v, k) => a + v['*'] - cs0[k]['*'], 0) / N;
+    r.ctx_switches_by_thread = {};
+    cs1.forEach((v, k) => { for (const name of Object.keys(v)) {
+      if (name === '*') continue;
+      const d = (v[name] - (cs0[k][name] || 0)) / N;
+      r.ctx_switches_by_thread[name] = (r.ctx_switches_by_thread[name] || 0) + d;
+    } });
     r.cpu_us_per_envelope_per_node = cpu1.map((v, k) => ((v - cpu0[k]) / N) * 1e6);
     for (let i = 0; i < nodes; i++) await c.stop(i);
     return r;

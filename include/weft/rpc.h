@@ -134,7 +134,8 @@ struct weft_rpc_server_opts {
 
 struct weft_rpc_server;
 /* The server-side view of one call. Valid from the handler's start until it
- * returns; must not be used afterwards. Functions on it may be called from
+ * returns (event-driven streams: until weft_rpc_call_done); must not be used
+ * afterwards. Functions on it may be called from
  * the handler's thread and (send/finish/cancel checks) from other threads
  * while the handler is still running. */
 struct weft_rpc_call;
@@ -187,6 +188,36 @@ int weft_rpc_server_add_unary_flags(struct weft_rpc_server *srv, const char *met
 int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
                                enum weft_rpc_kind kind, weft_rpc_stream_fn fn,
                                void *ctx) WEFT_WARN_UNUSED;
+
+/* Event-driven bidi/client-streaming handlers: no thread is held per stream.
+ * Every callback runs on a completion-queue thread and must not block; the
+ * callbacks of one stream never run concurrently and come in this order:
+ *   open     once, when the call arrives: returns the handler's state for
+ *            the stream (NULL refuses it with RESOURCE_EXHAUSTED);
+ *   message  per client message, in order; msg (weft_malloc'd, never NULL)
+ *            is the callee's to free;
+ *   end      once, when no message will follow: the client half-closed
+ *            or the handler's finished call is over (cancelled false), or
+ *            the call was cancelled, lost or the server is stopping
+ *            (cancelled true; sends fail from then on).
+ * send, finish, pause/resume and done never run a callback themselves, so
+ * the handler may call them under its own lock.
+ * Any thread may send, finish, pause/resume receiving, and must finally call
+ * weft_rpc_call_done(): the handler's reference, held from open on, is
+ * dropped then (after end at the earliest the call may be freed). Sends on
+ * such a call never block: the handler bounds what it queues, e.g. by
+ * pausing receipt while it owes many replies (receipt also pauses by itself
+ * while send_queue_max replies wait to go out). */
+struct weft_rpc_stream_cbs {
+    void *(*open)(void *ctx, struct weft_rpc_call *call);
+    void (*message)(void *state, struct weft_rpc_call *call, uint8_t *msg, size_t len);
+    void (*end)(void *state, struct weft_rpc_call *call, bool cancelled);
+};
+/* Registers an event-driven stream method (kind CLIENT_ or BIDI_STREAMING);
+ * cbs and ctx must outlive the server. Errors as weft_rpc_server_add_stream. */
+int weft_rpc_server_add_stream_cb(struct weft_rpc_server *srv, const char *method,
+                                  enum weft_rpc_kind kind, const struct weft_rpc_stream_cbs *cbs,
+                                  void *ctx) WEFT_WARN_UNUSED;
 
 /* Starts the completion-queue threads and begins accepting calls. Unknown
  * methods are answered UNIMPLEMENTED. Returns WEFT_ESTATE if already started,
@@ -251,6 +282,16 @@ int weft_rpc_call_send(struct weft_rpc_call *call, const void *msg, size_t len) 
  * success or not: no copy for large messages such as blocks. */
 int weft_rpc_call_send_owned(struct weft_rpc_call *call, uint8_t *msg,
                              size_t len) WEFT_WARN_UNUSED;
+
+/* Event-driven streams only: stop reading client messages after the one
+ * being delivered (paused), or read again (resumed). Any thread; never runs
+ * a callback itself, so it may be called under the handler's own lock. */
+void weft_rpc_call_pause_recv(struct weft_rpc_call *call);
+void weft_rpc_call_resume_recv(struct weft_rpc_call *call);
+/* Event-driven streams only: the handler is done with the call (it has sent
+ * what it owes). Status OK follows the queued messages unless the call was
+ * finished already. The call must not be used afterwards. Any thread. */
+void weft_rpc_call_done(struct weft_rpc_call *call);
 
 /* Ends a streaming call with a status after all queued messages; message
  * may be NULL. Does not block. Later sends fail with WEFT_ESTATE; a second

@@ -103,8 +103,6 @@ struct orderer_chain {
     uint64_t first_pending_ns;
     struct inflight *inflight;
     size_t n_inflight, cap_inflight;
-    /* commit tickets are waited for here */
-    struct orderer_waitq wq;
     /* committer thread and its queue, guarded by cmu */
     pthread_t committer;
     bool committer_started;
@@ -168,9 +166,7 @@ void orderer__chain_ref(struct orderer_chain *ch)
 
 static void fail_tickets(struct orderer_ticket **t, size_t n, const char *why)
 {
-    for (size_t i = 0; i < n; i++) {
-        orderer__ticket_finish(t[i], ORDERER_UNAVAILABLE, why);
-    }
+    orderer__tickets_finish(t, n, ORDERER_UNAVAILABLE, why);
     weft_free(t);
 }
 
@@ -205,7 +201,6 @@ static void chain_destroy(struct orderer_chain *ch)
     pthread_mutex_destroy(&ch->mu);
     pthread_mutex_destroy(&ch->cmu);
     pthread_cond_destroy(&ch->ccond);
-    orderer__waitq_destroy(&ch->wq);
     weft_free(ch);
 }
 
@@ -268,9 +263,7 @@ static void *committer_main(void *arg)
                                                    (double)(t1 - j->tickets[i]->t0_ns) / 1e9);
                 }
             }
-            for (size_t i = 0; i < j->n; i++) {
-                orderer__ticket_finish(j->tickets[i], ORDERER_SUCCESS, NULL);
-            }
+            orderer__tickets_finish(j->tickets, j->n, ORDERER_SUCCESS, NULL);
             weft_free(j->tickets);
         }
         weft_free(j->blk);
@@ -699,12 +692,11 @@ int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
     return r;
 }
 
-int orderer__chain_enqueue(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                           struct orderer_ticket **ticket, char info[ORDERER_INFO_LEN])
+int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, size_t size,
+                           orderer_ticket_cb cb, void *cb_arg, char info[ORDERER_INFO_LEN])
 {
-    *ticket = NULL;
-    uint8_t *copy = weft_memdup(env, len);
-    struct orderer_ticket *t = copy != NULL ? orderer__ticket_new(&ch->wq) : NULL;
+    uint8_t *copy = env;
+    struct orderer_ticket *t = orderer__ticket_new(cb, cb_arg);
     if (t == NULL) {
         weft_free(copy);
         snprintf(info, ORDERER_INFO_LEN, "out of memory");
@@ -739,7 +731,6 @@ int orderer__chain_enqueue(struct orderer_chain *ch, const uint8_t *env, size_t 
     }
     pthread_mutex_unlock(&ch->mu);
     info[0] = '\0';
-    *ticket = t;
     return ORDERER_SUCCESS;
 }
 
@@ -897,7 +888,6 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     pthread_mutex_init(&ch->mu, NULL);
     pthread_mutex_init(&ch->cmu, NULL);
     pthread_cond_init(&ch->ccond, NULL);
-    orderer__waitq_init(&ch->wq);
     ch->signer = o->signer;
     const uint8_t *genesis = o->genesis;
     size_t genesis_len = o->genesis_len;

@@ -369,12 +369,6 @@ bool orderer__cluster_caller_is_consenter(struct weft_rpc_call *call, struct ord
     return caller_id(call, ch) != 0;
 }
 
-static void submit(void *ctx, struct weft_rpc_call *call)
-{
-    struct orderer_cluster *cl = ctx;
-    orderer__broadcast_serve(cl->o, call, true);
-}
-
 /* ---- set-up ----------------------------------------------------------------- */
 
 static int read_text(const char *path, char **out, struct weft_err *err)
@@ -567,7 +561,8 @@ int orderer__cluster_new(struct weft_orderer *o, const struct weft_config *cfg,
     if (srv != NULL) {
         rc = weft_rpc_server_add_stream(srv, M_RAFT, WEFT_RPC_BIDI_STREAMING, raft_stream, cl);
         if (rc == 0) {
-            rc = weft_rpc_server_add_stream(srv, M_SUBMIT, WEFT_RPC_BIDI_STREAMING, submit, cl);
+            rc = weft_rpc_server_add_stream_cb(srv, M_SUBMIT, WEFT_RPC_BIDI_STREAMING,
+                                               &orderer__submit_cbs, cl->o);
         }
         if (rc != 0) {
             weft_err_set(err, rc, "register cluster service: %s", weft_strerror(rc));

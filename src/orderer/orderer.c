@@ -385,6 +385,7 @@ struct weft_orderer *weft_orderer_new(const struct weft_config *cfg, struct weft
         return NULL;
     }
     pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->fwd_cond, NULL);
     o->cfg = cfg;
     char *msp_dir = NULL;
     const char *mspid = "SampleOrg";
@@ -514,6 +515,7 @@ void weft_orderer_free(struct weft_orderer *o)
     }
     weft_http_server_free(o->admin);
     orderer__cluster_stop(o->cluster);
+    orderer__broadcast_stop_forwarders(o);
     for (size_t i = 0; i < o->n_chains; i++) {
         orderer__chain_close(o->chains[i]);
     }
@@ -524,5 +526,6 @@ void weft_orderer_free(struct weft_orderer *o)
     weft_free(o->ledger_root);
     weft_free(o->wal_root);
     pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->fwd_cond);
     weft_free(o);
 }

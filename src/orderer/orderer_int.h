@@ -59,37 +59,24 @@ struct orderer_batch_cfg {
 
 /* ---- commit tickets ---------------------------------------------------------- */
 
-/* Where tickets are waited for: one per chain (any thread). */
-struct orderer_waitq {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-};
-void orderer__waitq_init(struct orderer_waitq *q);
-void orderer__waitq_destroy(struct orderer_waitq *q);
-
-/* The fate of one admitted envelope on the leader: status 0 while pending,
- * then 200 once the block holding it is committed (in the Raft log of a
- * majority and written to this node's ledger), or a failure status with
- * info when it was dropped (leadership lost, channel closing, ...).
- * Reference counted: the Broadcast stream and the chain each hold one. */
+/* The fate of one admitted envelope on the leader, reported once through cb:
+ * 200 once the block holding it is committed (in the Raft log of a majority
+ * and written to this node's ledger), or a failure status with info when it
+ * was dropped (leadership lost, channel closing, ...). Owned by the chain
+ * until finished. */
+typedef void (*orderer_ticket_cb)(void *arg, int status, const char *info);
 struct orderer_ticket {
-    _Atomic int refs;
-    int status; /* under wq->mu */
-    char info[ORDERER_INFO_LEN];
     uint64_t t0_ns; /* admission time (commit latency) */
-    struct orderer_waitq *wq;
+    orderer_ticket_cb cb;
+    void *cb_arg;
 };
-/* A pending ticket with two references (caller and chain). NULL: no memory. */
-struct orderer_ticket *orderer__ticket_new(struct orderer_waitq *wq);
-void orderer__ticket_unref(struct orderer_ticket *t);
-/* Sets the outcome once (later calls are ignored) and drops the chain's
- * reference. NULL-safe. */
+/* NULL: no memory. */
+struct orderer_ticket *orderer__ticket_new(orderer_ticket_cb cb, void *cb_arg);
+/* Reports the outcome through the callback (on this thread, no lock held)
+ * and frees the ticket. NULL-safe. */
 void orderer__ticket_finish(struct orderer_ticket *t, int status, const char *info);
-/* Waits until resolved, or until deadline_ns (weft_clock_mono_ns) passes or
- * stop(arg) turns true (checked every 100 ms). Returns the status (0 when
- * still pending). */
-int orderer__ticket_wait(struct orderer_ticket *t, uint64_t deadline_ns, bool (*stop)(void *),
-                         void *arg);
+/* The same for n tickets (NULL entries skipped). */
+void orderer__tickets_finish(struct orderer_ticket **t, size_t n, int status, const char *info);
 
 /* One envelope in a batch: serialized common.Envelope (owned by the batch),
  * its Fabric size (len(payload) + len(signature)) and its commit ticket
@@ -326,11 +313,13 @@ uint64_t orderer__chain_leader_id(struct orderer_chain *ch);
  * ORDERER_UNAVAILABLE with info (no leader known, closing). Any thread. */
 int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
                          char info[ORDERER_INFO_LEN]);
-/* Leader: queues an admitted envelope (copied) for ordering. Returns 200 and
- * *ticket (the caller's reference: wait, then orderer__ticket_unref), or 503
- * with info (not the leader, queue full, out of memory). Any thread. */
-int orderer__chain_enqueue(struct orderer_chain *ch, const uint8_t *env, size_t len, size_t size,
-                           struct orderer_ticket **ticket, char info[ORDERER_INFO_LEN]);
+/* Leader: queues an admitted envelope (env taken, weft_malloc'd) for
+ * ordering. Returns 200, and later cb(cb_arg, status, info) reports once,
+ * on the thread that settles it, whether it was committed (200) or dropped;
+ * or returns 503 with info at once (not the leader, queue full, out of
+ * memory; cb is never called then). Any thread. */
+int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, size_t size,
+                           orderer_ticket_cb cb, void *cb_arg, char info[ORDERER_INFO_LEN]);
 /* Raft id of the consenter whose client TLS certificate is pem (0: none). */
 uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
                                      size_t len);
@@ -370,6 +359,9 @@ struct weft_orderer {
     pthread_mutex_t mu;
     struct orderer_chain **chains;
     size_t n_chains;
+    /* Broadcast forwarders to a leader still running (broadcast.c), under mu */
+    struct bc_fwd *fwd_live;
+    pthread_cond_t fwd_cond;
 };
 
 /* A referenced chain (orderer__chain_unref) or NULL. Any thread. */
@@ -385,11 +377,17 @@ int orderer__remove(struct weft_orderer *o, const char *channel_id,
  * frees the array with weft_free). */
 int orderer__list(struct weft_orderer *o, struct orderer_chain ***out, size_t *n) WEFT_WARN_UNUSED;
 
-/* service.c: serves one Broadcast stream. from_cluster: the stream is a
- * consenter's forwarding stream (the caller must be a consenter of each
- * envelope's channel; envelopes are never forwarded again). */
-void orderer__broadcast_serve(struct weft_orderer *o, struct weft_rpc_call *call,
-                              bool from_cluster);
+/* broadcast.c: event-driven Broadcast streams (ctx: the orderer). The
+ * submit variant serves a consenter's forwarding stream: the caller must be
+ * a consenter of each envelope's channel, and envelopes are never forwarded
+ * again. */
+extern const struct weft_rpc_stream_cbs orderer__broadcast_cbs;
+extern const struct weft_rpc_stream_cbs orderer__submit_cbs;
+/* Ends every forwarding stream to a leader and waits for their threads
+ * (after the rpc servers stopped, before the chains close). */
+void orderer__broadcast_stop_forwarders(struct weft_orderer *o);
+/* Fabric's name of a common.Status ("SERVICE_UNAVAILABLE"). */
+const char *orderer__status_name(int st);
 /* service.c: registers Broadcast and Deliver. */
 int orderer__service_register(struct weft_orderer *o, struct weft_rpc_server *srv,
                               struct weft_err *err) WEFT_WARN_UNUSED;

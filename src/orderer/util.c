@@ -1,9 +1,8 @@
 /*
  * Small shared helpers of the orderer library: the protobuf-c allocator that
- * routes unpacking through weft_malloc (so allocation-failure tests reach it).
+ * routes unpacking through weft_malloc (so allocation-failure tests reach it),
+ * status names, and commit tickets.
  */
-#include <stdio.h>
-#include <time.h>
 
 #include "orderer_int.h"
 
@@ -21,41 +20,38 @@ static void pb_free(void *ctx, void *ptr)
 
 ProtobufCAllocator orderer__pb_alloc = {pb_alloc, pb_free, NULL};
 
+const char *orderer__status_name(int st)
+{
+    switch (st) {
+    case ORDERER_SUCCESS:
+        return "SUCCESS";
+    case ORDERER_BAD_REQUEST:
+        return "BAD_REQUEST";
+    case ORDERER_FORBIDDEN:
+        return "FORBIDDEN";
+    case ORDERER_NOT_FOUND:
+        return "NOT_FOUND";
+    case ORDERER_TOO_LARGE:
+        return "REQUEST_ENTITY_TOO_LARGE";
+    case ORDERER_UNAVAILABLE:
+        return "SERVICE_UNAVAILABLE";
+    default:
+        return "INTERNAL_SERVER_ERROR";
+    }
+}
+
 /* ---- commit tickets ------------------------------------------------------ */
 
-void orderer__waitq_init(struct orderer_waitq *q)
-{
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&q->cond, &a);
-    pthread_condattr_destroy(&a);
-}
-
-void orderer__waitq_destroy(struct orderer_waitq *q)
-{
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cond);
-}
-
-struct orderer_ticket *orderer__ticket_new(struct orderer_waitq *wq)
+struct orderer_ticket *orderer__ticket_new(orderer_ticket_cb cb, void *cb_arg)
 {
     struct orderer_ticket *t = weft_calloc(1, sizeof(*t));
     if (t == NULL) {
         return NULL;
     }
-    atomic_init(&t->refs, 2);
-    t->wq = wq;
     t->t0_ns = weft_clock_mono_ns();
+    t->cb = cb;
+    t->cb_arg = cb_arg;
     return t;
-}
-
-void orderer__ticket_unref(struct orderer_ticket *t)
-{
-    if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1) {
-        weft_free(t);
-    }
 }
 
 void orderer__ticket_finish(struct orderer_ticket *t, int status, const char *info)
@@ -63,31 +59,13 @@ void orderer__ticket_finish(struct orderer_ticket *t, int status, const char *in
     if (t == NULL) {
         return;
     }
-    pthread_mutex_lock(&t->wq->mu);
-    if (t->status == 0) {
-        t->status = status;
-        snprintf(t->info, sizeof(t->info), "%s", info != NULL ? info : "");
-        pthread_cond_broadcast(&t->wq->cond);
-    }
-    pthread_mutex_unlock(&t->wq->mu);
-    orderer__ticket_unref(t);
+    t->cb(t->cb_arg, status, info != NULL ? info : "");
+    weft_free(t);
 }
 
-int orderer__ticket_wait(struct orderer_ticket *t, uint64_t deadline_ns, bool (*stop)(void *),
-                         void *arg)
+void orderer__tickets_finish(struct orderer_ticket **t, size_t n, int status, const char *info)
 {
-    pthread_mutex_lock(&t->wq->mu);
-    while (t->status == 0) {
-        uint64_t now = weft_clock_mono_ns();
-        if (now >= deadline_ns || (stop != NULL && stop(arg))) {
-            break;
-        }
-        uint64_t until = deadline_ns - now < 100000000ull ? deadline_ns : now + 100000000ull;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000ull),
-                              .tv_nsec = (long)(until % 1000000000ull)};
-        pthread_cond_timedwait(&t->wq->cond, &t->wq->mu, &ts);
+    for (size_t i = 0; i < n; i++) {
+        orderer__ticket_finish(t[i], status, info);
     }
-    int st = t->status;
-    pthread_mutex_unlock(&t->wq->mu);
-    return st;
 }

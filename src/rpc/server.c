@@ -61,6 +61,7 @@ struct method {
     int kind; /* KIND_UNARY or enum weft_rpc_kind */
     weft_rpc_unary_fn ufn;
     weft_rpc_stream_fn sfn;
+    const struct weft_rpc_stream_cbs *cbs; /* event-driven stream (no worker) */
     void *ctx;
     bool inline_run; /* unary handler runs on the completion-queue thread */
     void *handle; /* grpc_server_register_method result */
@@ -143,6 +144,12 @@ struct weft_rpc_call {
     /* receive side */
     grpc_byte_buffer *rbuf;
     bool recv_inflight, recv_ready, recv_eof, recv_failed;
+    /* event-driven streams */
+    void *cb_state;
+    bool recv_paused; /* the handler asked not to read further */
+    bool cb_running;  /* a message callback is running */
+    bool cb_ended;    /* end delivered */
+    bool close_done;  /* RECV_CLOSE_ON_SERVER completed: the call is over */
     /* cancellation callback, only while the handler runs */
     void (*cancel_cb)(void *);
     void *cancel_arg;
@@ -322,6 +329,9 @@ static void pump_locked(struct weft_rpc_call *c)
             ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
         }
         ops[n].op = GRPC_OP_SEND_MESSAGE;
+        /* more queued behind it: let HTTP/2 coalesce them into one write;
+         * the last message of a burst goes without the hint and flushes */
+        ops[n].flags = c->qhead != NULL ? GRPC_WRITE_BUFFER_HINT : 0;
         ops[n++].data.send_message.send_message = c->sending;
         send_status = c->qhead == NULL && c->status_pending && !c->status_started;
     } else if (c->status_pending && !c->status_started) {
@@ -361,7 +371,8 @@ static void pump_locked(struct weft_rpc_call *c)
 static void arm_recv_locked(struct weft_rpc_call *c)
 {
     if (!is_streaming_in(c) || c->recv_inflight || c->recv_ready || c->recv_eof ||
-        c->cancelled || c->broken || c->shutdown || c->qlen >= c->srv->send_queue_max) {
+        c->cancelled || c->broken || c->shutdown || c->recv_paused || c->cb_running ||
+        c->qlen >= c->srv->send_queue_max) {
         return;
     }
     grpc_op op;
@@ -394,6 +405,72 @@ static void ensure_close_locked(struct weft_rpc_call *c)
     }
 }
 
+static int finish_locked(struct weft_rpc_call *c, int code, const char *message);
+
+/* Event-driven streams: whether `end` is due now (nothing more can be
+ * delivered and no callback runs); marks it delivered. Call lock held. */
+static bool cb_end_due_locked(struct weft_rpc_call *c)
+{
+    if (c->m == NULL || c->m->cbs == NULL || c->cb_ended || c->cb_running || c->recv_inflight ||
+        c->handler_done) {
+        return false;
+    }
+    if (!(c->recv_eof || c->cancelled || c->shutdown || c->broken || c->close_done)) {
+        return false;
+    }
+    c->cb_ended = true;
+    return true;
+}
+
+static void cb_deliver_end(struct weft_rpc_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool cancelled = c->cancelled || c->shutdown || c->broken || c->recv_failed;
+    pthread_mutex_unlock(&c->lock);
+    c->m->cbs->end(c->cb_state, c, cancelled);
+}
+
+/* Event-driven streams: a RECV_MESSAGE completed. Hands the message to the
+ * handler on this thread, then reads on (or delivers end). */
+static void cb_on_recv_done(struct weft_rpc_call *c, bool ok)
+{
+    pthread_mutex_lock(&c->lock);
+    c->recv_inflight = false;
+    grpc_byte_buffer *bb = NULL;
+    if (ok && c->rbuf != NULL) {
+        bb = c->rbuf;
+        c->rbuf = NULL;
+        c->cb_running = true;
+    } else {
+        c->recv_eof = true;
+        c->recv_failed = !ok || grpc_call_failed_before_recv_message(c->gc);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (bb != NULL) {
+        size_t len = 0;
+        uint8_t *msg = rpc_bb_copy(bb, &len);
+        grpc_byte_buffer_destroy(bb);
+        if (msg != NULL) {
+            c->m->cbs->message(c->cb_state, c, msg, len);
+        }
+        pthread_mutex_lock(&c->lock);
+        c->cb_running = false;
+        if (msg == NULL) {
+            c->broken = true; /* no memory for the message: end the stream */
+            (void)finish_locked(c, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory for a message");
+        }
+        arm_recv_locked(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_lock(&c->lock);
+    bool end = cb_end_due_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (end) {
+        cb_deliver_end(c);
+    }
+    call_unref(c);
+}
+
 static void on_send_done(void *obj, bool ok)
 {
     struct weft_rpc_call *c = obj;
@@ -424,6 +501,10 @@ static void on_send_done(void *obj, bool ok)
 static void on_recv_done(void *obj, bool ok)
 {
     struct weft_rpc_call *c = obj;
+    if (c->m->cbs != NULL) {
+        cb_on_recv_done(c, ok);
+        return;
+    }
     pthread_mutex_lock(&c->lock);
     c->recv_inflight = false;
     if (ok && c->rbuf != NULL) {
@@ -444,6 +525,7 @@ static void on_close_done(void *obj, bool ok)
 {
     struct weft_rpc_call *c = obj;
     pthread_mutex_lock(&c->lock);
+    c->close_done = true;
     if (!ok || c->close_cancelled) {
         if (!c->cancelled) {
             c->srv->n_cancelled++;
@@ -456,8 +538,12 @@ static void on_close_done(void *obj, bool ok)
             cb(c->cancel_arg);
         }
     }
+    bool end = cb_end_due_locked(c);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->lock);
+    if (end) {
+        cb_deliver_end(c);
+    }
     call_unref(c);
 }
 
@@ -566,6 +652,28 @@ static void run_handler(void *arg)
 static void request_method(struct weft_rpc_server *srv, struct method *m);
 static void request_generic(struct weft_rpc_server *srv);
 
+/* Event-driven streams: the call arrived (its first RECV_MESSAGE is armed
+ * only once the handler has its state). */
+static void cb_open(struct weft_rpc_call *c)
+{
+    c->cb_state = c->m->cbs->open(c->m->ctx, c);
+    pthread_mutex_lock(&c->lock);
+    if (c->cb_state == NULL) {
+        c->handler_done = true;
+        (void)finish_locked(c, WEFT_RPC_RESOURCE_EXHAUSTED, "no resources for the stream");
+        pthread_mutex_unlock(&c->lock);
+        call_unref(c);
+        return;
+    }
+    c->cb_running = false;
+    arm_recv_locked(c);
+    bool end = cb_end_due_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (end) {
+        cb_deliver_end(c);
+    }
+}
+
 static void on_new_call(void *obj, bool ok)
 {
     struct weft_rpc_call *c = obj;
@@ -591,11 +699,16 @@ static void on_new_call(void *obj, bool ok)
     }
     pthread_mutex_lock(&c->lock);
     c->refs = 1; /* the handler's */
+    c->cb_running = c->m->cbs != NULL; /* no delivery before open returns */
     if (is_stream(c)) {
         ensure_close_locked(c);
     }
     arm_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
+    if (c->m->cbs != NULL) {
+        cb_open(c);
+        return;
+    }
     if (c->m->inline_run) {
         /* non-blocking handler: no hop to a worker */
         run_handler(c);
@@ -943,10 +1056,10 @@ fail:
 }
 
 static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
-                      weft_rpc_unary_fn ufn, weft_rpc_stream_fn sfn, void *ctx,
-                      bool inline_run)
+                      weft_rpc_unary_fn ufn, weft_rpc_stream_fn sfn,
+                      const struct weft_rpc_stream_cbs *cbs, void *ctx, bool inline_run)
 {
-    if (srv == NULL || name == NULL || name[0] != '/' || (ufn == NULL && sfn == NULL)) {
+    if (srv == NULL || name == NULL || name[0] != '/' || (ufn == NULL && sfn == NULL && cbs == NULL)) {
         return WEFT_EINVAL;
     }
     if (srv->started || srv->stopping) {
@@ -965,6 +1078,7 @@ static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
     m->kind = kind;
     m->ufn = ufn;
     m->sfn = sfn;
+    m->cbs = cbs;
     m->ctx = ctx;
     m->inline_run = inline_run;
     bool with_payload = kind == KIND_UNARY || kind == WEFT_RPC_SERVER_STREAMING;
@@ -984,7 +1098,7 @@ static int add_method(struct weft_rpc_server *srv, const char *name, int kind,
 int weft_rpc_server_add_unary(struct weft_rpc_server *srv, const char *method,
                               weft_rpc_unary_fn fn, void *ctx)
 {
-    return add_method(srv, method, KIND_UNARY, fn, NULL, ctx, false);
+    return add_method(srv, method, KIND_UNARY, fn, NULL, NULL, ctx, false);
 }
 
 int weft_rpc_server_add_unary_flags(struct weft_rpc_server *srv, const char *method,
@@ -993,7 +1107,7 @@ int weft_rpc_server_add_unary_flags(struct weft_rpc_server *srv, const char *met
     if ((flags & ~(unsigned)WEFT_RPC_INLINE) != 0) {
         return WEFT_EINVAL;
     }
-    return add_method(srv, method, KIND_UNARY, fn, NULL, ctx, (flags & WEFT_RPC_INLINE) != 0);
+    return add_method(srv, method, KIND_UNARY, fn, NULL, NULL, ctx, (flags & WEFT_RPC_INLINE) != 0);
 }
 
 int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
@@ -1003,7 +1117,18 @@ int weft_rpc_server_add_stream(struct weft_rpc_server *srv, const char *method,
         kind != WEFT_RPC_BIDI_STREAMING) {
         return WEFT_EINVAL;
     }
-    return add_method(srv, method, (int)kind, NULL, fn, ctx, false);
+    return add_method(srv, method, (int)kind, NULL, fn, NULL, ctx, false);
+}
+
+int weft_rpc_server_add_stream_cb(struct weft_rpc_server *srv, const char *method,
+                                  enum weft_rpc_kind kind, const struct weft_rpc_stream_cbs *cbs,
+                                  void *ctx)
+{
+    if (cbs == NULL || cbs->open == NULL || cbs->message == NULL || cbs->end == NULL ||
+        (kind != WEFT_RPC_CLIENT_STREAMING && kind != WEFT_RPC_BIDI_STREAMING)) {
+        return WEFT_EINVAL;
+    }
+    return add_method(srv, method, (int)kind, NULL, NULL, cbs, ctx, false);
 }
 
 int weft_rpc_server_start(struct weft_rpc_server *srv, struct weft_err *err)
@@ -1212,11 +1337,38 @@ const uint8_t *weft_rpc_call_request(const struct weft_rpc_call *call, size_t *l
     return call->req;
 }
 
+void weft_rpc_call_pause_recv(struct weft_rpc_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->recv_paused = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void weft_rpc_call_resume_recv(struct weft_rpc_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->recv_paused = false;
+    arm_recv_locked(c); /* never delivers a callback itself */
+    pthread_mutex_unlock(&c->lock);
+}
+
+void weft_rpc_call_done(struct weft_rpc_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->handler_done = true;
+    c->cancel_cb = NULL;
+    if (!c->finished) {
+        (void)finish_locked(c, WEFT_RPC_OK, NULL);
+    }
+    pthread_mutex_unlock(&c->lock);
+    call_unref(c);
+}
+
 int weft_rpc_call_recv(struct weft_rpc_call *c, uint8_t **msg, size_t *len, int64_t timeout_ms)
 {
     *msg = NULL;
     *len = 0;
-    if (!is_streaming_in(c)) {
+    if (!is_streaming_in(c) || c->m->cbs != NULL) {
         return WEFT_ESTATE;
     }
     uint64_t deadline =
@@ -1282,7 +1434,7 @@ int weft_rpc_call_send_owned(struct weft_rpc_call *c, uint8_t *msg, size_t len)
             rc = WEFT_ECANCELED;
         } else if (c->finished) {
             rc = WEFT_ESTATE;
-        } else if (c->qlen >= c->srv->send_queue_max) {
+        } else if (c->qlen >= c->srv->send_queue_max && c->m->cbs == NULL) {
             pthread_cond_wait(&c->cv, &c->lock);
             continue;
         }

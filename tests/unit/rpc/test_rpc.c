@@ -244,6 +244,85 @@ static void h_bidi(void *ctx, struct weft_rpc_call *call)
     svc_note(&svc.handlers_done);
 }
 
+/* Event-driven bidi echo: "pause" pauses receipt (the test resumes it),
+ * and at a half-close the handler replies "bye:<messages seen>". */
+struct cb_stream {
+    struct weft_rpc_call *call;
+    int seen;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct weft_rpc_call *paused; /* the call that asked to pause */
+    int opened, ended, ended_cancelled, msgs_after_end;
+} cbs_seen;
+
+static void *cb_open(void *ctx, struct weft_rpc_call *call)
+{
+    (void)ctx;
+    struct cb_stream *st = weft_calloc(1, sizeof(*st));
+    if (st != NULL) {
+        st->call = call;
+        pthread_mutex_lock(&cbs_seen.lock);
+        cbs_seen.opened++;
+        pthread_mutex_unlock(&cbs_seen.lock);
+    }
+    return st;
+}
+
+static void cb_message(void *state, struct weft_rpc_call *call, uint8_t *msg, size_t len)
+{
+    struct cb_stream *st = state;
+    st->seen++;
+    if (len == 5 && memcmp(msg, "pause", 5) == 0) {
+        weft_rpc_call_pause_recv(call);
+        pthread_mutex_lock(&cbs_seen.lock);
+        cbs_seen.paused = call;
+        pthread_mutex_unlock(&cbs_seen.lock);
+    }
+    int rc = weft_rpc_call_send_owned(call, msg, len);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED || rc == WEFT_ESHUTDOWN);
+}
+
+static void cb_end(void *state, struct weft_rpc_call *call, bool cancelled)
+{
+    struct cb_stream *st = state;
+    if (!cancelled) {
+        char out[32];
+        int n = snprintf(out, sizeof(out), "bye:%d", st->seen);
+        assert_int_equal(weft_rpc_call_send(call, out, (size_t)n), 0);
+    }
+    pthread_mutex_lock(&cbs_seen.lock);
+    cbs_seen.ended++;
+    cbs_seen.ended_cancelled += cancelled;
+    if (cbs_seen.paused == call) {
+        cbs_seen.paused = NULL;
+    }
+    pthread_mutex_unlock(&cbs_seen.lock);
+    weft_free(st);
+    weft_rpc_call_done(call);
+}
+
+static const struct weft_rpc_stream_cbs cb_echo = {cb_open, cb_message, cb_end};
+
+static int cbs_count(int *field)
+{
+    pthread_mutex_lock(&cbs_seen.lock);
+    int v = *field;
+    pthread_mutex_unlock(&cbs_seen.lock);
+    return v;
+}
+
+static int cbs_wait(int *field, int n, int ms)
+{
+    uint64_t end = weft_clock_mono_ns() + (uint64_t)ms * 1000000u;
+    while (cbs_count(field) < n && weft_clock_mono_ns() < end) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return cbs_count(field);
+}
+
 struct tls_files {
     enum weft_rpc_tls_mode mode;
 };
@@ -269,6 +348,10 @@ static struct weft_rpc_server *start_server_opts(struct weft_rpc_server_opts *o)
                                                 h_sum, NULL), 0);
     assert_int_equal(weft_rpc_server_add_stream(srv, "/t.T/Bidi", WEFT_RPC_BIDI_STREAMING,
                                                 h_bidi, NULL), 0);
+    assert_int_equal(weft_rpc_server_add_stream_cb(srv, "/t.T/CbEcho", WEFT_RPC_BIDI_STREAMING,
+                                                   &cb_echo, NULL), 0);
+    assert_int_equal(weft_rpc_server_add_stream_cb(srv, "/t.T/CbBad", WEFT_RPC_SERVER_STREAMING,
+                                                   &cb_echo, NULL), WEFT_EINVAL);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Echo", h_echo, NULL), WEFT_EEXIST);
     assert_int_equal(weft_rpc_server_start(srv, &err), 0);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Late", h_echo, NULL), WEFT_ESTATE);
@@ -549,6 +632,107 @@ static void test_bidi(void **state)
     const char *m;
     assert_int_equal(weft_rpc_stream_status(s, 5000, &code, &m), 0);
     assert_int_equal(code, WEFT_RPC_OK);
+    weft_rpc_stream_free(s);
+    weft_rpc_client_free(c);
+    weft_rpc_server_free(srv);
+}
+
+static struct weft_rpc_call *paused_call(int ms)
+{
+    uint64_t end = weft_clock_mono_ns() + (uint64_t)ms * 1000000u;
+    for (;;) {
+        pthread_mutex_lock(&cbs_seen.lock);
+        struct weft_rpc_call *c = cbs_seen.paused;
+        pthread_mutex_unlock(&cbs_seen.lock);
+        if (c != NULL || weft_clock_mono_ns() >= end) {
+            return c;
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_event_driven_stream(void **state)
+{
+    (void)state;
+    struct weft_rpc_server *srv = start_server(WEFT_RPC_TLS_OFF, 0);
+    struct weft_rpc_client *c = client_for(srv, false, NULL, NULL);
+    int opened = cbs_count(&cbs_seen.opened), ended = cbs_count(&cbs_seen.ended);
+    int cancelled = cbs_count(&cbs_seen.ended_cancelled);
+    uint8_t *msg;
+    size_t len;
+    int code;
+    const char *m;
+
+    /* a burst echoed in order, then the handler's own reply at the half-close */
+    struct weft_rpc_stream *s = weft_rpc_client_stream(c, "/t.T/CbEcho", 0, NULL);
+    struct burst b = {.s = s, .n = 20000};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, burst_sender, &b), 0);
+    for (int i = 0; i < b.n; i++) {
+        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 10000), 0);
+        assert_non_null(msg);
+        char want[32];
+        snprintf(want, sizeof(want), "m%d", i);
+        assert_string_equal((char *)msg, want);
+        weft_free(msg);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(b.failed, 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    assert_string_equal((char *)msg, "bye:20000");
+    weft_free(msg);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    assert_null(msg);
+    assert_int_equal(weft_rpc_stream_status(s, 5000, &code, &m), 0);
+    assert_int_equal(code, WEFT_RPC_OK);
+    weft_rpc_stream_free(s);
+    assert_int_equal(cbs_wait(&cbs_seen.ended, ended + 1, 5000), ended + 1);
+    assert_int_equal(cbs_count(&cbs_seen.opened), opened + 1);
+
+    /* paused: nothing more is read until the handler resumes */
+    s = weft_rpc_client_stream(c, "/t.T/CbEcho", 0, NULL);
+    assert_int_equal(weft_rpc_stream_send(s, "pause", 5), 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    assert_string_equal((char *)msg, "pause");
+    weft_free(msg);
+    struct weft_rpc_call *call = paused_call(5000);
+    assert_non_null(call);
+    assert_int_equal(weft_rpc_stream_send(s, "x", 1), 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 300), WEFT_ETIMEDOUT);
+    weft_rpc_call_resume_recv(call);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    assert_string_equal((char *)msg, "x");
+    weft_free(msg);
+    assert_int_equal(weft_rpc_stream_close_send(s), 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    assert_string_equal((char *)msg, "bye:2");
+    weft_free(msg);
+    weft_rpc_stream_free(s);
+    assert_int_equal(cbs_wait(&cbs_seen.ended, ended + 2, 5000), ended + 2);
+
+    /* a client cancel ends the stream with cancelled = true; the call is freed */
+    s = weft_rpc_client_stream(c, "/t.T/CbEcho", 0, NULL);
+    assert_int_equal(weft_rpc_stream_send(s, "a", 1), 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    weft_free(msg);
+    weft_rpc_stream_free(s); /* cancels */
+    assert_int_equal(cbs_wait(&cbs_seen.ended_cancelled, cancelled + 1, 5000), cancelled + 1);
+
+    /* a paused stream open at server stop is ended (UNAVAILABLE to the client) */
+    s = weft_rpc_client_stream(c, "/t.T/CbEcho", -1, NULL);
+    assert_int_equal(weft_rpc_stream_send(s, "pause", 5), 0);
+    assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
+    weft_free(msg);
+    assert_non_null(paused_call(5000));
+    weft_rpc_server_stop(srv, 100);
+    assert_int_equal(cbs_count(&cbs_seen.ended), ended + 4);
+    assert_int_equal(cbs_count(&cbs_seen.ended_cancelled), cancelled + 2);
+    assert_int_equal(weft_rpc_stream_status(s, 5000, &code, &m), 0);
+    assert_int_equal(code, WEFT_RPC_UNAVAILABLE);
+    struct weft_rpc_server_stats st = {0};
+    weft_rpc_server_stats(srv, &st);
+    assert_int_equal(st.live, 0);
     weft_rpc_stream_free(s);
     weft_rpc_client_free(c);
     weft_rpc_server_free(srv);
@@ -907,6 +1091,7 @@ static int setup(void **state)
 {
     (void)state;
     pthread_mutex_init(&svc.lock, NULL);
+    pthread_mutex_init(&cbs_seen.lock, NULL);
     pthread_cond_init(&svc.cv, NULL);
     /* the refused handshakes below are expected: keep gRPC's warnings quiet */
     if (weft_log_spec_set("warn:grpc=error", NULL) != 0) {
@@ -955,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_server_streaming),
         cmocka_unit_test(test_client_streaming),
         cmocka_unit_test(test_bidi),
+        cmocka_unit_test(test_event_driven_stream),
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_mutual_tls),
         cmocka_unit_test(test_deadline),
