@@ -2,7 +2,14 @@
 // bench/e2e: committed tx/s and p50/p99 submit-to-commit latency through the
 // Gateway at 50 and 200 in-flight submits; endorse latency; CPU seconds per
 // committed transaction of the orderer, of the peers (and both together),
-// of the chaincode processes and of this client, from /proc (utime+stime).
+// of the chaincode processes and of this client, from /proc (utime+stime);
+// context switches per committed transaction of the orderer and of the peers
+// (threads alive at the end of a level; /proc/<pid>/task/*/status).
+// BENCH_PERF=<dir>: `perf record` the peers (BENCH_PERF_PIDS=all: and the
+// orderer) during each level into <dir>/e2e-<inflight>.data, with
+// BENCH_PERF_ARGS (default "-g -F 999"; for user-space stacks through
+// libcrypto and gRPC: "--call-graph dwarf,16384 -F 500").
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { networkUp, networkDown, gatewayFor, waitFor } = require(
@@ -33,6 +40,39 @@ function childrenOf(pids) {
     return out;
 }
 
+// Context switches (voluntary + involuntary) of all threads of a process.
+function ctxSwitches(pid) {
+    let n = 0;
+    let tasks;
+    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return 0; }
+    for (const t of tasks) {
+        let st;
+        try { st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'); } catch { continue; }
+        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+    }
+    return n;
+}
+
+// BENCH_PERF=<dir>: `perf record` the given processes during one level
+// (BENCH_PERF_ARGS, default "-g -F 999"), into <dir>/<name>.data.
+function startProfile(pids, name) {
+    if (!process.env.BENCH_PERF) return null;
+    fs.mkdirSync(process.env.BENCH_PERF, { recursive: true });
+    const file = path.join(process.env.BENCH_PERF, `${name}.data`);
+    const extra = (process.env.BENCH_PERF_ARGS || '-g -F 999').split(' ');
+    const child = spawn('perf', ['record', '-q', ...extra, '-o', file, '-p', pids.join(',')],
+        { stdio: 'ignore' });
+    execFileSync('sleep', ['0.3']);
+    return child;
+}
+
+function stopProfile(child) {
+    if (!child) return;
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    return Promise.race([done, new Promise((r) => setTimeout(r, 30000))]);
+}
+
 function pct(a, p) {
     if (a.length === 0) return null;
     const s = [...a].sort((x, y) => x - y);
@@ -47,6 +87,10 @@ function cpuSince(pids, base) {
 async function level(contracts, inflight, groups) {
     const base = new Map();
     for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuOf(pid));
+    const cs0 = new Map();
+    for (const pid of [...groups.orderer, ...groups.peers]) cs0.set(pid, ctxSwitches(pid));
+    const prof = startProfile(process.env.BENCH_PERF_PIDS === 'all'
+        ? [...groups.orderer, ...groups.peers] : groups.peers, `e2e-${inflight}`);
     const cl0 = process.cpuUsage();
     const lat = [], endorse = [], submit = [], status = [];
     let committed = 0, failed = 0, seq = 0;
@@ -90,6 +134,11 @@ async function level(contracts, inflight, groups) {
     for (const [k, pids] of Object.entries(groups)) cpu[k] = per(cpuSince(pids, base));
     cpu.weft_total = per(cpuSince([...groups.orderer, ...groups.peers], base));
     cpu.client = per((cl.user + cl.system) / 1e6);
+    const csPer = (pids) => (committed
+        ? Number((pids.reduce((a, pid) => a + ctxSwitches(pid) - cs0.get(pid), 0) / committed).toFixed(1))
+        : null);
+    const ctx = { orderer: csPer(groups.orderer), peers: csPer(groups.peers) };
+    await stopProfile(prof);
     const q = (a) => ({ p50: pct(a, 0.5), p99: pct(a, 0.99) });
     return {
         inflight, seconds: secs, committed, failed, tps: Number((committed / secs).toFixed(1)),
@@ -97,6 +146,7 @@ async function level(contracts, inflight, groups) {
         submit_to_commit_ms: q(lat),
         endorse_ms: q(endorse), submit_rpc_ms: q(submit), commit_status_rpc_ms: q(status),
         cpu_ms_per_tx: cpu,
+        ctx_switches_per_tx: ctx,
         errors: Object.fromEntries(errors),
     };
 }
