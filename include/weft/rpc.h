@@ -406,6 +406,11 @@ struct weft_rpc_stream *weft_rpc_client_stream(struct weft_rpc_client *c, const 
  * control). WEFT_ECANCELED / WEFT_ERPC once the call has ended; WEFT_ESTATE
  * after close_send. One sender at a time. */
 int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len) WEFT_WARN_UNUSED;
+/* The same, telling gRPC more messages follow at once: it may hold this one
+ * back to write it together with the next (the next plain send, or
+ * close_send, flushes). For bursts: every message but the last. */
+int weft_rpc_stream_send_more(struct weft_rpc_stream *s, const void *msg,
+                              size_t len) WEFT_WARN_UNUSED;
 /* Half-closes: no more messages from the client. */
 int weft_rpc_stream_close_send(struct weft_rpc_stream *s) WEFT_WARN_UNUSED;
 /* Receives the next message: 0 and *msg (weft_free it), or 0 and *msg NULL

@@ -2,7 +2,8 @@
  * The gateway.Gateway service (weft/gateway.h; spec transaction-flow.md
  * §5-§8). Handlers run on the gRPC worker pool and may block:
  *  - Endorse asks every org of its layout at once (the own org on the
- *    handler's thread, each other org on a short-lived thread of its own);
+ *    handler's thread, each other org on a worker of the gateway's pool,
+ *    gw->jobs, whose threads start on demand and then stay);
  *    calls to other peers are blocking client calls with deadlines;
  *  - Submit sends over one long-lived Broadcast stream per orderer, shared
  *    by all calls; a reader thread per stream hands the in-order answers to
@@ -45,6 +46,7 @@ WEFT_LOGGER(lg_gw, "gateway");
 #define METHOD_PROCESS_PROPOSAL "/protos.Endorser/ProcessProposal"
 #define METHOD_BROADCAST "/orderer.AtomicBroadcast/Broadcast"
 #define MAX_ENDPOINTS 64
+#define GW_JOB_THREADS 256 /* the peer's gRPC server has as many workers */
 
 struct gw_client {
     struct gw_client *next;
@@ -103,6 +105,7 @@ struct weft_gateway {
     pthread_cond_t cv; /* a watcher's gen changed */
     struct gw_client *clients;
     struct gw_bcast *bcasts; /* one shared Broadcast stream per orderer */
+    struct weft_pool *jobs;  /* Endorse: other orgs' shares (collect_parallel) */
     struct gw_watch *watches;
     bool stopping;
     struct weft_gateway_stats stats;
@@ -803,14 +806,14 @@ struct gw_org_job {
     struct gw_details d;
     bool nonretry;
     uint32_t attempts;
-    pthread_t th;
-    bool threaded;
+    bool queued; /* runs on gw->jobs; done, under *mu, and *cv report its end */
+    bool done;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
 };
 
-static void *org_job_run(void *arg)
+static void org_job_run(struct gw_org_job *j)
 {
-    weft_thread_name("gw-endorse");
-    struct gw_org_job *j = arg;
     struct gw_endorse *x = j->x;
     while (j->n < j->need && !j->nonretry && weft_clock_mono_ns() < x->deadline) {
         struct gw_ep *ep = NULL;
@@ -848,13 +851,30 @@ static void *org_job_run(void *arg)
             WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
         }
     }
-    return NULL;
+}
+
+/* A job on the gateway's worker pool: runs, then wakes its collector. */
+static void org_job_pooled(void *arg)
+{
+    static __thread bool named;
+    if (!named) {
+        weft_thread_name("gw-endorse");
+        named = true;
+    }
+    struct gw_org_job *j = arg;
+    pthread_mutex_t *mu = j->mu;
+    org_job_run(j);
+    pthread_mutex_lock(mu);
+    j->done = true;
+    pthread_cond_signal(j->cv);
+    pthread_mutex_unlock(mu);
 }
 
 /* Collects the endorsements of layout l from all its orgs at once (plus
  * the gateway's own org when own_first, as Fabric's gateway always asks it
- * first): the own org on this thread, every other org on a thread of its
- * own. The responses join x->got in layout order, own org first; one whose
+ * first): the own org on this thread, every other org on a worker of the
+ * gateway's pool (gw->jobs; a job that cannot be queued runs here after the
+ * own org's). The responses join x->got in layout order, own org first; one whose
  * payload differs from the first is dropped with a detail. *own_failed is
  * set when the own org could not endorse at all because of a
  * non-retryable failure (then only its details are kept, as when it is
@@ -881,22 +901,32 @@ static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bo
             jobs[nj++].need = l->orgs[o].n;
         }
     }
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&cv, NULL);
     for (size_t i = 0; i < nj; i++) {
         jobs[i].x = x;
+        jobs[i].mu = &mu;
+        jobs[i].cv = &cv;
         if (i > 0) { /* the first job runs on this thread */
-            jobs[i].threaded = pthread_create(&jobs[i].th, NULL, org_job_run, &jobs[i]) == 0;
+            jobs[i].queued = weft_pool_submit(x->gw->jobs, org_job_pooled, &jobs[i]) == 0;
         }
     }
     for (size_t i = 0; i < nj; i++) {
-        if (!jobs[i].threaded) {
-            (void)org_job_run(&jobs[i]);
+        if (!jobs[i].queued) {
+            org_job_run(&jobs[i]);
         }
     }
+    pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nj; i++) {
-        if (jobs[i].threaded) {
-            pthread_join(jobs[i].th, NULL);
+        while (jobs[i].queued && !jobs[i].done) {
+            pthread_cond_wait(&cv, &mu);
         }
     }
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&cv);
+    pthread_mutex_destroy(&mu);
     if (strcmp(jobs[0].mspid, own) == 0 && jobs[0].n == 0 && jobs[0].nonretry) {
         *own_failed = true;
     }
@@ -2096,6 +2126,12 @@ int weft_gateway_new(const struct weft_gateway_opts *o, const struct weft_gatewa
             gw->n_orderers++;
         }
     }
+    /* threads start on demand, as many as Endorse calls run at once need */
+    gw->jobs = weft_pool_new(GW_JOB_THREADS);
+    if (gw->jobs == NULL) {
+        rc = weft_err_set(err, WEFT_ENOMEM, "gateway: worker pool");
+        goto fail;
+    }
     metrics_init(gw, o->metrics);
     *out = gw;
     return 0;
@@ -2209,6 +2245,7 @@ void weft_gateway_free(struct weft_gateway *gw)
         weft_free(w->channel);
         weft_free(w);
     }
+    weft_pool_free(gw->jobs); /* no Endorse runs any more: drains nothing */
     bcasts_free(gw); /* streams before the clients they belong to */
     while (gw->clients != NULL) {
         struct gw_client *c = gw->clients;

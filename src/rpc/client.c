@@ -415,7 +415,7 @@ struct weft_rpc_stream *weft_rpc_client_stream(struct weft_rpc_client *c, const 
     return s;
 }
 
-int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len)
+static int stream_send(struct weft_rpc_stream *s, const void *msg, size_t len, uint32_t flags)
 {
     pthread_mutex_lock(&s->send_lock);
     int rc = 0;
@@ -427,6 +427,7 @@ int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len)
     grpc_op op;
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_SEND_MESSAGE;
+    op.flags = flags;
     op.data.send_message.send_message = bb;
     if (grpc_call_start_batch(s->gc, &op, 1, &s->tag_send, NULL) != GRPC_CALL_OK) {
         rc = WEFT_ERPC;
@@ -441,6 +442,16 @@ int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len)
 out:
     pthread_mutex_unlock(&s->send_lock);
     return rc;
+}
+
+int weft_rpc_stream_send(struct weft_rpc_stream *s, const void *msg, size_t len)
+{
+    return stream_send(s, msg, len, 0);
+}
+
+int weft_rpc_stream_send_more(struct weft_rpc_stream *s, const void *msg, size_t len)
+{
+    return stream_send(s, msg, len, GRPC_WRITE_BUFFER_HINT);
 }
 
 int weft_rpc_stream_close_send(struct weft_rpc_stream *s)
