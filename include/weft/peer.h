@@ -29,6 +29,7 @@ struct weft_config;
 struct weft_rpc_server;
 struct weft_ops;
 struct weft_peer;
+struct weft_vcache;
 
 struct weft_peer_opts {
     const char *fs_path;          /* peer.fileSystemPath (required) */
@@ -64,6 +65,11 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *opts,
 /* Stops the chaincode listener and chaincode, closes ledgers. Stop the main
  * gRPC server first. NULL-safe. */
 void weft_peer_free(struct weft_peer *p);
+/* The peer's signature verification cache (borrowed, lives as long as the
+ * peer): its committers' validators use it, and the endorser records each
+ * endorsement signature it makes there as valid, so the peer's own
+ * endorsement in a block costs a lookup instead of an ECDSA verification. */
+struct weft_vcache *weft_peer_vcache(struct weft_peer *p);
 
 /* Joins a channel from its genesis block (bytes borrowed): creates the
  * ledger and commits block 0. WEFT_EEXIST when already joined. *channel_id

@@ -70,7 +70,7 @@ struct peer_sys {
     pthread_mutex_t mu;
     struct sys_chan *chans;
     struct weft_deliver *deliver;
-    struct weft_vcache *cache;
+    struct weft_vcache *cache; /* the peer's (p->vcache), borrowed */
     struct weft_verifier *verifier;
     bool tls;
     char *root_pem;             /* peer.tls.rootcert.file */
@@ -450,7 +450,7 @@ int peer__sys_start(struct weft_peer *p, struct weft_config *cfg, struct weft_rp
     if (rc != 0) {
         return rc;
     }
-    s->cache = weft_vcache_new(1u << 16);
+    s->cache = p->vcache; /* the peer's: the endorser adds its own signatures */
     s->verifier = weft_verifier_new(0, s->cache);
     if (s->cache == NULL || s->verifier == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "peer: signature verifier");
@@ -519,7 +519,6 @@ void peer__sys_free(struct weft_peer *p)
     }
     weft_deliver_free(s->deliver);
     weft_verifier_free(s->verifier);
-    weft_vcache_free(s->cache);
     peer__metrics_free(s->metrics);
     weft_free(s->root_pem);
     weft_free(s->cert_file);

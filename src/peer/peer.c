@@ -22,6 +22,7 @@
 #include "peer/lifecycle/chaincode_definition.pb-c.h"
 #include "weft/config.h"
 #include "weft/configtx.h"
+#include "weft/crypto.h"
 #include "weft/ledger.h"
 #include "weft/ledger_state.h"
 #include "weft/log.h"
@@ -460,6 +461,11 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
     if (weft_cc_store_open(p->fs_path, &p->store, err) != 0) {
         goto fail;
     }
+    p->vcache = weft_vcache_new(1u << 16);
+    if (p->vcache == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "peer: verification cache");
+        goto fail;
+    }
     struct weft_rpc_server_opts so = {0};
     so.listen[0] = o->chaincode_listen != NULL ? o->chaincode_listen : "0.0.0.0:7052";
     so.cq_threads = 1;
@@ -666,6 +672,11 @@ out:
     return p;
 }
 
+struct weft_vcache *weft_peer_vcache(struct weft_peer *p)
+{
+    return p->vcache;
+}
+
 void weft_peer_free(struct weft_peer *p)
 {
     if (p == NULL) {
@@ -694,6 +705,7 @@ void weft_peer_free(struct weft_peer *p)
         }
     }
     weft_msp_unref(p->msp);
+    weft_vcache_free(p->vcache);
     weft_free(p->fs_path);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->join_mu);

@@ -557,6 +557,82 @@ static void test_endorse_ok(void **state)
     weft_free(msp);
 }
 
+/* The endorsement just made is in the peer's verification cache as valid,
+ * under the key the block validator computes for it (signer certificate,
+ * SHA-256 of payload || endorser, signature): checking it again in a block
+ * is a cache hit, not an ECDSA verification. A different signature over the
+ * same data is not taken from the cache. */
+static void test_own_endorsement_cached(void **state)
+{
+    (void)state;
+    struct weft_vcache *vc = weft_peer_vcache(G->peer);
+    assert_non_null(vc);
+    struct weft_vcache_stats st0;
+    weft_vcache_get_stats(vc, &st0);
+    struct prop_opts o = {.channel = "mychannel", .cc = "fakecc", .args = put_args, .nargs = 2};
+    Protos__ProposalResponse *pr = NULL;
+    struct weft_err e = {0};
+    uint8_t phash[32];
+    assert_int_equal(endorse(&o, &pr, &e, phash), 0);
+    assert_int_equal(pr->response->status, 200);
+    assert_non_null(pr->endorsement);
+    struct weft_vcache_stats st1;
+    weft_vcache_get_stats(vc, &st1);
+    assert_int_equal(st1.inserts, st0.inserts + 1);
+
+    /* the validator's item for this endorsement (validator.c) */
+    struct weft_msp_identity *id = NULL;
+    assert_int_equal(weft_msp_deserialize(G->user, pr->endorsement->endorser.data,
+                                          pr->endorsement->endorser.len, &id, &e),
+                     0);
+    size_t n = pr->payload.len + pr->endorsement->endorser.len;
+    uint8_t *tbs = weft_malloc(n);
+    memcpy(tbs, pr->payload.data, pr->payload.len);
+    memcpy(tbs + pr->payload.len, pr->endorsement->endorser.data, pr->endorsement->endorser.len);
+    uint8_t digest[WEFT_SHA256_LEN];
+    weft_sha256(tbs, n, digest);
+    struct weft_verify_item it = {0};
+    it.cert = weft_msp_identity_cert(id);
+    it.digest = digest;
+    it.sig = pr->endorsement->signature.data;
+    it.sig_len = pr->endorsement->signature.len;
+    assert_int_equal(weft_verify_item_run(vc, &it), 0);
+    assert_true(it.cached);
+    struct weft_vcache_stats st2;
+    weft_vcache_get_stats(vc, &st2);
+    assert_int_equal(st2.hits, st1.hits + 1);
+
+    /* another valid signature over the same bytes (ECDSA is randomised):
+     * not in the cache, so it is really verified */
+    struct weft_msp *pmsp = NULL;
+    char *msp = weft_asprintf("%s/" VEC "/crypto/peerOrganizations/org1.example.com/peers/"
+                              "peer0.org1.example.com/msp", wt_shared_dir());
+    assert_int_equal(weft_msp_load_dir(msp, "Org1MSP", &pmsp, &e), 0);
+    uint8_t sig[WEFT_ECDSA_SIG_MAX];
+    size_t sl = sizeof(sig);
+    assert_int_equal(weft_msp_sign(pmsp, tbs, n, sig, &sl, &e), 0);
+    struct weft_verify_item it2 = it;
+    it2.sig = sig;
+    it2.sig_len = sl;
+    it2.cached = true;
+    assert_int_equal(weft_verify_item_run(vc, &it2), 0);
+    assert_false(it2.cached);
+    /* a corrupted copy of the cached signature is refused */
+    uint8_t bad[WEFT_ECDSA_SIG_MAX];
+    memcpy(bad, it.sig, it.sig_len);
+    bad[it.sig_len - 1] ^= 0x01;
+    struct weft_verify_item it3 = it;
+    it3.sig = bad;
+    assert_int_not_equal(weft_verify_item_run(vc, &it3), 0);
+    assert_false(it3.cached);
+
+    weft_msp_unref(pmsp);
+    weft_free(msp);
+    weft_free(tbs);
+    weft_msp_identity_unref(id);
+    protos__proposal_response__free_unpacked(pr, NULL);
+}
+
 static void test_bad_signature(void **state)
 {
     (void)state;
@@ -828,6 +904,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endorse_ok),
+        cmocka_unit_test(test_own_endorsement_cached),
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_bad_txid),
         cmocka_unit_test(test_bad_header_type),
