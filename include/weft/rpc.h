@@ -147,6 +147,20 @@ struct weft_rpc_call;
  * weft_rpc_call_set_message(). */
 typedef int (*weft_rpc_unary_fn)(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
                                  size_t req_len, struct weft_buf *resp);
+/* A unary handler's return value meaning "I answer later": it keeps call
+ * (valid until then; req is not) and calls weft_rpc_call_reply exactly once,
+ * from any thread - at the latest when the call is cancelled (see
+ * weft_rpc_call_on_cancel), since the server's stop waits for it. For
+ * handlers that wait for another event (a commit, a chaincode, a remote
+ * peer) without holding a thread. */
+#define WEFT_RPC_DEFERRED (-1)
+/* Sends a deferred unary call's reply: resp (copied; ignored unless code is
+ * WEFT_RPC_OK) with status code and the message set by
+ * weft_rpc_call_set_message. The call must not be used afterwards.
+ * WEFT_EINVAL for a streaming call. */
+int weft_rpc_call_reply(struct weft_rpc_call *call, int code, const void *resp, size_t len);
+/* (weft_rpc_call_reply and weft_rpc_call_set_message may be called from the
+ * call's own cancellation callback.) */
 
 /* Streaming handler, run on a pool worker. It talks to the client through
  * weft_rpc_call_recv/send/finish. If it returns without calling

@@ -407,6 +407,23 @@ static void ensure_close_locked(struct weft_rpc_call *c)
 
 static int finish_locked(struct weft_rpc_call *c, int code, const char *message);
 
+/* The call whose cancellation callback runs on this thread, under its lock:
+ * a deferred unary reply made from that callback must not lock again. */
+static _Thread_local struct weft_rpc_call *tl_in_cancel_cb;
+
+/* Runs (once) the handler's cancellation callback. Call lock held. */
+static void run_cancel_cb_locked(struct weft_rpc_call *c)
+{
+    if (c->cancel_cb == NULL || c->handler_done) {
+        return;
+    }
+    void (*cb)(void *) = c->cancel_cb;
+    c->cancel_cb = NULL;
+    tl_in_cancel_cb = c;
+    cb(c->cancel_arg);
+    tl_in_cancel_cb = NULL;
+}
+
 /* Event-driven streams: whether `end` is due now (nothing more can be
  * delivered and no callback runs); marks it delivered. Call lock held. */
 static bool cb_end_due_locked(struct weft_rpc_call *c)
@@ -532,11 +549,7 @@ static void on_close_done(void *obj, bool ok)
         }
         c->cancelled = true;
         queue_clear_locked(c);
-        if (c->cancel_cb != NULL && !c->handler_done) {
-            void (*cb)(void *) = c->cancel_cb;
-            c->cancel_cb = NULL;
-            cb(c->cancel_arg);
-        }
+        run_cancel_cb_locked(c);
     }
     bool end = cb_end_due_locked(c);
     pthread_cond_broadcast(&c->cv);
@@ -565,27 +578,11 @@ static int finish_locked(struct weft_rpc_call *c, int code, const char *message)
     return 0;
 }
 
-static void run_unary(struct weft_rpc_call *c)
+/* Sends a unary call's reply (bb: the response, taken; NULL unless OK) with
+ * its status, in one batch. */
+static void unary_send_locked(struct weft_rpc_call *c, int code, grpc_byte_buffer **bbp)
 {
-    struct method *m = c->m;
-    struct weft_buf resp;
-    weft_buf_init(&resp, c->srv->max_send);
-    int code;
-    if (c->payload == NULL) {
-        code = WEFT_RPC_INTERNAL;
-        weft_rpc_call_set_message(c, "request message missing");
-    } else {
-        code = m->ufn(m->ctx, c, c->req != NULL ? c->req : (const uint8_t *)"", c->req_len, &resp);
-    }
-    grpc_byte_buffer *bb = NULL;
-    if (code == WEFT_RPC_OK) {
-        size_t len;
-        uint8_t *data = weft_buf_steal(&resp, &len);
-        bb = data != NULL ? rpc_bb_take(data, len) : rpc_bb_new("", 0);
-    }
-    weft_buf_close(&resp);
-
-    pthread_mutex_lock(&c->lock);
+    grpc_byte_buffer *bb = *bbp;
     c->handler_done = true;
     c->finished = true;
     if (!c->cancelled) {
@@ -597,7 +594,7 @@ static void run_unary(struct weft_rpc_call *c)
             ops[n].op = GRPC_OP_SEND_MESSAGE;
             ops[n++].data.send_message.send_message = bb;
             c->sending = bb;
-            bb = NULL;
+            *bbp = NULL;
         }
         set_status_locked(c, code, code == WEFT_RPC_OK ? NULL : c->unary_msg);
         ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -623,17 +620,79 @@ static void run_unary(struct weft_rpc_call *c)
             c->sending = NULL;
         }
     }
+}
+
+static void unary_send(struct weft_rpc_call *c, int code, grpc_byte_buffer *bb)
+{
+    pthread_mutex_lock(&c->lock);
+    unary_send_locked(c, code, &bb);
     pthread_mutex_unlock(&c->lock);
     if (bb != NULL) {
         grpc_byte_buffer_destroy(bb);
     }
 }
 
+/* Runs a unary handler; returns false when it deferred its reply (the
+ * handler's reference then stays until weft_rpc_call_reply). */
+static bool run_unary(struct weft_rpc_call *c)
+{
+    struct method *m = c->m;
+    struct weft_buf resp;
+    weft_buf_init(&resp, c->srv->max_send);
+    int code;
+    if (c->payload == NULL) {
+        code = WEFT_RPC_INTERNAL;
+        weft_rpc_call_set_message(c, "request message missing");
+    } else {
+        code = m->ufn(m->ctx, c, c->req != NULL ? c->req : (const uint8_t *)"", c->req_len, &resp);
+    }
+    if (code == WEFT_RPC_DEFERRED) {
+        weft_buf_close(&resp);
+        return false;
+    }
+    grpc_byte_buffer *bb = NULL;
+    if (code == WEFT_RPC_OK) {
+        size_t len;
+        uint8_t *data = weft_buf_steal(&resp, &len);
+        bb = data != NULL ? rpc_bb_take(data, len) : rpc_bb_new("", 0);
+    }
+    weft_buf_close(&resp);
+    unary_send(c, code, bb);
+    return true;
+}
+
+int weft_rpc_call_reply(struct weft_rpc_call *c, int code, const void *resp, size_t len)
+{
+    if (c->m == NULL || c->m->kind != KIND_UNARY || code < 0) {
+        return WEFT_EINVAL;
+    }
+    grpc_byte_buffer *bb = NULL;
+    if (code == WEFT_RPC_OK) {
+        bb = rpc_bb_new(len > 0 ? resp : "", len);
+    }
+    if (tl_in_cancel_cb == c) {
+        /* from the call's own cancellation callback, under its lock; the
+         * pending RECV_CLOSE_ON_SERVER batch holds a reference, so the
+         * handler's cannot be the last */
+        unary_send_locked(c, code, &bb);
+        c->refs--;
+        if (bb != NULL) {
+            grpc_byte_buffer_destroy(bb);
+        }
+        return 0;
+    }
+    unary_send(c, code, bb);
+    call_unref(c);
+    return 0;
+}
+
 static void run_handler(void *arg)
 {
     struct weft_rpc_call *c = arg;
     if (c->m->kind == KIND_UNARY) {
-        run_unary(c);
+        if (!run_unary(c)) {
+            return; /* deferred: weft_rpc_call_reply drops the reference */
+        }
     } else {
         c->m->sfn(c->m->ctx, c);
         pthread_mutex_lock(&c->lock);
@@ -1200,11 +1259,7 @@ static void force_shutdown_locked(struct weft_rpc_call *c)
         queue_clear_locked(c);
         (void)finish_locked(c, WEFT_RPC_UNAVAILABLE, "server shutting down");
     }
-    if (c->cancel_cb != NULL && !c->handler_done) {
-        void (*cb)(void *) = c->cancel_cb;
-        c->cancel_cb = NULL;
-        cb(c->cancel_arg);
-    }
+    run_cancel_cb_locked(c);
     pthread_cond_broadcast(&c->cv);
 }
 
@@ -1485,10 +1540,15 @@ int weft_rpc_call_finish(struct weft_rpc_call *c, int code, const char *message)
 void weft_rpc_call_set_message(struct weft_rpc_call *c, const char *message)
 {
     char *copy = message != NULL ? weft_strdup(message) : NULL;
-    pthread_mutex_lock(&c->lock);
+    bool locked = tl_in_cancel_cb == c; /* from its cancellation callback */
+    if (!locked) {
+        pthread_mutex_lock(&c->lock);
+    }
     weft_free(c->unary_msg);
     c->unary_msg = copy;
-    pthread_mutex_unlock(&c->lock);
+    if (!locked) {
+        pthread_mutex_unlock(&c->lock);
+    }
 }
 
 int weft_rpc_call_set_status_details(struct weft_rpc_call *c, const void *bin, size_t len)

@@ -154,6 +154,60 @@ static int h_wait(void *ctx, struct weft_rpc_call *call, const uint8_t *req, siz
     return WEFT_RPC_OK;
 }
 
+/* Deferred unary replies: "hang" waits for cancellation and answers then;
+ * anything else is answered "later:<req>" from another thread. */
+struct later {
+    struct weft_rpc_call *call;
+    char req[32];
+};
+
+static int later_replied;
+
+static void *later_thread(void *arg)
+{
+    struct later *l = arg;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    char out[48];
+    int n = snprintf(out, sizeof(out), "later:%s", l->req);
+    if (strcmp(l->req, "fail") == 0) {
+        weft_rpc_call_set_message(l->call, "failed later");
+        assert_int_equal(weft_rpc_call_reply(l->call, WEFT_RPC_ABORTED, NULL, 0), 0);
+    } else {
+        assert_int_equal(weft_rpc_call_reply(l->call, WEFT_RPC_OK, out, (size_t)n), 0);
+    }
+    svc_note(&later_replied);
+    weft_free(l);
+    return NULL;
+}
+
+static void later_cancelled(void *arg)
+{
+    /* runs on a server thread: answer now (nothing reaches the client) */
+    weft_rpc_call_set_message(arg, "gave up");
+    assert_int_equal(weft_rpc_call_reply(arg, WEFT_RPC_CANCELLED, NULL, 0), 0);
+    svc_note(&later_replied);
+}
+
+static int h_later(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                   struct weft_buf *resp)
+{
+    (void)ctx;
+    (void)resp;
+    if (len == 4 && memcmp(req, "hang", 4) == 0) {
+        weft_rpc_call_on_cancel(call, later_cancelled, call);
+        return WEFT_RPC_DEFERRED;
+    }
+    struct later *l = weft_calloc(1, sizeof(*l));
+    assert_non_null(l);
+    l->call = call;
+    snprintf(l->req, sizeof(l->req), "%.*s", (int)len, (const char *)req);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, later_thread, l), 0);
+    pthread_detach(th);
+    return WEFT_RPC_DEFERRED;
+}
+
 /* Sleeps 400 ms without ever asking about cancellation (its unary reply
  * batch then carries RECV_CLOSE_ON_SERVER), then echoes. */
 static int h_slow(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
@@ -338,6 +392,7 @@ static struct weft_rpc_server *start_server_opts(struct weft_rpc_server_opts *o)
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Who", h_who, NULL), 0);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Wait", h_wait, NULL), 0);
     assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Slow", h_slow, NULL), 0);
+    assert_int_equal(weft_rpc_server_add_unary(srv, "/t.T/Later", h_later, NULL), 0);
     assert_int_equal(weft_rpc_server_add_unary_flags(srv, "/t.T/Bad", h_echo, NULL, 0x80),
                      WEFT_EINVAL);
     assert_int_equal(weft_rpc_server_add_unary_flags(srv, "/t.T/Inline", h_echo, NULL,
@@ -849,6 +904,44 @@ static void test_deadline(void **state)
     weft_rpc_server_free(srv);
 }
 
+static void test_deferred_unary(void **state)
+{
+    (void)state;
+    struct weft_rpc_server *srv = start_server(WEFT_RPC_TLS_OFF, 0);
+    struct weft_rpc_client *c = client_for(srv, false, NULL, NULL);
+    int before = svc_wait(&later_replied, 0, 0);
+    struct weft_rpc_result r = {0};
+    for (int i = 0; i < 20; i++) {
+        char req[16], want[32];
+        int n = snprintf(req, sizeof(req), "r%d", i);
+        snprintf(want, sizeof(want), "later:r%d", i);
+        assert_int_equal(weft_rpc_client_unary(c, "/t.T/Later", req, (size_t)n, 5000, &r), 0);
+        assert_int_equal(r.code, WEFT_RPC_OK);
+        assert_int_equal(r.len, strlen(want));
+        assert_memory_equal(r.data, want, r.len);
+    }
+    assert_int_equal(weft_rpc_client_unary(c, "/t.T/Later", "fail", 4, 5000, &r), WEFT_ERPC);
+    assert_int_equal(r.code, WEFT_RPC_ABORTED);
+    assert_string_equal(r.message, "failed later");
+    /* a deferred call whose client gives up is answered from its cancel callback */
+    assert_int_equal(weft_rpc_client_unary(c, "/t.T/Later", "hang", 4, 200, &r), WEFT_ERPC);
+    assert_int_equal(r.code, WEFT_RPC_DEADLINE_EXCEEDED);
+    assert_int_equal(svc_wait(&later_replied, before + 22, 5000), before + 22);
+    struct weft_rpc_server_stats st = {0};
+    for (int i = 0; i < 500; i++) {
+        weft_rpc_server_stats(srv, &st);
+        if (st.live == 0) {
+            break;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(st.live, 0);
+    weft_rpc_result_clear(&r);
+    weft_rpc_client_free(c);
+    weft_rpc_server_free(srv);
+}
+
 /* A WEFT_RPC_INLINE handler answers like a pooled one; a unary handler
  * that never asks about cancellation still has its call counted cancelled
  * after the client's deadline, and every call is freed. */
@@ -1144,6 +1237,7 @@ int main(void)
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_mutual_tls),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_deferred_unary),
         cmocka_unit_test(test_inline_and_unary_close),
         cmocka_unit_test(test_cancel_mid_stream),
         cmocka_unit_test(test_oversize),
