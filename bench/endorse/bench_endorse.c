@@ -30,9 +30,12 @@
  *       {"cc":..,"concurrency":N,"calls":C,"errors":E,"seconds":S,"rps":R,
  *        "p50_ms":..,"p99_ms":..,"peer_cpu_us":..,"chaincode_cpu_us":..}
  *     peer_cpu_us / chaincode_cpu_us: CPU (user + system, /proc/PID/stat)
- *     the peer / chaincode process used during the window, per call.
+ *     the peer / chaincode process used during the window, per call;
+ *     peer_ctxsw: the peer's context switches (voluntary + nonvoluntary,
+ *     summed over /proc/PID/task/TID/status) during the window, per call.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -568,6 +571,45 @@ static double proc_cpu(long pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Context switches (voluntary + nonvoluntary) of all threads of pid so far,
+ * from /proc/PID/task/TID/status; -1 if gone. Threads that exited in between
+ * are not counted. */
+static double proc_ctxsw(long pid)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    char p[96];
+    snprintf(p, sizeof(p), "/proc/%ld/task", pid);
+    DIR *d = opendir(p);
+    if (d == NULL) {
+        return -1;
+    }
+    double total = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        char sp[160], line[256];
+        snprintf(sp, sizeof(sp), "/proc/%ld/task/%s/status", pid, de->d_name);
+        FILE *f = fopen(sp, "r");
+        if (f == NULL) {
+            continue;
+        }
+        while (fgets(line, sizeof(line), f) != NULL) {
+            unsigned long long v;
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
+                total += (double)v;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
 static int load(int argc, char **argv)
 {
     const char *target = NULL, *cc = "put", *shared = NULL;
@@ -630,13 +672,13 @@ static int load(int argc, char **argv)
         pthread_create(&ws[i].th, NULL, run, &ws[i]);
     }
     sleep_ms(warm);
-    double pc0 = proc_cpu(peer_pid), cc0 = proc_cpu(cc_pid);
+    double pc0 = proc_cpu(peer_pid), cc0 = proc_cpu(cc_pid), px0 = proc_ctxsw(peer_pid);
     uint64_t t0 = weft_clock_mono_ns();
     atomic_store(&phase, 1);
     sleep_ms((long)(secs * 1000));
     atomic_store(&phase, 2);
     uint64_t t1 = weft_clock_mono_ns();
-    double pc1 = proc_cpu(peer_pid), cc1 = proc_cpu(cc_pid);
+    double pc1 = proc_cpu(peer_pid), cc1 = proc_cpu(cc_pid), px1 = proc_ctxsw(peer_pid);
     size_t total = 0;
     uint64_t errors = 0;
     const char *first = "";
@@ -663,6 +705,9 @@ static int load(int argc, char **argv)
     /* calls finished in the window ~ calls served in it (closed loop) */
     if (pc0 >= 0 && pc1 >= 0 && total > 0) {
         printf("\"peer_cpu_us\":%.1f,", (pc1 - pc0) * 1e6 / (double)total);
+    }
+    if (px0 >= 0 && px1 >= 0 && total > 0) {
+        printf("\"peer_ctxsw\":%.1f,", (px1 - px0) / (double)total);
     }
     if (cc0 >= 0 && cc1 >= 0 && total > 0) {
         printf("\"chaincode_cpu_us\":%.1f,", (cc1 - cc0) * 1e6 / (double)total);

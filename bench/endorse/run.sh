@@ -93,14 +93,14 @@ const pad = (s, n) => String(s).padStart(n);
 const paths = ['echo', 'inproc', 'node'];
 const lines = [];
 lines.push(`ProcessProposal over gRPC, ${secs}s per point, C load client, one connection`);
-lines.push(`${'in flight'.padEnd(10)}${'path'.padEnd(8)}${pad('calls/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('peer CPU us', 13)}${pad('cc CPU us', 11)}${pad('errors', 8)}`);
+lines.push(`${'in flight'.padEnd(10)}${'path'.padEnd(8)}${pad('calls/s', 10)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('peer CPU us', 13)}${pad('cc CPU us', 11)}${pad('peer cs', 9)}${pad('errors', 8)}`);
 const points = {};
 for (const c of [1, 64]) {
   const r = {};
   for (const p of paths) {
     const x = get(p, c);
     r[p] = x;
-    lines.push(`${String(c).padEnd(10)}${p.padEnd(8)}${pad(x.rps.toFixed(0), 10)}${pad(x.p50_ms.toFixed(2), 9)}${pad(x.p99_ms.toFixed(2), 9)}${pad(x.peer_cpu_us ?? '-', 13)}${pad(x.chaincode_cpu_us ?? '-', 11)}${pad(x.errors, 8)}`);
+    lines.push(`${String(c).padEnd(10)}${p.padEnd(8)}${pad(x.rps.toFixed(0), 10)}${pad(x.p50_ms.toFixed(2), 9)}${pad(x.p99_ms.toFixed(2), 9)}${pad(x.peer_cpu_us ?? '-', 13)}${pad(x.chaincode_cpu_us ?? '-', 11)}${pad(x.peer_ctxsw ?? '-', 9)}${pad(x.errors, 8)}`);
   }
   r.ratio = {
     node_over_inproc_rps: +(r.node.rps / r.inproc.rps).toFixed(3),
@@ -112,7 +112,8 @@ for (const c of [1, 64]) {
 }
 lines.push('path node: trivial Node contract (one PUT_STATE); inproc: in-process echo handler, no chaincode;');
 lines.push('echo: rpc floor. peer CPU: the peer process (endorser, shim handler, simulation, signing, gRPC);');
-lines.push('cc CPU: the Node chaincode process. The load client shares the machine.');
+lines.push('cc CPU: the Node chaincode process. peer cs: context switches of all peer threads per proposal.');
+lines.push('The load client shares the machine.');
 console.log(lines.join('\n'));
 const doc = {
   bench: 'endorse',

@@ -19,8 +19,9 @@ struct cc_iter {
 };
 
 /* One transaction in flight on a handler (lives on the executing thread's
- * stack). Guarded by support->mu except iters (reader thread, or c2c job,
- * while busy > 0; the executing thread after done && busy == 0). */
+ * stack). Guarded by support->mu except iters (the stream's message
+ * handling, or a c2c job, while busy > 0; the executing thread after
+ * done && busy == 0). */
 struct cc_tx {
     struct cc_tx *next;
     const struct weft_cc_invocation *inv;
@@ -36,14 +37,25 @@ struct cc_tx {
     pthread_cond_t cv;
 };
 
+/* One chaincode stream (support.c DESIGN). Guarded by support->mu except
+ * the fixed fields (s, ops, stream, call) and ccid, which is set under the
+ * lock once and read by the stream's own message handling without it. */
 struct cc_handler {
     struct cc_handler *next;
-    char *ccid;
+    struct weft_cc_support *s;
+    char *ccid; /* NULL until REGISTER is accepted */
     const struct weft_cc_stream_ops *ops;
     void *stream;
-    pthread_mutex_t send_mu;
-    int refs;
+    /* Event-driven Register stream (messages handled on the rpc
+     * completion-queue thread): the call, held until weft_rpc_call_done;
+     * NULL for a stream read by a thread (weft_cc_support_serve_stream). */
+    struct weft_rpc_call *call;
+    pthread_mutex_t send_mu; /* thread-read streams: one sender at a time */
+    int refs;                /* executing transactions and INVOKE_CHAINCODE jobs */
+    bool listed;             /* in support->handlers */
     bool ready, dead;
+    bool closed; /* event-driven: finished by the peer, messages ignored */
+    bool ended;  /* event-driven: the stream's end was delivered */
     struct cc_tx *txs;
 };
 

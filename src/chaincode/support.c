@@ -4,25 +4,48 @@
  * chaincode.md §2-§5).
  *
  * DESIGN
- * One handler per connected chaincode (keyed by package ID). Its stream is
- * read by one thread: the gRPC worker running Register, or the thread a
- * CCaaS dial starts. That reader answers the chaincode's state requests
- * itself, in arrival order (each is a short LMDB read or a buffered write),
- * and hands COMPLETED/ERROR to the executing thread waiting on the
- * transaction. INVOKE_CHAINCODE runs on the support's pool because it waits
- * for another chaincode (possibly behind this very stream).
+ * One handler per connected chaincode (keyed by package ID). Every shim
+ * message goes through handle_message(), on the thread that received it and
+ * in arrival order: the first must be REGISTER; state requests (each a
+ * short LMDB read or a buffered simulator write) are answered right there;
+ * COMPLETED/ERROR is handed to the executing thread waiting on the
+ * transaction (its condition variable: the one wake a transaction needs);
+ * INVOKE_CHAINCODE runs on the support's pool because it waits for another
+ * chaincode (possibly behind this very stream). Nothing in that path waits
+ * for another thread. Messages are read in place (a field reader, no
+ * protobuf-c decode) and the buffer the rpc layer hands over is kept, not
+ * copied, as the final message or an INVOKE_CHAINCODE job.
+ *
+ * Two kinds of stream carry it:
+ * - Register (the chaincode dials the peer) is an event-driven rpc stream
+ *   (weft_rpc_server_add_stream_cb): no thread per chaincode; open creates
+ *   the handler, each message is handled on the rpc completion-queue
+ *   thread, end marks it dead. Sends go straight to the call
+ *   (weft_rpc_call_send_owned: thread-safe, never blocks, no copy; receipt
+ *   pauses by itself while replies back up). The peer ends such a stream
+ *   (refused REGISTER, malformed message, stop) with weft_rpc_call_finish
+ *   after pausing receipt.
+ * - Streams given to weft_cc_support_serve_stream (CCaaS: the peer dials
+ *   the chaincode server, ccaas_thread in launch.c; tests and benchmarks)
+ *   are read by the calling thread with ops->recv; sends take the handler's
+ *   send_mu (one sender at a time).
  *
  * Locking: s->mu guards the handler list, each handler's transaction list,
- * reference counts and flags; s->cv is broadcast on every change. Sends to a
- * stream take the handler's send_mu (one sender at a time). s->launch_mu
+ * reference counts and flags; s->cv is broadcast on every change. s->launch_mu
  * serialises launches, so a package is started once even when many
- * proposals arrive together. No lock is held across a send or a wait on the
- * ledger, except launch_mu across the launch itself.
+ * proposals arrive together. No lock is held across a blocking send or a
+ * wait on the ledger, except launch_mu across the launch itself; the rpc
+ * calls made under s->mu (pause, finish) never block or run a callback.
  *
  * Lifetimes: an executing transaction and a queued INVOKE_CHAINCODE job each
- * hold a reference on the handler; the reader frees the handler after the
- * stream ends and the references drop to zero. A transaction's busy count
- * keeps it alive while the reader serves one of its requests.
+ * hold a reference on the handler. A thread-read handler is freed by its
+ * reader once the stream ended and the references dropped to zero. An
+ * event-driven handler is listed from open on (so stopping the support ends
+ * it even before REGISTER) and is over once `end` was delivered and no
+ * reference is left: whoever sees that last (end, or the last reference
+ * dropped) unlinks it, calls weft_rpc_call_done (nothing sends on the call
+ * afterwards) and frees it. A transaction's busy count keeps it alive while
+ * one of its requests is being served.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -87,6 +110,7 @@ struct pbf {
     const uint8_t *p;
     size_t len;
     uint64_t v; /* varint value */
+    unsigned wt; /* wire type */
     bool set;
 };
 
@@ -155,6 +179,7 @@ static int pb_fields(const uint8_t *buf, size_t len, struct pbf *f, size_t nf)
             f[fn].p = p;
             f[fn].len = l;
             f[fn].v = v;
+            f[fn].wt = wt;
             f[fn].set = true;
         }
     }
@@ -177,19 +202,51 @@ static char *pbf_str(const struct pbf *f)
 
 /* ---- sending ---------------------------------------------------------------- */
 
-static int handler_send(struct cc_handler *h, Protos__ChaincodeMessage *m)
+/* Sends m, followed by the length-delimited field number `extra_fn` holding
+ * the bytes extra (a serialized sub-message; none when extra_fn is 0). */
+static int handler_send_ext(struct cc_handler *h, Protos__ChaincodeMessage *m, unsigned extra_fn,
+                            const uint8_t *extra, size_t extra_len)
 {
     size_t n = protobuf_c_message_get_packed_size(&m->base);
-    uint8_t *buf = weft_malloc(n > 0 ? n : 1);
+    uint8_t hdr[16];
+    size_t hl = 0;
+    if (extra_fn != 0) {
+        hdr[hl++] = (uint8_t)(extra_fn << 3 | 2);
+        uint64_t x = extra_len;
+        do {
+            hdr[hl++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+            x >>= 7;
+        } while (x != 0);
+    } else {
+        extra_len = 0;
+    }
+    size_t total = n + hl + extra_len;
+    uint8_t *buf = weft_malloc(total > 0 ? total : 1);
     if (buf == NULL) {
         return WEFT_ENOMEM;
     }
     protobuf_c_message_pack(&m->base, buf);
+    if (hl > 0) {
+        memcpy(buf + n, hdr, hl);
+        if (extra_len > 0) {
+            memcpy(buf + n + hl, extra, extra_len);
+        }
+    }
+    if (h->call != NULL) {
+        /* event-driven call: sends are thread-safe, never block, and take
+         * the buffer as it is */
+        return weft_rpc_call_send_owned(h->call, buf, total);
+    }
     pthread_mutex_lock(&h->send_mu);
-    int rc = h->ops->send(h->stream, buf, n);
+    int rc = h->ops->send(h->stream, buf, total);
     pthread_mutex_unlock(&h->send_mu);
     weft_free(buf);
     return rc;
+}
+
+static int handler_send(struct cc_handler *h, Protos__ChaincodeMessage *m)
+{
+    return handler_send_ext(h, m, 0, NULL, 0);
 }
 
 static int send_simple(struct cc_handler *h, Protos__ChaincodeMessage__Type type,
@@ -225,10 +282,16 @@ static void iter_free(struct cc_iter *it)
     weft_free(it);
 }
 
-static struct cc_tx *tx_find(struct cc_handler *h, const char *channel, const char *txid)
+static bool str_eq(const char *a, const char *b, size_t blen)
+{
+    return strlen(a) == blen && memcmp(a, b, blen) == 0;
+}
+
+static struct cc_tx *tx_find(struct cc_handler *h, const char *channel, size_t channel_len,
+                             const char *txid, size_t txid_len)
 {
     for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
-        if (strcmp(t->inv->txid, txid) == 0 && strcmp(t->inv->channel, channel) == 0) {
+        if (str_eq(t->inv->txid, txid, txid_len) && str_eq(t->inv->channel, channel, channel_len)) {
             return t;
         }
     }
@@ -445,10 +508,18 @@ static void tx_drop_iter(struct cc_tx *tx, struct cc_iter *it)
 
 /* ---- request handlers --------------------------------------------------------- */
 
-/* Handles one state request of tx; fills resp (RESPONSE payload) or err. */
+/* A key field as the simulator takes it (pointer and length, embedded NULs
+ * kept): read in place, never NULL. */
+static const char *pbf_key(const struct pbf *f)
+{
+    return f->p != NULL ? (const char *)f->p : "";
+}
+
+/* Handles one state request of tx; fills the RESPONSE payload, either resp
+ * or, for GET_STATE, *val (weft_malloc'd, handed over as it is), or err. */
 static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
-                          const uint8_t *pl, size_t plen, struct weft_buf *resp,
-                          struct weft_err *err)
+                          const uint8_t *pl, size_t plen, struct weft_buf *resp, uint8_t **val,
+                          size_t *val_len, struct weft_err *err)
 {
     struct weft_ledger_sim *sim = tx->inv->sim;
     const char *ns = tx->ns;
@@ -470,19 +541,15 @@ static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
             type == PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA) {
             return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
         }
-        char *key = pbf_str(&f[1]);
-        if (key == NULL) {
-            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
-        }
+        const char *key = pbf_key(&f[1]);
         if (type == PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE) {
-            uint8_t *val = NULL;
-            size_t vl = 0;
             bool found = false;
-            rc = weft_ledger_sim_get(sim, ns, key, f[1].len, &val, &vl, &found, NULL, err);
-            if (rc == 0 && vl > 0) {
-                rc = weft_buf_append(resp, val, vl);
+            rc = weft_ledger_sim_get(sim, ns, key, f[1].len, val, val_len, &found, NULL, err);
+            if (rc != 0) {
+                weft_free(*val);
+                *val = NULL;
+                *val_len = 0;
             }
-            weft_free(val);
         } else if (type == PROTOS__CHAINCODE_MESSAGE__TYPE__DEL_STATE) {
             rc = weft_ledger_sim_del(sim, ns, key, f[1].len, err);
         } else {
@@ -519,7 +586,6 @@ static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
             }
             weft_free(meta);
         }
-        weft_free(key);
         return rc;
     }
     case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE: {
@@ -529,13 +595,7 @@ static int handle_request(struct weft_cc_support *s, struct cc_tx *tx, int type,
         if (f[3].len > 0) {
             return weft_err_set(err, WEFT_EUNSUPPORTED, "private data is not supported yet");
         }
-        char *key = pbf_str(&f[1]);
-        if (key == NULL) {
-            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
-        }
-        rc = weft_ledger_sim_put(sim, ns, key, f[1].len, f[2].p, f[2].len, err);
-        weft_free(key);
-        return rc;
+        return weft_ledger_sim_put(sim, ns, pbf_key(&f[1]), f[1].len, f[2].p, f[2].len, err);
     }
     case PROTOS__CHAINCODE_MESSAGE__TYPE__PUT_STATE_METADATA: {
         struct pbf m[3];
@@ -680,7 +740,8 @@ struct c2c_job {
     struct weft_cc_support *s;
     struct cc_handler *h;
     struct cc_tx *tx;
-    uint8_t *payload;
+    uint8_t *raw; /* the INVOKE_CHAINCODE message; payload points into it */
+    const uint8_t *payload;
     size_t len;
 };
 
@@ -742,14 +803,103 @@ out:
     return rc;
 }
 
+/* ---- handler life cycle ----------------------------------------------------------- */
+
+static void handler_free(struct cc_handler *h)
+{
+    pthread_mutex_destroy(&h->send_mu);
+    weft_free(h->ccid);
+    weft_free(h);
+}
+
+static void handler_unlink_locked(struct weft_cc_support *s, struct cc_handler *h)
+{
+    if (!h->listed) {
+        return;
+    }
+    for (struct cc_handler **pp = &s->handlers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    }
+    h->listed = false;
+    pthread_cond_broadcast(&s->cv);
+}
+
+/* Event-driven handlers: true when h is over (its stream ended and no
+ * reference is left); h is then unlinked and the caller hands it to
+ * handler_release() after unlocking. s->mu held. */
+static bool handler_over_locked(struct weft_cc_support *s, struct cc_handler *h)
+{
+    if (h->call == NULL || !h->ended || h->refs > 0) {
+        return false;
+    }
+    handler_unlink_locked(s, h);
+    return true;
+}
+
+static void handler_release(struct cc_handler *h)
+{
+    weft_rpc_call_done(h->call);
+    handler_free(h);
+}
+
+/* Drops a reference (s->mu held); true when the caller is to
+ * handler_release(h) after unlocking. */
+static bool handler_unref_locked(struct weft_cc_support *s, struct cc_handler *h)
+{
+    h->refs--;
+    pthread_cond_broadcast(&s->cv);
+    return handler_over_locked(s, h);
+}
+
+/* The stream is gone for h's transactions: their executing threads wake
+ * and fail at once. s->mu held. */
+static void handler_dead_locked(struct weft_cc_support *s, struct cc_handler *h)
+{
+    h->dead = true;
+    for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
+        pthread_cond_signal(&t->cv);
+    }
+    pthread_cond_broadcast(&s->cv);
+}
+
+/* Event-driven handlers: the peer ends the stream (status code, msg) and
+ * reads no further; `end` follows. s->mu held (the rpc calls used never run
+ * a stream callback). */
+static void handler_close_locked(struct weft_cc_support *s, struct cc_handler *h, int code,
+                                 const char *msg)
+{
+    if (h->call == NULL || h->closed) {
+        return;
+    }
+    h->closed = true;
+    weft_rpc_call_pause_recv(h->call);
+    (void)weft_rpc_call_finish(h->call, code, msg);
+    handler_dead_locked(s, h);
+}
+
+/* Stops h's stream (support stop or free). s->mu held. */
+static void handler_cancel_locked(struct weft_cc_support *s, struct cc_handler *h)
+{
+    if (h->call != NULL) {
+        handler_close_locked(s, h, WEFT_RPC_UNAVAILABLE, "chaincode stopped by the peer");
+    } else if (h->ops->cancel != NULL) {
+        h->ops->cancel(h->stream);
+    }
+}
+
 static void tx_release(struct weft_cc_support *s, struct cc_handler *h, struct cc_tx *tx)
 {
     pthread_mutex_lock(&s->mu);
     tx->busy--;
-    h->refs--;
     pthread_cond_signal(&tx->cv);
-    pthread_cond_broadcast(&s->cv);
+    bool over = handler_unref_locked(s, h);
     pthread_mutex_unlock(&s->mu);
+    if (over) {
+        handler_release(h);
+    }
 }
 
 static void c2c_run(void *arg)
@@ -767,36 +917,96 @@ static void c2c_run(void *arg)
     }
     weft_free(msg);
     tx_release(j->s, j->h, j->tx);
-    weft_free(j->payload);
+    weft_free(j->raw);
     weft_free(j);
 }
 
-/* ---- the stream reader --------------------------------------------------------- */
+/* ---- message handling ------------------------------------------------------------ */
 
-static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__ChaincodeMessage *m,
-                     const uint8_t *raw, size_t raw_len)
+/* The fields of a ChaincodeMessage the peer acts on, read in place (no
+ * copy): type (1), payload (3), txid (4), channel_id (7). The final
+ * COMPLETED/ERROR message is kept whole and decoded by the executing
+ * thread. */
+struct cc_msg {
+    int type;
+    const uint8_t *payload;
+    size_t payload_len;
+    const char *txid;
+    size_t txid_len;
+    const char *channel;
+    size_t channel_len;
+};
+
+static int msg_parse(const uint8_t *raw, size_t len, struct cc_msg *m)
 {
-    const char *txid = m->txid != NULL ? m->txid : "";
-    const char *ch = m->channel_id != NULL ? m->channel_id : "";
+    struct pbf f[8];
+    if (pb_fields(raw, len, f, 8) != 0 || (f[1].set && f[1].wt != 0) ||
+        (f[3].set && f[3].wt != 2) || (f[4].set && f[4].wt != 2) || (f[7].set && f[7].wt != 2)) {
+        return WEFT_EPARSE;
+    }
+    m->type = f[1].v <= INT32_MAX ? (int)f[1].v : -1;
+    m->payload = f[3].p != NULL ? f[3].p : (const uint8_t *)"";
+    m->payload_len = f[3].len;
+    m->txid = pbf_key(&f[4]);
+    m->txid_len = f[4].len;
+    m->channel = pbf_key(&f[7]);
+    m->channel_len = f[7].len;
+    return 0;
+}
+
+static bool handled_type(int t)
+{
+    return t == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
+           t == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR ||
+           (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE &&
+            t <= PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE) ||
+           (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_BY_RANGE &&
+            t <= PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE) ||
+           (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_HISTORY_FOR_KEY &&
+            t <= PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA);
+}
+
+/* A request for no live transaction: ERROR back, with the message's own
+ * txid and channel. */
+static void refuse_request(struct cc_handler *h, const struct cc_msg *m, const char *cause)
+{
+    struct pbf tf = {.p = (const uint8_t *)m->txid, .len = m->txid_len};
+    struct pbf cf = {.p = (const uint8_t *)m->channel, .len = m->channel_len};
+    char *txid = pbf_str(&tf), *ch = pbf_str(&cf);
+    if (txid != NULL && ch != NULL) {
+        send_error(h, m->type, txid, ch, cause);
+    }
+    weft_free(txid);
+    weft_free(ch);
+}
+
+/* One shim message of a registered stream; takes raw (m points into it). */
+static void dispatch(struct weft_cc_support *s, struct cc_handler *h, const struct cc_msg *m,
+                     uint8_t *raw, size_t raw_len)
+{
     pthread_mutex_lock(&s->mu);
-    struct cc_tx *tx = tx_find(h, ch, txid);
+    struct cc_tx *tx = tx_find(h, m->channel, m->channel_len, m->txid, m->txid_len);
     if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
         m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
         if (tx != NULL && !tx->done) {
-            tx->final = memdup0(raw, raw_len);
+            tx->final = raw; /* handed over whole: decoded by the executing thread */
             tx->final_len = raw_len;
+            raw = NULL;
             tx->done = true;
             pthread_cond_signal(&tx->cv);
         }
         pthread_mutex_unlock(&s->mu);
+        weft_free(raw);
         return;
     }
     if (tx == NULL || tx->done) {
         pthread_mutex_unlock(&s->mu);
-        send_error(h, (int)m->type, txid, ch, "no ledger context");
+        refuse_request(h, m, "no ledger context");
+        weft_free(raw);
         return;
     }
-    tx->busy++;
+    tx->busy++; /* keeps tx (and its invocation's strings) alive */
+    const char *txid = tx->inv->txid, *ch = tx->inv->channel;
     if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE) {
         h->refs++;
         pthread_mutex_unlock(&s->mu);
@@ -805,33 +1015,39 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
             j->s = s;
             j->h = h;
             j->tx = tx;
-            j->payload = memdup0(m->payload.data, m->payload.len);
-            j->len = m->payload.len;
+            j->raw = raw;
+            j->payload = m->payload;
+            j->len = m->payload_len;
+            raw = NULL;
         }
-        if (j == NULL || j->payload == NULL || weft_pool_submit(s->pool, c2c_run, j) != 0) {
+        if (j == NULL || weft_pool_submit(s->pool, c2c_run, j) != 0) {
             if (j != NULL) {
-                weft_free(j->payload);
+                raw = j->raw;
             }
             weft_free(j);
-            send_error(h, (int)m->type, txid, ch, "out of memory");
+            send_error(h, m->type, txid, ch, "out of memory");
             tx_release(s, h, tx);
+            weft_free(raw);
         }
         return;
     }
     pthread_mutex_unlock(&s->mu);
     struct weft_buf resp;
     weft_buf_init(&resp, WEFT_RPC_DEFAULT_MAX_MSG);
+    uint8_t *val = NULL;
+    size_t vl = 0;
     struct weft_err e = {0};
-    int rc = handle_request(s, tx, (int)m->type, m->payload.data, m->payload.len, &resp, &e);
+    int rc = handle_request(s, tx, m->type, m->payload, m->payload_len, &resp, &val, &vl, &e);
     if (rc == 0) {
-        (void)send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE, txid, ch, resp.data,
-                          resp.len);
+        (void)send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__RESPONSE, txid, ch,
+                          val != NULL ? val : resp.data, val != NULL ? vl : resp.len);
     } else {
         if (e.msg[0] == 0) {
             snprintf(e.msg, sizeof(e.msg), "%s", weft_strerror(rc));
         }
-        send_error(h, (int)m->type, txid, ch, e.msg);
+        send_error(h, m->type, txid, ch, e.msg);
     }
+    weft_free(val);
     weft_buf_close(&resp);
     pthread_mutex_lock(&s->mu);
     tx->busy--;
@@ -839,6 +1055,7 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, Protos__Ch
         pthread_cond_signal(&tx->cv);
     }
     pthread_mutex_unlock(&s->mu);
+    weft_free(raw);
 }
 
 static bool expected_locked(struct weft_cc_support *s, const char *ccid)
@@ -854,78 +1071,69 @@ static bool expected_locked(struct weft_cc_support *s, const char *ccid)
 static struct cc_handler *find_handler_locked(struct weft_cc_support *s, const char *ccid)
 {
     for (struct cc_handler *h = s->handlers; h != NULL; h = h->next) {
-        if (!h->dead && strcmp(h->ccid, ccid) == 0) {
+        if (!h->dead && h->ccid != NULL && strcmp(h->ccid, ccid) == 0) {
             return h;
         }
     }
     return NULL;
 }
 
-void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_cc_stream_ops *ops,
-                                  void *stream)
+static void refuse(struct cc_handler *h, const char *msg)
 {
-    uint8_t *raw = NULL;
-    size_t len = 0;
-    int rc = ops->recv(stream, &raw, &len, s->opts.startup_timeout_ms);
-    if (rc != 0 || raw == NULL) {
-        WEFT_WARN(lg_cc, "chaincode stream ended before REGISTER: %s",
-                  rc != 0 ? weft_strerror(rc) : "closed");
-        return;
+    if (h->ops->refuse != NULL) {
+        h->ops->refuse(h->stream, msg);
     }
-    Protos__ChaincodeMessage *m = protos__chaincode_message__unpack(NULL, len, raw);
-    weft_free(raw);
+}
+
+/* The first message of a stream: REGISTER. Accepts h under the package ID it
+ * names (it becomes ready once REGISTERED and READY are sent). Returns 0, or
+ * an error when the stream is to be closed (refused already if it was a
+ * refusal). */
+static int handle_register(struct weft_cc_support *s, struct cc_handler *h, const struct cc_msg *m)
+{
     Protos__ChaincodeID *cid = NULL;
-    if (m == NULL || m->type != PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTER ||
-        (cid = protos__chaincode_id__unpack(NULL, m->payload.len, m->payload.data)) == NULL ||
+    if (m->type != PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTER ||
+        (cid = protos__chaincode_id__unpack(NULL, m->payload_len, m->payload)) == NULL ||
         cid->name[0] == 0) {
         WEFT_WARN(lg_cc, "chaincode stream: first message is not a valid REGISTER (type %d)",
-                  m != NULL ? (int)m->type : -1);
+                  m->type);
         protos__chaincode_id__free_unpacked(cid, NULL);
-        protos__chaincode_message__free_unpacked(m, NULL);
-        return;
+        return WEFT_EPARSE;
     }
-    protos__chaincode_message__free_unpacked(m, NULL);
-    if (s->opts.tlsca != NULL && ops->peer_cert_hash != NULL) {
+    if (s->opts.tlsca != NULL && h->ops->peer_cert_hash != NULL) {
         /* the client certificate must be the one issued for this name */
         uint8_t ch[32];
         struct weft_err te = {0};
-        bool has = ops->peer_cert_hash(stream, ch) == 0;
+        bool has = h->ops->peer_cert_hash(h->stream, ch) == 0;
         if (weft_cc_tlsca_check(s->opts.tlsca, has ? ch : NULL, cid->name, &te) != 0) {
             WEFT_WARN(lg_cc, "chaincode REGISTER refused: %s", te.msg);
-            if (ops->refuse != NULL) {
-                ops->refuse(stream, te.msg);
-            }
+            refuse(h, te.msg);
             protos__chaincode_id__free_unpacked(cid, NULL);
-            return;
+            return WEFT_EPERM;
         }
     }
-    struct cc_handler *h = weft_calloc(1, sizeof(*h));
-    if (h == NULL || (h->ccid = weft_strdup(cid->name)) == NULL) {
-        weft_free(h);
-        protos__chaincode_id__free_unpacked(cid, NULL);
-        return;
-    }
+    char *ccid = weft_strdup(cid->name);
     protos__chaincode_id__free_unpacked(cid, NULL);
-    h->ops = ops;
-    h->stream = stream;
-    pthread_mutex_init(&h->send_mu, NULL);
-    pthread_mutex_lock(&s->mu);
-    if (!expected_locked(s, h->ccid) || find_handler_locked(s, h->ccid) != NULL || s->closing) {
-        pthread_mutex_unlock(&s->mu);
-        WEFT_WARN(lg_cc, "peer will not accept external chaincode connection %s", h->ccid);
-        if (ops->refuse != NULL) {
-            ops->refuse(stream, "peer will not accept external chaincode connection");
-        }
-        pthread_mutex_destroy(&h->send_mu);
-        weft_free(h->ccid);
-        weft_free(h);
-        return;
+    if (ccid == NULL) {
+        return WEFT_ENOMEM;
     }
-    h->next = s->handlers;
-    s->handlers = h;
+    pthread_mutex_lock(&s->mu);
+    if (!expected_locked(s, ccid) || find_handler_locked(s, ccid) != NULL || s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        WEFT_WARN(lg_cc, "peer will not accept external chaincode connection %s", ccid);
+        weft_free(ccid);
+        refuse(h, "peer will not accept external chaincode connection");
+        return WEFT_EPERM;
+    }
+    h->ccid = ccid;
+    if (!h->listed) {
+        h->next = s->handlers;
+        s->handlers = h;
+        h->listed = true;
+    }
     pthread_mutex_unlock(&s->mu);
 
-    rc = send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTERED, "", "", NULL, 0);
+    int rc = send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__REGISTERED, "", "", NULL, 0);
     if (rc == 0) {
         rc = send_simple(h, PROTOS__CHAINCODE_MESSAGE__TYPE__READY, "", "", NULL, 0);
     }
@@ -934,60 +1142,89 @@ void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_c
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     WEFT_INFO(lg_cc, "chaincode %s registered", h->ccid);
+    return rc;
+}
 
+/* The one way a shim message is handled, for both kinds of stream, on the
+ * thread that received it (an rpc completion-queue thread for the
+ * event-driven Register stream, the reader thread of a stream given to
+ * weft_cc_support_serve_stream), in arrival order: REGISTER first; state
+ * requests answered here; COMPLETED/ERROR handed to the transaction's
+ * executing thread; INVOKE_CHAINCODE to the pool. Never waits for another
+ * thread. Takes raw. Returns 0 to read on, or an error: the stream is to be
+ * closed. */
+static int handle_message(struct weft_cc_support *s, struct cc_handler *h, uint8_t *raw,
+                          size_t len)
+{
+    struct cc_msg m;
+    if (msg_parse(raw, len, &m) != 0) {
+        WEFT_WARN(lg_cc, "chaincode %s: malformed message, closing stream",
+                  h->ccid != NULL ? h->ccid : "(not registered)");
+        weft_free(raw);
+        return WEFT_EPARSE;
+    }
+    if (h->ccid == NULL) {
+        int rc = handle_register(s, h, &m);
+        weft_free(raw);
+        return rc;
+    }
+    if (m.type == PROTOS__CHAINCODE_MESSAGE__TYPE__KEEPALIVE) {
+        weft_free(raw); /* ignored */
+        return 0;
+    }
+    if (!handled_type(m.type)) {
+        WEFT_WARN(lg_cc, "chaincode %s: unexpected message type %d, closing stream", h->ccid,
+                  m.type);
+        weft_free(raw);
+        return WEFT_EPARSE;
+    }
+    dispatch(s, h, &m, raw, len);
+    return 0;
+}
+
+/* ---- streams read by a thread ----------------------------------------------------- */
+
+void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_cc_stream_ops *ops,
+                                  void *stream)
+{
+    struct cc_handler *h = weft_calloc(1, sizeof(*h));
+    if (h == NULL) {
+        WEFT_WARN(lg_cc, "chaincode stream: out of memory");
+        return;
+    }
+    h->s = s;
+    h->ops = ops;
+    h->stream = stream;
+    pthread_mutex_init(&h->send_mu, NULL);
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    int rc = ops->recv(stream, &raw, &len, s->opts.startup_timeout_ms);
+    if (rc != 0 || raw == NULL) {
+        WEFT_WARN(lg_cc, "chaincode stream ended before REGISTER: %s",
+                  rc != 0 ? weft_strerror(rc) : "closed");
+        handler_free(h);
+        return;
+    }
+    rc = handle_message(s, h, raw, len);
     while (rc == 0) {
         raw = NULL;
         rc = ops->recv(stream, &raw, &len, -1);
         if (rc != 0 || raw == NULL) {
             break;
         }
-        m = protos__chaincode_message__unpack(NULL, len, raw);
-        if (m == NULL) {
-            WEFT_WARN(lg_cc, "chaincode %s: malformed message, closing stream", h->ccid);
-            weft_free(raw);
-            break;
-        }
-        int t = (int)m->type;
-        if (t == PROTOS__CHAINCODE_MESSAGE__TYPE__KEEPALIVE) {
-            /* ignored */
-        } else if (t == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
-                   t == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR ||
-                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE &&
-                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__INVOKE_CHAINCODE) ||
-                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_STATE_BY_RANGE &&
-                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__QUERY_STATE_CLOSE) ||
-                   (t >= PROTOS__CHAINCODE_MESSAGE__TYPE__GET_HISTORY_FOR_KEY &&
-                    t <= PROTOS__CHAINCODE_MESSAGE__TYPE__PURGE_PRIVATE_DATA)) {
-            dispatch(s, h, m, raw, len);
-        } else {
-            WEFT_WARN(lg_cc, "chaincode %s: unexpected message type %d, closing stream", h->ccid,
-                      t);
-            rc = WEFT_EPARSE;
-        }
-        protos__chaincode_message__free_unpacked(m, NULL);
-        weft_free(raw);
+        rc = handle_message(s, h, raw, len);
     }
-    WEFT_INFO(lg_cc, "chaincode %s stream terminated", h->ccid);
+    if (h->ccid != NULL) {
+        WEFT_INFO(lg_cc, "chaincode %s stream terminated", h->ccid);
+    }
     pthread_mutex_lock(&s->mu);
-    h->dead = true;
-    for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
-        pthread_cond_signal(&t->cv);
-    }
-    pthread_cond_broadcast(&s->cv);
+    handler_dead_locked(s, h);
     while (h->refs > 0) {
         pthread_cond_wait(&s->cv, &s->mu);
     }
-    for (struct cc_handler **pp = &s->handlers; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == h) {
-            *pp = h->next;
-            break;
-        }
-    }
-    pthread_cond_broadcast(&s->cv);
+    handler_unlink_locked(s, h);
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_destroy(&h->send_mu);
-    weft_free(h->ccid);
-    weft_free(h);
+    handler_free(h);
 }
 
 /* ---- execution ------------------------------------------------------------------ */
@@ -1138,10 +1375,12 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
     pthread_cond_init(&tx.cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&s->mu);
-    if (tx_find(h, inv->channel, inv->txid) != NULL) {
-        h->refs--;
-        pthread_cond_broadcast(&s->cv);
+    if (tx_find(h, inv->channel, strlen(inv->channel), inv->txid, strlen(inv->txid)) != NULL) {
+        bool over = handler_unref_locked(s, h);
         pthread_mutex_unlock(&s->mu);
+        if (over) {
+            handler_release(h);
+        }
         pthread_cond_destroy(&tx.cv);
         return weft_err_set(err, WEFT_ESTATE, "txid: %s(%s) exists", inv->txid, inv->channel);
     }
@@ -1150,20 +1389,15 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
     pthread_mutex_unlock(&s->mu);
 
     Protos__ChaincodeMessage m = PROTOS__CHAINCODE_MESSAGE__INIT;
-    Protos__SignedProposal *sp = NULL;
     m.type = inv->is_init ? PROTOS__CHAINCODE_MESSAGE__TYPE__INIT
                           : PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION;
     m.txid = (char *)inv->txid;
     m.channel_id = (char *)inv->channel;
     m.payload.data = (uint8_t *)(uintptr_t)inv->input;
     m.payload.len = inv->input_len;
-    if (inv->signed_proposal != NULL) {
-        sp = protos__signed_proposal__unpack(NULL, inv->signed_proposal_len,
-                                             inv->signed_proposal);
-        m.proposal = sp;
-    }
-    rc = handler_send(h, &m);
-    protos__signed_proposal__free_unpacked(sp, NULL);
+    /* the serialized SignedProposal goes in as field proposal (5) as it is */
+    rc = handler_send_ext(h, &m, inv->signed_proposal != NULL ? 5 : 0, inv->signed_proposal,
+                          inv->signed_proposal_len);
 
     pthread_mutex_lock(&s->mu);
     if (rc != 0) {
@@ -1192,9 +1426,11 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
             break;
         }
     }
-    h->refs--;
-    pthread_cond_broadcast(&s->cv);
+    bool over = handler_unref_locked(s, h);
     pthread_mutex_unlock(&s->mu);
+    if (over) {
+        handler_release(h);
+    }
     pthread_cond_destroy(&tx.cv);
     while (tx.iters != NULL) {
         struct cc_iter *it = tx.iters;
@@ -1325,19 +1561,19 @@ void weft_cc_support_free(struct weft_cc_support *s)
     pthread_mutex_lock(&s->mu);
     s->closing = true;
     for (struct cc_handler *h = s->handlers; h != NULL; h = h->next) {
-        if (h->ops->cancel != NULL) {
-            h->ops->cancel(h->stream);
-        }
+        handler_cancel_locked(s, h);
     }
     pthread_mutex_unlock(&s->mu);
     cc__ccaas_join_all(s);
     cc__proc_stop_all(s);
-    weft_pool_free(s->pool);
+    /* every stream ends (its INVOKE_CHAINCODE jobs hold references) before
+     * the pool goes: a message being delivered may still submit one */
     pthread_mutex_lock(&s->mu);
     while (s->handlers != NULL) {
         pthread_cond_wait(&s->cv, &s->mu);
     }
     pthread_mutex_unlock(&s->mu);
+    weft_pool_free(s->pool);
     for (size_t i = 0; i < s->n_expect; i++) {
         weft_free(s->expect[i]);
     }
@@ -1362,23 +1598,27 @@ void weft_cc_support_stop(struct weft_cc_support *s, const char *ccid)
 {
     pthread_mutex_lock(&s->mu);
     struct cc_handler *h = find_handler_locked(s, ccid);
-    if (h != NULL && h->ops->cancel != NULL) {
-        h->ops->cancel(h->stream);
+    if (h != NULL) {
+        handler_cancel_locked(s, h);
     }
     pthread_mutex_unlock(&s->mu);
     cc__proc_stop_ccid(s, ccid);
 }
 
-/* ---- gRPC glue -------------------------------------------------------------------- */
+/* ---- the Register service: an event-driven stream ------------------------------- */
 
 static int rpc_send(void *st, const uint8_t *m, size_t l)
 {
-    return weft_rpc_call_send(st, m, l);
+    return weft_rpc_call_send(st, m, l); /* unused: handler_send sends on h->call */
 }
 
 static int rpc_recv(void *st, uint8_t **m, size_t *l, int64_t t)
 {
-    return weft_rpc_call_recv(st, m, l, t);
+    (void)st;
+    (void)m;
+    (void)l;
+    (void)t;
+    return WEFT_ESTATE; /* messages arrive through on_message */
 }
 
 static int rpc_cert_hash(void *st, uint8_t out[32])
@@ -1388,6 +1628,7 @@ static int rpc_cert_hash(void *st, uint8_t out[32])
 
 static void rpc_refuse(void *st, const char *msg)
 {
+    weft_rpc_call_pause_recv(st);
     (void)weft_rpc_call_finish(st, WEFT_RPC_PERMISSION_DENIED, msg);
 }
 
@@ -1396,16 +1637,71 @@ static const struct weft_cc_stream_ops rpc_ops = {.send = rpc_send,
                                                   .peer_cert_hash = rpc_cert_hash,
                                                   .refuse = rpc_refuse};
 
-static void register_fn(void *ctx, struct weft_rpc_call *call)
+static void *on_open(void *ctx, struct weft_rpc_call *call)
 {
-    weft_cc_support_serve_stream(ctx, &rpc_ops, call);
+    struct weft_cc_support *s = ctx;
+    struct cc_handler *h = weft_calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return NULL;
+    }
+    h->s = s;
+    h->ops = &rpc_ops;
+    h->stream = call;
+    h->call = call;
+    pthread_mutex_init(&h->send_mu, NULL);
+    pthread_mutex_lock(&s->mu);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        handler_free(h);
+        return NULL;
+    }
+    /* listed from the start, so that stopping the support ends it */
+    h->next = s->handlers;
+    s->handlers = h;
+    h->listed = true;
+    pthread_mutex_unlock(&s->mu);
+    return h;
 }
+
+static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, size_t len)
+{
+    struct cc_handler *h = state;
+    struct weft_cc_support *s = h->s;
+    (void)call;
+    if (handle_message(s, h, msg, len) != 0) {
+        pthread_mutex_lock(&s->mu);
+        handler_close_locked(s, h, WEFT_RPC_OK, NULL);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+static void on_end(void *state, struct weft_rpc_call *call, bool cancelled)
+{
+    struct cc_handler *h = state;
+    struct weft_cc_support *s = h->s;
+    (void)call;
+    if (h->ccid != NULL) {
+        WEFT_INFO(lg_cc, "chaincode %s stream terminated%s", h->ccid,
+                  cancelled ? " (cancelled or lost)" : "");
+    }
+    pthread_mutex_lock(&s->mu);
+    h->ended = true;
+    h->closed = true; /* the call takes no finish any more */
+    handler_dead_locked(s, h);
+    bool over = handler_over_locked(s, h);
+    pthread_mutex_unlock(&s->mu);
+    if (over) {
+        handler_release(h);
+    }
+}
+
+static const struct weft_rpc_stream_cbs register_cbs = {on_open, on_message, on_end};
 
 int weft_cc_support_register_service(struct weft_cc_support *s, struct weft_rpc_server *srv,
                                      struct weft_err *err)
 {
-    int rc = weft_rpc_server_add_stream(srv, "/protos.ChaincodeSupport/Register",
-                                        WEFT_RPC_BIDI_STREAMING, register_fn, s);
+    int rc = weft_rpc_server_add_stream_cb(srv, "/protos.ChaincodeSupport/Register",
+                                           WEFT_RPC_BIDI_STREAMING, &register_cbs, s);
     return rc == 0 ? 0 : weft_err_set(err, rc, "register ChaincodeSupport: %s",
                                       weft_strerror(rc));
 }
