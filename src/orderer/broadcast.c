@@ -11,9 +11,10 @@
  * received it (parse, channel checks, signature and Writers policy), then
  *   - on the leader, queued for ordering with a commit ticket whose callback
  *     settles it from the chain's committer thread;
- *   - on a follower, handed to the stream's forwarder: a sender thread that
- *     opens one Submit stream to the leader and writes, and a reader thread
- *     that settles the forwarded envelopes from the leader's answers.
+ *   - on a follower, handed to the node's forwarder (one for all Broadcast
+ *     streams): a sender thread that opens one Submit stream to the leader
+ *     and writes, and a reader thread that settles the forwarded envelopes
+ *     from the leader's answers, in order.
  * Items wait in a per-stream FIFO; whoever settles one sends every settled
  * reply at the head, so replies leave in envelope order. Receipt pauses
  * while BC_MAX_INFLIGHT replies are owed.
@@ -61,7 +62,6 @@ struct bc_stream {
     struct weft_orderer *o;
     struct weft_rpc_call *call;
     bool from_cluster;
-    struct bc_fwd *fwd; /* touched only by the stream's callbacks */
     pthread_mutex_t mu; /* guards the fields below */
     struct bc_item *head, *tail;
     size_t n;
@@ -71,13 +71,14 @@ struct bc_stream {
     bool released; /* weft_rpc_call_done called */
 };
 
-/* A follower's forwarding stream to the leader. */
+/* A follower's forwarding stream to the leader, shared by all its
+ * Broadcast streams (o->fwd_shared) until it breaks or the leader moves. */
 struct bc_fwd {
     struct weft_orderer *o;
     char addr[300];
     pthread_mutex_t mu; /* guards the fields below */
     pthread_cond_t cond;
-    int refs; /* the Broadcast stream, the sender thread, the reader thread */
+    int refs; /* o->fwd_shared, the sender and reader threads, forward() calls */
     struct bc_item *sendq, *sendq_tail; /* admitted, to send */
     struct bc_item *ackq, *ackq_tail;   /* sent, awaiting the leader's answer */
     uint64_t ack_wait_since;            /* when ackq last became non-empty or moved */
@@ -450,7 +451,9 @@ static void *fwd_sender(void *arg)
     return NULL;
 }
 
-static struct bc_fwd *fwd_start(struct weft_orderer *o, const char *addr)
+/* A new forwarder to addr with two references (o->fwd_shared's and the
+ * sender thread's), or NULL. o->mu held. */
+static struct bc_fwd *fwd_start_locked(struct weft_orderer *o, const char *addr)
 {
     struct bc_fwd *f = weft_calloc(1, sizeof(*f));
     if (f == NULL) {
@@ -460,23 +463,22 @@ static struct bc_fwd *fwd_start(struct weft_orderer *o, const char *addr)
     snprintf(f->addr, sizeof(f->addr), "%s", addr);
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cond, NULL);
-    f->refs = 2; /* the Broadcast stream and the sender thread */
-    pthread_mutex_lock(&o->mu);
-    f->live_next = o->fwd_live;
-    o->fwd_live = f;
-    pthread_mutex_unlock(&o->mu);
+    f->refs = 2;
     pthread_t th;
     if (pthread_create(&th, NULL, fwd_sender, f) != 0) {
-        f->refs = 1;
-        fwd_unref(f);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cond);
+        weft_free(f);
         return NULL;
     }
     pthread_detach(th);
+    f->live_next = o->fwd_live;
+    o->fwd_live = f;
     return f;
 }
 
-/* The Broadcast stream needs the forwarder no more: what is queued still
- * goes out and is answered. */
+/* Retires a forwarder: what is queued still goes out and is answered, then
+ * its threads end. Drops the caller's reference. */
 static void fwd_close(struct bc_fwd *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -486,23 +488,41 @@ static void fwd_close(struct bc_fwd *f)
     fwd_unref(f);
 }
 
-/* Hands an admitted envelope (env taken) to the stream's forwarder to addr. */
-static void forward(struct bc_stream *bs, const char *addr, struct bc_item *it, uint8_t *env,
-                    size_t len)
+/* The node's forwarder to addr, referenced (fwd_unref), or NULL. */
+static struct bc_fwd *fwd_get(struct weft_orderer *o, const char *addr)
 {
-    struct bc_fwd *f = bs->fwd;
+    struct bc_fwd *old = NULL;
+    pthread_mutex_lock(&o->mu);
+    struct bc_fwd *f = o->fwd_shared;
     if (f != NULL) {
         pthread_mutex_lock(&f->mu);
         bool stale = f->broken || strcmp(f->addr, addr) != 0;
         pthread_mutex_unlock(&f->mu);
         if (stale) {
-            fwd_close(f);
-            f = bs->fwd = NULL;
+            old = f;
+            f = o->fwd_shared = NULL;
         }
     }
     if (f == NULL) {
-        f = bs->fwd = fwd_start(bs->o, addr);
+        f = o->fwd_shared = fwd_start_locked(o, addr);
     }
+    if (f != NULL) {
+        pthread_mutex_lock(&f->mu);
+        f->refs++;
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_unlock(&o->mu);
+    if (old != NULL) {
+        fwd_close(old);
+    }
+    return f;
+}
+
+/* Hands an admitted envelope (env taken) to the forwarder to addr. */
+static void forward(struct bc_stream *bs, const char *addr, struct bc_item *it, uint8_t *env,
+                    size_t len)
+{
+    struct bc_fwd *f = fwd_get(bs->o, addr);
     if (f == NULL) {
         weft_free(env);
         settle(it, ORDERER_UNAVAILABLE, "no resources to forward to the leader");
@@ -516,20 +536,28 @@ static void forward(struct bc_stream *bs, const char *addr, struct bc_item *it, 
         snprintf(info, sizeof(info), "%s", f->broken_info);
         pthread_mutex_unlock(&f->mu);
         settle(it, ORDERER_UNAVAILABLE, info);
-        return;
-    }
-    if (f->sendq_tail != NULL) {
-        f->sendq_tail->fnext = it;
     } else {
-        f->sendq = it;
+        if (f->sendq_tail != NULL) {
+            f->sendq_tail->fnext = it;
+        } else {
+            f->sendq = it;
+        }
+        f->sendq_tail = it;
+        pthread_cond_signal(&f->cond);
+        pthread_mutex_unlock(&f->mu);
     }
-    f->sendq_tail = it;
-    pthread_cond_signal(&f->cond);
-    pthread_mutex_unlock(&f->mu);
+    fwd_unref(f);
 }
 
 void orderer__broadcast_stop_forwarders(struct weft_orderer *o)
 {
+    pthread_mutex_lock(&o->mu);
+    struct bc_fwd *shared = o->fwd_shared;
+    o->fwd_shared = NULL;
+    pthread_mutex_unlock(&o->mu);
+    if (shared != NULL) {
+        fwd_close(shared);
+    }
     pthread_mutex_lock(&o->mu);
     for (struct bc_fwd *f = o->fwd_live; f != NULL; f = f->live_next) {
         pthread_mutex_lock(&f->mu);
@@ -675,10 +703,6 @@ static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, si
 static void on_end(void *state, struct weft_rpc_call *call, bool cancelled)
 {
     struct bc_stream *bs = state;
-    if (bs->fwd != NULL) {
-        fwd_close(bs->fwd);
-        bs->fwd = NULL;
-    }
     (void)call;
     pthread_mutex_lock(&bs->mu);
     bs->ended = true;

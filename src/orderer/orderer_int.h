@@ -359,8 +359,10 @@ struct weft_orderer {
     pthread_mutex_t mu;
     struct orderer_chain **chains;
     size_t n_chains;
-    /* Broadcast forwarders to a leader still running (broadcast.c), under mu */
+    /* Broadcast forwarders to a leader still running, and the one in use
+     * (broadcast.c), under mu */
     struct bc_fwd *fwd_live;
+    struct bc_fwd *fwd_shared;
     pthread_cond_t fwd_cond;
 };
 
