@@ -32,13 +32,25 @@ struct weft_msp_mgr {
     uint64_t hits, misses;
 };
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
+/* Hash of a serialized identity (~800 bytes, looked up on every signature
+ * check): FNV-1a over 8-byte words with a final mix, several times faster
+ * than byte-wise FNV on this size. Not collision resistant: entries are
+ * compared in full. */
+static uint64_t ident_hash(const uint8_t *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
+    uint64_t h = 1469598103934665603ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 1099511628211ull;
     }
+    for (; i < n; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -154,7 +166,7 @@ int weft_msp_mgr_deserialize(struct weft_msp_mgr *m, const uint8_t *ser, size_t 
     if (ser == NULL || out == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "deserialize: missing argument");
     }
-    uint64_t h = fnv1a(ser, len);
+    uint64_t h = ident_hash(ser, len);
     pthread_mutex_lock(&m->lock);
     struct cache_entry *e = cache_find(m, h, ser, len);
     if (e != NULL) {
