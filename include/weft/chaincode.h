@@ -263,7 +263,9 @@ bool weft_cc_support_connected(struct weft_cc_support *s, const char *ccid);
 void weft_cc_support_stop(struct weft_cc_support *s, const char *ccid);
 
 /* Test and launcher hook: serve one chaincode stream given by send/recv
- * functions (the Register handler uses it). Returns when the stream ends. */
+ * functions, read by the calling thread (CCaaS connections use it; the
+ * Register service is event-driven, with the same message handling).
+ * Returns when the stream ends. */
 struct weft_cc_stream_ops {
     int (*send)(void *stream, const uint8_t *msg, size_t len);
     int (*recv)(void *stream, uint8_t **msg, size_t *len, int64_t timeout_ms);
