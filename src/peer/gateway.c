@@ -8,9 +8,11 @@
  *  - Submit sends over one long-lived Broadcast stream per orderer, shared
  *    by all calls; a reader thread per stream hands the in-order answers to
  *    the waiting calls;
- *  - CommitStatus registers a waiter with the channel's watcher thread,
- *    which follows the ledger and, after each block, wakes the waiters whose
- *    transaction is now in the block index.
+ *  - CommitStatus answers later (WEFT_RPC_DEFERRED): it registers a waiter
+ *    with the channel's watcher thread, which follows the ledger and, after
+ *    each block, answers the calls whose transaction is now in the block
+ *    index; the call's cancellation callback (client cancel, deadline,
+ *    server stop) answers the others. No thread waits per call.
  *
  * Locks: gw->mu guards the client and stream lists, the watcher list and
  * the watchers' waiter lists; it is never held across a network call (the
@@ -55,16 +57,27 @@ struct gw_client {
     bool dialled; /* the first call's wait for the connection is over (atomic) */
 };
 
-/* A CommitStatus call waiting for its transaction (on its own stack). */
+/* A deferred CommitStatus call waiting for its transaction (no thread is
+ * held). Whoever takes it off its watcher's list (gw->mu) answers the call:
+ * the watcher when the transaction commits, the call's cancellation
+ * callback, or gateway shutdown - but only once the handler has returned
+ * (armed); before that the handler answers itself. */
 struct gw_waiter {
-    struct gw_waiter *next;
-    const char *txid;
-    pthread_cond_t cv;
-    bool found; /* gw->mu */
+    struct gw_waiter *next; /* gw->mu */
+    struct weft_gateway *gw;
+    struct gw_watch *watch;
+    struct weft_rpc_call *call;
+    char *txid;
+    uint64_t t0;
+    bool listed; /* on watch->waiters (gw->mu) */
+    bool armed;  /* the handler returned WEFT_RPC_DEFERRED (gw->mu) */
+    int outcome; /* why it left the list: WEFT_RPC_OK (found, loc set),
+                    CANCELLED or UNAVAILABLE (gw->mu) */
+    struct weft_ledger_txloc loc;
 };
 
 /* Follows one channel's ledger; after each committed block it looks up the
- * waiting transactions and wakes only the waiters whose transaction is now
+ * waiting transactions and answers only the calls whose transaction is now
  * in the block index (no herd of wakeups per block). */
 struct gw_watch {
     struct gw_watch *next;
@@ -74,6 +87,7 @@ struct gw_watch {
     struct weft_ledger_iter *it;
     pthread_t th;
     struct gw_waiter *waiters; /* gw->mu */
+    bool dead;                 /* its thread ended on a ledger error (gw->mu) */
 };
 
 struct gw_bcast;
@@ -112,6 +126,8 @@ struct weft_gateway {
 };
 
 /* ---- small helpers ----------------------------------------------------------------- */
+
+static void release(struct weft_gateway *gw);
 
 static void stat_inc(struct weft_gateway *gw, uint64_t *field)
 {
@@ -1646,15 +1662,108 @@ static int check_acl(const struct weft_channel_config *cfg, const char *resource
 
 /* ---- CommitStatus ------------------------------------------------------------------ */
 
-/* Wakes the waiters of w whose transaction is committed. gw->mu held. */
-static void watch_wake_locked(struct gw_watch *w)
+/* Packs CommitStatusResponse{loc} into out (cap 64); its length. */
+static size_t status_pack(const struct weft_ledger_txloc *loc, uint8_t *out)
 {
-    for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
-        struct weft_ledger_txloc loc;
-        if (!x->found && weft_ledger_tx_by_id(w->ledger, x->txid, &loc, NULL) == 0) {
-            x->found = true;
-            pthread_cond_signal(&x->cv);
+    Gateway__CommitStatusResponse cr = GATEWAY__COMMIT_STATUS_RESPONSE__INIT;
+    cr.result = (Protos__TxValidationCode)loc->code;
+    cr.block_number = loc->block;
+    return gateway__commit_status_response__pack(&cr, out);
+}
+
+static void waiter_free(struct gw_waiter *x)
+{
+    weft_free(x->txid);
+    weft_free(x);
+}
+
+/* Answers an armed waiter taken off its list (never under gw->mu) and
+ * frees it. */
+static void waiter_reply(struct gw_waiter *x)
+{
+    struct weft_gateway *gw = x->gw;
+    uint8_t buf[64];
+    size_t n = 0;
+    int code = x->outcome;
+    if (code == WEFT_RPC_OK) {
+        n = status_pack(&x->loc, buf);
+    } else {
+        weft_rpc_call_set_message(x->call, code == WEFT_RPC_UNAVAILABLE
+                                               ? "cannot follow the channel's commits"
+                                           : code == WEFT_RPC_DEADLINE_EXCEEDED
+                                               ? "commit status wait timed out"
+                                               : "commit status wait cancelled");
+    }
+    observe(gw, "CommitStatus", code, x->t0);
+    release(gw);
+    if (weft_rpc_call_reply(x->call, code, buf, n) != 0) {
+        WEFT_WARN(lg_gw, "CommitStatus %s: reply failed", x->txid);
+    }
+    waiter_free(x);
+}
+
+static void waiter_unlink_locked(struct gw_waiter *x)
+{
+    for (struct gw_waiter **pp = &x->watch->waiters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            break;
         }
+    }
+    x->next = NULL;
+    x->listed = false;
+}
+
+/* Takes the waiters of w whose transaction is committed off the list; the
+ * armed ones are returned (linked by next) for waiter_reply after gw->mu is
+ * released, the others are left to their handler. gw->mu held. */
+static struct gw_waiter *watch_take_locked(struct gw_watch *w)
+{
+    struct gw_waiter *ready = NULL;
+    struct gw_waiter **pp = &w->waiters;
+    while (*pp != NULL) {
+        struct gw_waiter *x = *pp;
+        if (weft_ledger_tx_by_id(w->ledger, x->txid, &x->loc, NULL) != 0) {
+            pp = &x->next;
+            continue;
+        }
+        *pp = x->next;
+        x->listed = false;
+        x->outcome = WEFT_RPC_OK;
+        x->next = NULL;
+        if (x->armed) {
+            x->next = ready;
+            ready = x;
+        }
+    }
+    return ready;
+}
+
+/* Takes every waiter of w off its list with outcome code; the armed ones
+ * are returned as by watch_take_locked. gw->mu held. */
+static struct gw_waiter *watch_take_all_locked(struct gw_watch *w, int code)
+{
+    struct gw_waiter *ready = NULL;
+    while (w->waiters != NULL) {
+        struct gw_waiter *x = w->waiters;
+        w->waiters = x->next;
+        x->listed = false;
+        x->outcome = code;
+        x->next = NULL;
+        if (x->armed) {
+            x->next = ready;
+            ready = x;
+        }
+    }
+    return ready;
+}
+
+static void waiters_reply(struct gw_waiter *ready)
+{
+    while (ready != NULL) {
+        struct gw_waiter *x = ready;
+        ready = x->next;
+        waiter_reply(x);
     }
 }
 
@@ -1668,14 +1777,22 @@ static void *watch_main(void *arg)
         int rc = weft_ledger_iter_next(w->it, 0, &b, &bl, NULL, NULL);
         weft_free(b);
         pthread_mutex_lock(&w->gw->mu);
+        struct gw_waiter *ready;
         if (rc == 0) {
-            watch_wake_locked(w);
+            ready = watch_take_locked(w);
         } else {
-            for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
-                pthread_cond_signal(&x->cv);
+            /* cancelled (gateway shutdown) or a ledger error: nobody would
+             * answer these calls any more; the next CommitStatus of the
+             * channel starts a new watcher */
+            if (!w->gw->stopping) {
+                WEFT_WARN(lg_gw, "channel %s: commit watcher stopped: %s", w->channel,
+                          weft_strerror(rc));
             }
+            w->dead = true;
+            ready = watch_take_all_locked(w, WEFT_RPC_UNAVAILABLE);
         }
         pthread_mutex_unlock(&w->gw->mu);
+        waiters_reply(ready);
         if (rc != 0) {
             break;
         }
@@ -1683,12 +1800,12 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-/* The watcher of channel, started on first use. gw->mu held. */
+/* The live watcher of channel, started on first use. gw->mu held. */
 static struct gw_watch *watch_get_locked(struct weft_gateway *gw, const char *channel,
                                          struct weft_ledger *l)
 {
     for (struct gw_watch *w = gw->watches; w != NULL; w = w->next) {
-        if (strcmp(w->channel, channel) == 0) {
+        if (!w->dead && strcmp(w->channel, channel) == 0) {
             return w;
         }
     }
@@ -1722,23 +1839,113 @@ static struct gw_watch *watch_get_locked(struct weft_gateway *gw, const char *ch
 
 void weft_gateway_notify_commit(struct weft_gateway *gw, const char *channel)
 {
+    struct gw_waiter *ready = NULL;
     pthread_mutex_lock(&gw->mu);
     for (struct gw_watch *w = gw->watches; w != NULL; w = w->next) {
-        if (strcmp(w->channel, channel) == 0) {
-            watch_wake_locked(w);
+        if (!w->dead && strcmp(w->channel, channel) == 0) {
+            struct gw_waiter *r = watch_take_locked(w);
+            while (r != NULL) {
+                struct gw_waiter *x = r;
+                r = x->next;
+                x->next = ready;
+                ready = x;
+            }
         }
     }
     pthread_mutex_unlock(&gw->mu);
+    waiters_reply(ready);
 }
 
-static void waiter_remove_locked(struct gw_watch *w, struct gw_waiter *me)
+/* The call's cancellation callback (client cancel, deadline, server stop):
+ * an armed waiter still listed is answered CANCELLED here; one taken off by
+ * the watcher is answered by it; before arming the handler answers. */
+static void waiter_cancelled(void *arg)
 {
-    for (struct gw_waiter **pp = &w->waiters; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == me) {
-            *pp = me->next;
-            return;
-        }
+    struct gw_waiter *x = arg;
+    struct weft_gateway *gw = x->gw;
+    pthread_mutex_lock(&gw->mu);
+    bool mine = false;
+    if (x->listed) {
+        waiter_unlink_locked(x);
+        /* (the client sees gRPC's own status either way; this is for the
+         * metrics) */
+        x->outcome = weft_clock_mono_ns() >= weft_rpc_call_deadline_ns(x->call)
+                         ? WEFT_RPC_DEADLINE_EXCEEDED
+                         : WEFT_RPC_CANCELLED;
+        mine = x->armed;
     }
+    pthread_mutex_unlock(&gw->mu);
+    if (mine) {
+        waiter_reply(x);
+    }
+}
+
+/* Registers txid with the channel's watcher and returns WEFT_RPC_DEFERRED,
+ * or answers at once (the transaction committed meanwhile, the call was
+ * cancelled, no watcher): that code, with resp filled for OK. The call and
+ * req must not be used after a deferred return. */
+static int commit_status_wait(struct weft_gateway *gw, struct weft_rpc_call *call,
+                              const char *ch, struct weft_ledger *l, const char *txid,
+                              uint64_t t0, struct weft_ledger_txloc *loc)
+{
+    struct gw_waiter *x = weft_calloc(1, sizeof(*x));
+    if (x == NULL || (x->txid = weft_strdup(txid)) == NULL) {
+        weft_free(x);
+        return fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    }
+    x->gw = gw;
+    x->call = call;
+    x->t0 = t0;
+    pthread_mutex_lock(&gw->mu);
+    struct gw_watch *w = watch_get_locked(gw, ch, l);
+    if (w != NULL) {
+        x->watch = w;
+        x->next = w->waiters;
+        w->waiters = x;
+        x->listed = true;
+    }
+    pthread_mutex_unlock(&gw->mu);
+    if (w == NULL) {
+        waiter_free(x);
+        return fail(call, WEFT_RPC_UNAVAILABLE, "cannot follow the channel's commits", NULL);
+    }
+    int code = WEFT_RPC_DEFERRED;
+    /* committed between the first look and the registration? */
+    if (weft_ledger_tx_by_id(l, txid, loc, NULL) == 0) {
+        pthread_mutex_lock(&gw->mu);
+        if (x->listed) {
+            waiter_unlink_locked(x);
+        }
+        pthread_mutex_unlock(&gw->mu);
+        waiter_free(x);
+        return WEFT_RPC_OK;
+    }
+    weft_rpc_call_on_cancel(call, waiter_cancelled, x);
+    pthread_mutex_lock(&gw->mu);
+    if (x->listed) {
+        x->armed = true; /* from here on x and the call belong to the watcher */
+    } else {
+        code = x->outcome;
+        *loc = x->loc;
+    }
+    pthread_mutex_unlock(&gw->mu);
+    if (code == WEFT_RPC_DEFERRED) {
+        return code;
+    }
+    /* taken off before arming: answer here. Removing the callback waits for
+     * a run of it in progress, which may still look at x. */
+    weft_rpc_call_on_cancel(call, NULL, NULL);
+    waiter_free(x);
+    if (code == WEFT_RPC_CANCELLED || code == WEFT_RPC_DEADLINE_EXCEEDED) {
+        return fail(call, code,
+                    code == WEFT_RPC_CANCELLED ? "commit status wait cancelled"
+                                               : "commit status wait timed out",
+                    NULL);
+    }
+    if (code == WEFT_RPC_UNAVAILABLE) {
+        return fail(call, code, "cannot follow the channel's commits", NULL);
+    }
+    return code;
 }
 
 static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
@@ -1779,83 +1986,24 @@ static int h_commit_status(void *ctx, struct weft_rpc_call *call, const uint8_t 
     const char *txid = r->transaction_id != NULL ? r->transaction_id : "";
     struct weft_ledger_txloc loc;
     if (weft_ledger_tx_by_id(l, txid, &loc, NULL) != 0) {
-        /* wait: registered with the channel's watcher, which signals this
-         * waiter once its transaction is in the block index; woken every
-         * 200 ms anyway to notice cancellation */
-        struct gw_waiter me = {.txid = txid};
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&me.cv, &ca);
-        pthread_condattr_destroy(&ca);
-        pthread_mutex_lock(&gw->mu);
-        struct gw_watch *w = watch_get_locked(gw, ch, l);
-        if (w != NULL) {
-            me.next = w->waiters;
-            w->waiters = &me;
+        /* not committed yet: the channel's watcher answers the call when it
+         * is (no thread waits); the client's deadline or cancel ends the
+         * wait through the call's cancellation */
+        code = commit_status_wait(gw, call, ch, l, txid, t0, &loc);
+        if (code == WEFT_RPC_DEFERRED) {
+            gateway__commit_status_request__free_unpacked(r, NULL);
+            gateway__signed_commit_status_request__free_unpacked(sr, NULL);
+            return code;
         }
-        pthread_mutex_unlock(&gw->mu);
-        code = WEFT_RPC_OK;
-        if (w == NULL) {
-            code = fail(call, WEFT_RPC_UNAVAILABLE, "cannot follow the channel's commits", NULL);
-        }
-        /* committed between the first look and the registration? */
-        bool found = w != NULL && weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0;
-        while (code == WEFT_RPC_OK && !found) {
-            if (weft_rpc_call_is_cancelled(call)) {
-                code = fail(call, WEFT_RPC_CANCELLED, "commit status wait cancelled", NULL);
-                break;
-            }
-            uint64_t now = weft_clock_mono_ns(), dl = weft_rpc_call_deadline_ns(call);
-            if (now >= dl) {
-                code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED, "commit status wait timed out",
-                            NULL);
-                break;
-            }
-            uint64_t until = now + 200000000u;
-            if (dl < until) {
-                until = dl;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + (until - now);
-            ts.tv_sec = (time_t)(at / 1000000000u);
-            ts.tv_nsec = (long)(at % 1000000000u);
-            pthread_mutex_lock(&gw->mu);
-            while (!me.found && !gw->stopping) {
-                if (pthread_cond_timedwait(&me.cv, &gw->mu, &ts) != 0) {
-                    break;
-                }
-            }
-            bool stopping = gw->stopping;
-            pthread_mutex_unlock(&gw->mu);
-            if (stopping) {
-                code = fail(call, WEFT_RPC_UNAVAILABLE, "gateway shutting down", NULL);
-                break;
-            }
-            /* signalled or the 200 ms tick: look (the tick also covers a
-             * watcher that has stopped) */
-            found = weft_ledger_tx_by_id(l, txid, &loc, NULL) == 0;
-        }
-        if (w != NULL) {
-            pthread_mutex_lock(&gw->mu);
-            waiter_remove_locked(w, &me);
-            pthread_mutex_unlock(&gw->mu);
-        }
-        pthread_cond_destroy(&me.cv);
         if (code != WEFT_RPC_OK) {
             goto out;
         }
     }
-    Gateway__CommitStatusResponse cr = GATEWAY__COMMIT_STATUS_RESPONSE__INIT;
-    cr.result = (Protos__TxValidationCode)loc.code;
-    cr.block_number = loc.block;
-    size_t rl = gateway__commit_status_response__get_packed_size(&cr);
-    if (weft_buf_reserve(resp, rl + 1) != 0) {
+    if (weft_buf_reserve(resp, 64) != 0) {
         code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto out;
     }
-    resp->len = gateway__commit_status_response__pack(&cr, resp->data);
+    resp->len = status_pack(&loc, resp->data);
     code = WEFT_RPC_OK;
 out:
     observe(gw, "CommitStatus", code, t0);
@@ -2177,7 +2325,9 @@ static void release(struct weft_gateway *gw)
             return WEFT_RPC_UNKNOWN;                                                           \
         }                                                                                      \
         int code = fn(ctx, call, req, len, resp);                                              \
-        release(gw);                                                                           \
+        if (code != WEFT_RPC_DEFERRED) { /* else released with the reply */                   \
+            release(gw);                                                                       \
+        }                                                                                      \
         return code;                                                                           \
     }
 GW_LIMITED(l_endorse, h_endorse)
@@ -2229,13 +2379,10 @@ void weft_gateway_free(struct weft_gateway *gw)
     gw->stopping = true;
     struct gw_watch *ws = gw->watches;
     gw->watches = NULL;
-    for (struct gw_watch *w = ws; w != NULL; w = w->next) {
-        for (struct gw_waiter *x = w->waiters; x != NULL; x = x->next) {
-            pthread_cond_signal(&x->cv);
-        }
-    }
     pthread_cond_broadcast(&gw->cv);
     pthread_mutex_unlock(&gw->mu);
+    /* each watcher answers its remaining waiters UNAVAILABLE as it ends
+     * (none are left when the server was stopped first, as it must be) */
     while (ws != NULL) {
         struct gw_watch *w = ws;
         ws = w->next;

@@ -1248,6 +1248,123 @@ static void test_commit_status_wait(void **state)
     weft_free(w.req);
 }
 
+struct cwait {
+    struct weft_rpc_client *cli;
+    uint8_t *req;
+    size_t len;
+    int64_t timeout_ms;
+    struct weft_rpc_result r;
+};
+
+static void *cwait_main(void *arg)
+{
+    struct cwait *w = arg;
+    int rc = weft_rpc_client_unary(w->cli, "/gateway.Gateway/CommitStatus", w->req, w->len,
+                                   w->timeout_ms, &w->r);
+    (void)rc;
+    return NULL;
+}
+
+/* Starts n CommitStatus calls for a never-committed txid on cli. */
+static void cwaits_start(struct cwait *w, pthread_t *th, size_t n, struct weft_rpc_client *cli,
+                         int64_t timeout_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].cli = cli;
+        w[i].timeout_ms = timeout_ms;
+        w[i].req = status_req("mychannel", "never-committed", true, &w[i].len);
+        assert_int_equal(pthread_create(&th[i], NULL, cwait_main, &w[i]), 0);
+    }
+}
+
+static void cwaits_join(struct cwait *w, pthread_t *th, size_t n, int want)
+{
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].r.code, want);
+        weft_rpc_result_clear(&w[i].r);
+        weft_free(w[i].req);
+    }
+}
+
+static void wait_commit_status_calls(uint64_t at_least)
+{
+    uint64_t dl = weft_clock_mono_ns() + 10000000000ull;
+    struct weft_gateway_stats s;
+    do {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        weft_gateway_get_stats(F.gw, &s);
+    } while (s.commit_status < at_least && weft_clock_mono_ns() < dl);
+    assert_true(s.commit_status >= at_least);
+}
+
+/* A waiting CommitStatus holds no worker of the server: on a server with
+ * 2 workers, 6 waits leave it free to answer; the client's deadline ends
+ * them (and gives their concurrency slots back); stopping the server
+ * answers the waits still pending. */
+static void test_commit_status_deferred(void **state)
+{
+    (void)state;
+    struct weft_err err = {0};
+    struct weft_rpc_server_opts so = {0};
+    so.listen[0] = "127.0.0.1:0";
+    so.cq_threads = 1;
+    so.workers = 2;
+    struct weft_rpc_server *srv = weft_rpc_server_new(&so, &err);
+    assert_non_null(srv);
+    assert_int_equal(weft_gateway_register(F.gw, srv, &err), 0);
+    assert_int_equal(weft_rpc_server_start(srv, &err), 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
+    struct weft_rpc_client *cli = weft_rpc_client_new(addr, NULL, &err);
+    assert_non_null(cli);
+
+    struct weft_gateway_stats s0;
+    weft_gateway_get_stats(F.gw, &s0);
+    struct cwait w[8];
+    pthread_t th[8];
+    cwaits_start(w, th, 6, cli, 1500);
+    wait_commit_status_calls(s0.commit_status + 6);
+    /* both workers would be taken by blocking waits: this one needs a third */
+    json_t *j = read_expected(5);
+    json_t *t = json_array_get(json_object_get(j, "transactions"), 0);
+    size_t len = 0;
+    uint8_t *req = status_req("mychannel", json_string_value(json_object_get(t, "txid")), true,
+                              &len);
+    json_decref(j);
+    struct weft_rpc_result r = {0};
+    uint64_t t0 = weft_clock_mono_ns();
+    assert_int_equal(weft_rpc_client_unary(cli, "/gateway.Gateway/CommitStatus", req, len, 1000,
+                                           &r),
+                     0);
+    assert_int_equal(r.code, WEFT_RPC_OK);
+    assert_true(weft_clock_mono_ns() - t0 < 1000000000ull);
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+    cwaits_join(w, th, 6, WEFT_RPC_DEADLINE_EXCEEDED);
+
+    /* the slots are back: the limit (8) admits 8 waits at once */
+    weft_gateway_get_stats(F.gw, &s0);
+    cwaits_start(w, th, 8, cli, 30000);
+    wait_commit_status_calls(s0.commit_status + 8);
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    t0 = weft_clock_mono_ns();
+    weft_rpc_server_stop(srv, 100);
+    assert_true(weft_clock_mono_ns() - t0 < 5000000000ull);
+    for (size_t i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        /* ended by the stop, not refused by the limit (UNKNOWN) */
+        assert_true(w[i].r.code == WEFT_RPC_UNAVAILABLE || w[i].r.code == WEFT_RPC_CANCELLED);
+        weft_rpc_result_clear(&w[i].r);
+        weft_free(w[i].req);
+    }
+    weft_rpc_client_free(cli);
+    weft_rpc_server_free(srv);
+}
+
 static uint8_t *events_req(int start_type, uint64_t start, const char *after, size_t *len)
 {
     size_t il = 0;
@@ -1394,6 +1511,7 @@ int main(void)
         cmocka_unit_test(test_commit_status),
         cmocka_unit_test(test_chaincode_events),
         cmocka_unit_test(test_commit_status_wait),
+        cmocka_unit_test(test_commit_status_deferred),
         cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
