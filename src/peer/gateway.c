@@ -5,9 +5,10 @@
  *    handler's thread, each other org on a worker of the gateway's pool,
  *    gw->jobs, whose threads start on demand and then stay);
  *    calls to other peers are blocking client calls with deadlines;
- *  - Submit sends over one long-lived Broadcast stream per orderer, shared
- *    by all calls; a reader thread per stream hands the in-order answers to
- *    the waiting calls;
+ *  - Submit answers later too: it sends over one long-lived Broadcast
+ *    stream per orderer, shared by all calls, and the stream's reader thread
+ *    answers each call from the orderer's in-order answers (a failed
+ *    attempt moves on to the next orderer on a worker of gw->jobs);
  *  - CommitStatus answers later (WEFT_RPC_DEFERRED): it registers a waiter
  *    with the channel's watcher thread, which follows the ledger and, after
  *    each block, answers the calls whose transaction is now in the block
@@ -1225,26 +1226,31 @@ static size_t orderer_list(struct weft_gateway *gw, const struct weft_channel_co
 
 /* Broadcast: one long-lived stream per orderer, shared by every Submit.
  * The orderer answers the envelopes of a stream in order (pipelined, up to
- * 2,048 in flight), so each Submit queues an entry, sends its envelope and
- * waits for the entry; a reader thread per stream hands each answer to the
- * oldest entry. This saves a gRPC call set-up per transaction on the gateway
- * peer and on the orderer. When the stream breaks, every pending entry fails
- * as a transport error (the Submit tries the next orderer) and the next
- * Submit opens a new stream. */
+ * 2,048 in flight), so each Submit queues an entry and sends its envelope;
+ * a reader thread per stream hands each answer to the oldest entry and
+ * answers the deferred Submit call itself (no thread waits for the
+ * orderer). This saves a gRPC call set-up per transaction on the gateway
+ * peer and on the orderer. When the stream breaks, every pending entry
+ * fails as a transport error (the Submit moves on to the next orderer, on
+ * the gateway's pool) and the next Submit opens a new stream. */
+struct gw_submit;
+
 struct gw_bentry {
     struct gw_bentry *next;
-    int refs; /* the waiting Submit + the queue */
-    bool done;
+    struct gw_submit *job; /* holds a reference */
+};
+
+/* How one attempt ended. */
+struct gw_battempt {
+    int rc; /* 0: status/info set; else a transport failure, text in msg */
     /* Sent after an envelope the orderer refused: an orderer closes the
      * Broadcast stream after a refusal (as Fabric's does) without reading
      * what follows, so this envelope was never processed and may be sent
      * again on a new stream. */
     bool unread;
-    int rc; /* 0: status/info set; else a transport failure, text in msg */
     int status;
     char info[256];
     char msg[400];
-    pthread_cond_t cv;
 };
 
 struct gw_bcast {
@@ -1262,11 +1268,180 @@ struct gw_bcast {
     bool reader_started;
 };
 
-static void bentry_unref_locked(struct gw_bentry *e)
+/* A deferred Submit call: its envelope goes to the orderers one after the
+ * other until one accepts it. An attempt is started by the handler (the
+ * first) or by a worker of gw->jobs (the next ones) and answered by a
+ * stream's reader. Whoever sets done under mu answers the call. */
+struct gw_submit {
+    struct weft_gateway *gw;
+    struct weft_rpc_call *call;
+    const struct weft_channel_config *cfg;
+    char *txid;
+    uint8_t *env;
+    size_t env_len;
+    struct gw_orderer *ords;
+    size_t n_ords;
+    uint64_t t0, deadline;
+    int refs; /* atomic: the call's answer + each entry + a running attempt */
+    pthread_mutex_t mu;
+    size_t next;                /* the orderer tried now or next (mu) */
+    int tries;                  /* sends of the envelope to that orderer (mu) */
+    const struct gw_bentry *cur; /* the entry awaited; NULL between attempts (mu) */
+    bool cancelled;             /* cancelled between attempts (mu) */
+    bool done;                  /* answered (mu) */
+    struct gw_details d;        /* one per orderer that failed (mu) */
+};
+
+static void submit_ref(struct gw_submit *j)
 {
-    if (--e->refs == 0) {
-        pthread_cond_destroy(&e->cv);
-        weft_free(e);
+    __atomic_fetch_add(&j->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void submit_unref(struct gw_submit *j)
+{
+    if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
+    pthread_mutex_destroy(&j->mu);
+    gw_details_free(&j->d);
+    weft_free(j->ords);
+    weft_free(j->env);
+    weft_free(j->txid);
+    weft_free(j);
+}
+
+/* Answers the call (j->done was set by the caller under j->mu; never called
+ * with a lock held, except from the call's own cancellation callback) and
+ * drops the answer's reference. */
+static void submit_reply(struct gw_submit *j, int code, const char *msg, bool details)
+{
+    if (code != WEFT_RPC_OK) {
+        if (details) {
+            (void)fail(j->call, code, msg, &j->d);
+        } else {
+            weft_rpc_call_set_message(j->call, msg);
+        }
+    }
+    observe(j->gw, "Submit", code, j->t0);
+    release(j->gw);
+    if (weft_rpc_call_reply(j->call, code, "", 0) != 0) {
+        WEFT_WARN(lg_gw, "Submit %s: reply failed", j->txid);
+    }
+    submit_unref(j);
+}
+
+static void submit_cancelled(void *arg)
+{
+    struct gw_submit *j = arg;
+    pthread_mutex_lock(&j->mu);
+    bool mine = false;
+    if (!j->done && j->cur != NULL) {
+        j->done = mine = true; /* waiting for an orderer: answer here */
+    } else if (!j->done) {
+        j->cancelled = true; /* an attempt is being started: it answers */
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (mine) {
+        /* (the client sees gRPC's own status either way) */
+        bool late = weft_clock_mono_ns() >= weft_rpc_call_deadline_ns(j->call);
+        submit_reply(j, late ? WEFT_RPC_DEADLINE_EXCEEDED : WEFT_RPC_CANCELLED,
+                     late ? "submit timeout expired while broadcasting to ordering service"
+                          : "submit cancelled",
+                     false);
+    }
+}
+
+static void submit_advance(struct gw_submit *j);
+
+static void submit_pooled(void *arg)
+{
+    struct gw_submit *j = arg;
+    submit_advance(j);
+    submit_unref(j);
+}
+
+/* The outcome of the attempt e of j (from the stream's reader). Ends the
+ * call, or moves on to the same orderer again (unread) or the next one on
+ * a worker of gw->jobs. */
+static void submit_answer(struct gw_submit *j, const struct gw_bentry *e,
+                          const struct gw_battempt *a)
+{
+    struct weft_gateway *gw = j->gw;
+    char msg[900];
+    int code = -1;
+    pthread_mutex_lock(&j->mu);
+    if (j->done || j->cur != e) {
+        pthread_mutex_unlock(&j->mu);
+        return; /* answered already (cancelled, timed out) */
+    }
+    j->cur = NULL;
+    const struct gw_orderer *o = &j->ords[j->next];
+    if (a->rc == 0 && a->status == COMMON__STATUS__SUCCESS) {
+        code = WEFT_RPC_OK;
+    } else if (a->rc == 0 && a->status >= 400 && a->status < 500) {
+        const ProtobufCEnumValue *ev =
+            protobuf_c_enum_descriptor_get_value(&common__status__descriptor, a->status);
+        snprintf(msg, sizeof(msg), "received unsuccessful response from orderer: status=%s, info=%s",
+                 ev != NULL ? ev->name : "UNKNOWN", a->info);
+        code = WEFT_RPC_ABORTED;
+    } else if (a->rc != 0 && a->unread && j->tries < 3) {
+        /* never read by the orderer: the same orderer again, new stream */
+    } else {
+        char em[600];
+        if (a->rc == 0) {
+            const ProtobufCEnumValue *ev =
+                protobuf_c_enum_descriptor_get_value(&common__status__descriptor, a->status);
+            snprintf(em, sizeof(em), "received unsuccessful response from orderer: status=%s, "
+                     "info=%s", ev != NULL ? ev->name : "UNKNOWN", a->info);
+        } else {
+            snprintf(em, sizeof(em), "%s", a->msg);
+        }
+        WEFT_DEBUG(lg_gw, "submit %s to %s failed: %s", j->txid, o->address, em);
+        if (gw_details_add(&j->d, o->address, o->mspid, em) != 0) {
+            WEFT_WARN(lg_gw, "out of memory recording a broadcast failure");
+        }
+        j->next++;
+        j->tries = 0;
+    }
+    if (code >= 0) {
+        j->done = true;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (code >= 0) {
+        submit_reply(j, code, code == WEFT_RPC_OK ? NULL : msg, false);
+        return;
+    }
+    /* the next attempt may block (connection, flow control): not on the
+     * reader's thread */
+    submit_ref(j);
+    pthread_mutex_lock(&gw->mu);
+    bool queued = gw->jobs != NULL && weft_pool_submit(gw->jobs, submit_pooled, j) == 0;
+    pthread_mutex_unlock(&gw->mu);
+    if (!queued) {
+        submit_unref(j);
+        pthread_mutex_lock(&j->mu);
+        bool mine = !j->done;
+        j->done = true;
+        pthread_mutex_unlock(&j->mu);
+        if (mine) {
+            submit_reply(j, WEFT_RPC_UNAVAILABLE, "gateway shutting down", false);
+        }
+    }
+}
+
+/* Ends the attempt e of j when its deadline passed (from the reader). */
+static void submit_expire(struct gw_submit *j, const struct gw_bentry *e)
+{
+    pthread_mutex_lock(&j->mu);
+    bool mine = !j->done && j->cur == e;
+    if (mine) {
+        j->done = true;
+        j->cur = NULL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (mine) {
+        submit_reply(j, WEFT_RPC_DEADLINE_EXCEEDED,
+                     "submit timeout expired while broadcasting to ordering service", false);
     }
 }
 
@@ -1275,6 +1450,56 @@ struct gw_reader_arg {
     struct weft_rpc_stream *s;
 };
 
+/* Ends the attempts of the entries list (linked by next) with a and frees
+ * the entries. */
+static void bentries_fail(struct gw_bentry *list, const struct gw_battempt *a)
+{
+    while (list != NULL) {
+        struct gw_bentry *e = list;
+        list = e->next;
+        submit_answer(e->job, e, a);
+        submit_unref(e->job);
+        weft_free(e);
+    }
+}
+
+/* Ends the waits on b past their deadline (entries stay queued: the
+ * orderer's answer still comes in order). Only the reader frees entries, so
+ * those collected stay valid. */
+static void bcast_sweep(struct gw_bcast *b, uint64_t now)
+{
+    struct gw_bentry *expired[64];
+    size_t n = 0;
+    pthread_mutex_lock(&b->mu);
+    for (struct gw_bentry *e = b->head; e != NULL && n < WEFT_ARRAY_LEN(expired); e = e->next) {
+        if (e->job->deadline <= now) {
+            expired[n++] = e;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    for (size_t i = 0; i < n; i++) {
+        submit_expire(expired[i]->job, expired[i]);
+    }
+}
+
+/* Milliseconds the reader may wait for the next answer: until the oldest
+ * entry's deadline (later entries' deadlines come later, except a retried
+ * Submit's, caught at the next tick), at most 1 s. */
+static int64_t bcast_wait_ms(struct gw_bcast *b, uint64_t now)
+{
+    int64_t ms = 1000;
+    pthread_mutex_lock(&b->mu);
+    if (b->head != NULL) {
+        uint64_t dl = b->head->job->deadline;
+        int64_t left = dl > now ? (int64_t)((dl - now) / 1000000u) + 1 : 0;
+        if (left < ms) {
+            ms = left;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    return ms;
+}
+
 static void *bcast_reader(void *arg)
 {
     weft_thread_name("gw-bcast-rd");
@@ -1282,20 +1507,33 @@ static void *bcast_reader(void *arg)
     struct gw_bcast *b = ra->b;
     struct weft_rpc_stream *s = ra->s;
     weft_free(ra);
-    char why[400] = "stream ended";
+    struct gw_battempt a;
+    memset(&a, 0, sizeof(a));
+    a.rc = WEFT_EUNAVAILABLE;
+    snprintf(a.msg, sizeof(a.msg), "stream ended");
     bool refused = false; /* the orderer refused one: it reads no further */
+    uint64_t swept = weft_clock_mono_ns();
     for (;;) {
         uint8_t *m = NULL;
         size_t ml = 0;
-        int rc = weft_rpc_stream_recv(s, &m, &ml, -1);
+        uint64_t now = weft_clock_mono_ns();
+        int rc = weft_rpc_stream_recv(s, &m, &ml, bcast_wait_ms(b, now));
+        now = weft_clock_mono_ns();
+        if (rc == WEFT_ETIMEDOUT || now - swept >= 1000000000u) {
+            bcast_sweep(b, now);
+            swept = now;
+            if (rc == WEFT_ETIMEDOUT) {
+                continue;
+            }
+        }
         if (rc != 0 || m == NULL) {
             int code = WEFT_RPC_UNKNOWN;
             const char *sm = NULL;
             if (weft_rpc_stream_status(s, 1000, &code, &sm) == 0) {
-                snprintf(why, sizeof(why), "rpc error: code = %s desc = %s",
+                snprintf(a.msg, sizeof(a.msg), "rpc error: code = %s desc = %s",
                          weft_rpc_code_name(code), sm != NULL ? sm : "");
             } else if (rc != 0) {
-                snprintf(why, sizeof(why), "%s", weft_strerror(rc));
+                snprintf(a.msg, sizeof(a.msg), "%s", weft_strerror(rc));
             }
             weft_free(m);
             break;
@@ -1309,45 +1547,44 @@ static void *bcast_reader(void *arg)
             if (b->head == NULL) {
                 b->tail = NULL;
             }
-            if (br == NULL) {
-                e->rc = WEFT_EPARSE;
-                snprintf(e->msg, sizeof(e->msg), "malformed BroadcastResponse");
-            } else {
-                e->status = (int)br->status;
-                snprintf(e->info, sizeof(e->info), "%s", br->info != NULL ? br->info : "");
-                refused = refused || br->status != COMMON__STATUS__SUCCESS;
-            }
-            e->done = true;
-            pthread_cond_signal(&e->cv);
-            bentry_unref_locked(e);
         }
         pthread_mutex_unlock(&b->mu);
+        if (e != NULL) {
+            struct gw_battempt r;
+            memset(&r, 0, sizeof(r));
+            if (br == NULL) {
+                r.rc = WEFT_EPARSE;
+                snprintf(r.msg, sizeof(r.msg), "malformed BroadcastResponse");
+            } else {
+                r.status = (int)br->status;
+                snprintf(r.info, sizeof(r.info), "%s", br->info != NULL ? br->info : "");
+                refused = refused || br->status != COMMON__STATUS__SUCCESS;
+            }
+            submit_answer(e->job, e, &r);
+            submit_unref(e->job);
+            weft_free(e);
+        }
         orderer__broadcast_response__free_unpacked(br, NULL);
         if (e == NULL) {
-            snprintf(why, sizeof(why), "unexpected BroadcastResponse");
+            snprintf(a.msg, sizeof(a.msg), "unexpected BroadcastResponse");
             weft_rpc_stream_cancel(s);
             break;
         }
     }
-    /* broken: fail everything pending; the next Submit opens a new stream
-     * and frees this one (after joining this thread) */
+    /* broken: fail everything pending (each Submit moves on); the next
+     * Submit opens a new stream and frees this one (after joining this
+     * thread). Taking the queue and clearing b->s is one step, so no entry
+     * is queued on this stream afterwards. */
     pthread_mutex_lock(&b->mu);
-    while (b->head != NULL) {
-        struct gw_bentry *e = b->head;
-        b->head = e->next;
-        e->rc = WEFT_EUNAVAILABLE;
-        e->unread = refused;
-        snprintf(e->msg, sizeof(e->msg), "%s", why);
-        e->done = true;
-        pthread_cond_signal(&e->cv);
-        bentry_unref_locked(e);
-    }
-    b->tail = NULL;
+    struct gw_bentry *pending = b->head;
+    b->head = b->tail = NULL;
     if (b->s == s) {
         b->s = NULL;
     }
     b->dead = s;
     pthread_mutex_unlock(&b->mu);
+    a.unread = refused;
+    bentries_fail(pending, &a);
     return NULL;
 }
 
@@ -1413,105 +1650,116 @@ static struct weft_rpc_stream *bcast_stream_locked(struct weft_gateway *gw, stru
     return s;
 }
 
-/* One Broadcast on the shared stream: 0 and *status, or a transport error
- * in msg; *unread says the orderer never read the envelope. */
-static int broadcast_once(struct weft_gateway *gw, const struct weft_channel_config *cfg,
-                         const char *address, const uint8_t *env, size_t env_len,
-                         uint64_t deadline, int *status, char *info, size_t info_cap, char *msg,
-                         size_t msg_cap, bool *unread)
+/* Sends j's envelope to orderer j->ords[j->next] on its shared stream,
+ * queued for the reader's answer: true. False when it could not be sent
+ * (msg says why). */
+static bool submit_send(struct gw_submit *j, struct gw_bentry *e, char *msg, size_t msg_cap)
 {
-    *unread = false;
-    struct weft_err e = {0};
-    struct weft_rpc_client *c = client_for(gw, cfg, address, deadline, &e);
+    struct weft_gateway *gw = j->gw;
+    const char *address = j->ords[j->next].address;
+    struct weft_err err = {0};
+    struct weft_rpc_client *c = client_for(gw, j->cfg, address, j->deadline, &err);
     if (c == NULL) {
-        snprintf(msg, msg_cap, "%s", e.msg);
-        return WEFT_EUNAVAILABLE;
+        snprintf(msg, msg_cap, "%s", err.msg);
+        return false;
     }
     struct gw_bcast *b = bcast_get(gw, address);
-    struct gw_bentry *x = b == NULL ? NULL : weft_calloc(1, sizeof(*x));
-    if (x == NULL) {
-        snprintf(msg, msg_cap, "out of memory");
-        return WEFT_ENOMEM;
+    if (b == NULL) {
+        snprintf(msg, msg_cap, "%s", gw->stopping ? "gateway shutting down" : "out of memory");
+        return false;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&x->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    x->refs = 1;
     pthread_mutex_lock(&b->send_mu);
     pthread_mutex_lock(&b->mu);
     struct weft_rpc_stream *s = bcast_stream_locked(gw, b, c, msg, msg_cap);
     if (s == NULL) {
-        bentry_unref_locked(x);
         pthread_mutex_unlock(&b->mu);
         pthread_mutex_unlock(&b->send_mu);
-        return WEFT_EUNAVAILABLE;
+        return false;
     }
-    x->refs = 2; /* this call + the queue */
     if (b->tail != NULL) {
-        b->tail->next = x;
+        b->tail->next = e;
     } else {
-        b->head = x;
+        b->head = e;
     }
-    b->tail = x;
+    b->tail = e;
     pthread_mutex_unlock(&b->mu);
-    /* s stays valid: only a holder of send_mu frees a broken stream */
-    if (weft_rpc_stream_send(s, env, env_len) != 0) {
+    /* s stays valid: only a holder of send_mu frees a broken stream. From
+     * here on e belongs to the reader (j is kept by the caller's reference) */
+    if (weft_rpc_stream_send(s, j->env, j->env_len) != 0) {
         /* the reader sees the stream end and fails every pending entry */
         weft_rpc_stream_cancel(s);
     }
     pthread_mutex_unlock(&b->send_mu);
-    pthread_mutex_lock(&b->mu);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = weft_clock_mono_ns();
-    uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
-                  (deadline > now ? deadline - now : 0);
-    ts.tv_sec = (time_t)(at / 1000000000u);
-    ts.tv_nsec = (long)(at % 1000000000u);
-    while (!x->done) {
-        if (pthread_cond_timedwait(&x->cv, &b->mu, &ts) != 0) {
-            break;
-        }
-    }
-    int rc;
-    if (!x->done) {
-        rc = WEFT_ETIMEDOUT;
-        snprintf(msg, msg_cap, "no answer before the deadline");
-    } else if (x->rc != 0) {
-        rc = x->rc == WEFT_EPARSE ? WEFT_EPARSE : WEFT_EUNAVAILABLE;
-        *unread = x->unread;
-        snprintf(msg, msg_cap, "%s", x->msg);
-    } else {
-        rc = 0;
-        *status = x->status;
-        snprintf(info, info_cap, "%s", x->info);
-    }
-    bentry_unref_locked(x);
-    pthread_mutex_unlock(&b->mu);
-    return rc;
+    return true;
 }
 
-/* One Broadcast: 0 and *status, or a transport error in msg. An envelope
- * queued behind another Submit's refused envelope is sent again on a new
- * stream (each Submit of Fabric's gateway has a stream of its own, so a
- * refusal never affects another Submit there). */
-static int broadcast_one(struct weft_gateway *gw, const struct weft_channel_config *cfg,
-                         const char *address, const uint8_t *env, size_t env_len,
-                         uint64_t deadline, int *status, char *info, size_t info_cap, char *msg,
-                         size_t msg_cap)
+/* Starts the next attempt of j (the handler's thread or a pool worker: it
+ * may block for a connection or flow control), or ends the call when no
+ * orderer is left, the deadline passed or the call was cancelled. */
+static void submit_advance(struct gw_submit *j)
 {
-    int rc = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        bool unread = false;
-        rc = broadcast_once(gw, cfg, address, env, env_len, deadline, status, info, info_cap, msg,
-                            msg_cap, &unread);
-        if (rc == 0 || !unread) {
-            break;
+    for (;;) {
+        int code = -1;
+        const char *why = NULL;
+        bool details = false;
+        struct gw_bentry *e = NULL;
+        pthread_mutex_lock(&j->mu);
+        if (j->done) {
+            pthread_mutex_unlock(&j->mu);
+            return;
+        }
+        if (j->cancelled) {
+            code = WEFT_RPC_CANCELLED;
+            why = "submit cancelled";
+        } else if (weft_clock_mono_ns() >= j->deadline) {
+            code = WEFT_RPC_DEADLINE_EXCEEDED;
+            why = "submit timeout expired while broadcasting to ordering service";
+        } else if (j->next >= j->n_ords) {
+            code = WEFT_RPC_UNAVAILABLE;
+            why = "no orderers could successfully process transaction";
+            details = true;
+        } else if ((e = weft_calloc(1, sizeof(*e))) == NULL) {
+            code = WEFT_RPC_RESOURCE_EXHAUSTED;
+            why = "out of memory";
+        } else {
+            e->job = j;
+            submit_ref(j); /* the entry's */
+            j->cur = e;
+            j->tries++;
+        }
+        if (code >= 0) {
+            j->done = true;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (code >= 0) {
+            submit_reply(j, code, why, details);
+            return;
+        }
+        char msg[400];
+        if (submit_send(j, e, msg, sizeof(msg))) {
+            return; /* the reader answers */
+        }
+        /* not sent: this orderer failed, try the next (the caller's
+         * reference keeps j) */
+        pthread_mutex_lock(&j->mu);
+        bool mine = !j->done; /* else cancelled meanwhile and answered */
+        if (mine) {
+            j->cur = NULL;
+            const struct gw_orderer *o = &j->ords[j->next];
+            WEFT_DEBUG(lg_gw, "submit %s to %s failed: %s", j->txid, o->address, msg);
+            if (gw_details_add(&j->d, o->address, o->mspid, msg) != 0) {
+                WEFT_WARN(lg_gw, "out of memory recording a broadcast failure");
+            }
+            j->next++;
+            j->tries = 0;
+        }
+        pthread_mutex_unlock(&j->mu);
+        weft_free(e);
+        submit_unref(j); /* the entry's */
+        if (!mine) {
+            return;
         }
     }
-    return rc;
 }
 
 /* Ends every shared Broadcast stream and its reader. */
@@ -1547,8 +1795,7 @@ static int h_submit(void *ctx, struct weft_rpc_call *call, const uint8_t *req, s
     uint64_t t0 = weft_clock_mono_ns();
     stat_inc(gw, &gw->stats.submit);
     Gateway__SubmitRequest *r = gateway__submit_request__unpack(NULL, len, req);
-    struct gw_details d = {0};
-    uint8_t *env = NULL;
+    struct gw_submit *j = NULL;
     char msg[900];
     int code;
     if (r == NULL) {
@@ -1570,61 +1817,41 @@ static int h_submit(void *ctx, struct weft_rpc_call *call, const uint8_t *req, s
         code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
         goto out;
     }
-    size_t env_len = common__envelope__get_packed_size(r->prepared_transaction);
-    env = weft_malloc(env_len + 1);
-    if (env == NULL) {
+    j = weft_calloc(1, sizeof(*j));
+    if (j == NULL) {
         code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto out;
     }
-    common__envelope__pack(r->prepared_transaction, env);
-    struct gw_orderer ords[MAX_ENDPOINTS];
-    size_t no = orderer_list(gw, cfg, ords, MAX_ENDPOINTS);
-    uint64_t deadline = deadline_for(call, gw->broadcast_ms);
-    for (size_t i = 0; i < no; i++) {
-        if (weft_clock_mono_ns() >= deadline) {
-            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
-                        "submit timeout expired while broadcasting to ordering service", NULL);
-            goto out;
-        }
-        int status = 0;
-        char info[256] = "", em[600] = "";
-        int rc = broadcast_one(gw, cfg, ords[i].address, env, env_len, deadline, &status, info,
-                               sizeof(info), em, sizeof(em));
-        if (rc == 0 && status == COMMON__STATUS__SUCCESS) {
-            code = WEFT_RPC_OK;
-            goto out;
-        }
-        if (rc == 0 && status >= 400 && status < 500) {
-            const ProtobufCEnumValue *ev =
-                protobuf_c_enum_descriptor_get_value(&common__status__descriptor, status);
-            snprintf(msg, sizeof(msg),
-                     "received unsuccessful response from orderer: status=%s, info=%s",
-                     ev != NULL ? ev->name : "UNKNOWN", info);
-            code = fail(call, WEFT_RPC_ABORTED, msg, NULL);
-            goto out;
-        }
-        if (rc == 0) {
-            const ProtobufCEnumValue *ev =
-                protobuf_c_enum_descriptor_get_value(&common__status__descriptor, status);
-            snprintf(em, sizeof(em), "received unsuccessful response from orderer: status=%s, "
-                     "info=%s", ev != NULL ? ev->name : "UNKNOWN", info);
-        }
-        WEFT_DEBUG(lg_gw, "submit %s to %s failed: %s", r->transaction_id, ords[i].address, em);
-        if (gw_details_add(&d, ords[i].address, ords[i].mspid, em) != 0) {
-            WEFT_WARN(lg_gw, "out of memory recording a broadcast failure");
-        }
+    pthread_mutex_init(&j->mu, NULL);
+    j->refs = 1; /* the answer's */
+    j->gw = gw;
+    j->call = call;
+    j->cfg = cfg;
+    j->t0 = t0;
+    j->env_len = common__envelope__get_packed_size(r->prepared_transaction);
+    j->env = weft_malloc(j->env_len + 1);
+    j->txid = weft_strdup(r->transaction_id != NULL ? r->transaction_id : "");
+    j->ords = weft_calloc(MAX_ENDPOINTS, sizeof(*j->ords));
+    if (j->env == NULL || j->txid == NULL || j->ords == NULL) {
+        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
     }
-    if (weft_clock_mono_ns() >= deadline) {
-        code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
-                    "submit timeout expired while broadcasting to ordering service", NULL);
-    } else {
-        code = fail(call, WEFT_RPC_UNAVAILABLE, "no orderers could successfully process transaction",
-                    &d);
-    }
+    common__envelope__pack(r->prepared_transaction, j->env);
+    j->n_ords = orderer_list(gw, cfg, j->ords, MAX_ENDPOINTS);
+    j->deadline = deadline_for(call, gw->broadcast_ms);
+    gateway__submit_request__free_unpacked(r, NULL);
+    /* from here on the call is answered by whoever ends the job: this
+     * thread must not touch call or req after submit_advance */
+    weft_rpc_call_on_cancel(call, submit_cancelled, j);
+    submit_ref(j); /* this attempt's */
+    submit_advance(j);
+    submit_unref(j);
+    return WEFT_RPC_DEFERRED;
 out:
     observe(gw, "Submit", code, t0);
-    weft_free(env);
-    gw_details_free(&d);
+    if (j != NULL) {
+        submit_unref(j);
+    }
     gateway__submit_request__free_unpacked(r, NULL);
     return code;
 }
@@ -2392,7 +2619,14 @@ void weft_gateway_free(struct weft_gateway *gw)
         weft_free(w->channel);
         weft_free(w);
     }
-    weft_pool_free(gw->jobs); /* no Endorse runs any more: drains nothing */
+    /* no Endorse runs any more; queued Submit attempts end (shutting down);
+     * then the readers answer what is still pending on their streams, with
+     * no pool left to move on (gw->jobs NULL) */
+    pthread_mutex_lock(&gw->mu);
+    struct weft_pool *jobs = gw->jobs;
+    gw->jobs = NULL;
+    pthread_mutex_unlock(&gw->mu);
+    weft_pool_free(jobs);
     bcasts_free(gw); /* streams before the clients they belong to */
     while (gw->clients != NULL) {
         struct gw_client *c = gw->clients;

@@ -82,6 +82,8 @@ struct fx {
     int local_calls, org2a_calls, org2b_calls;
     int delay_ms; /* every fake endorser answers this late */
     int bcast_streams, bcast_msgs; /* Broadcast calls and envelopes seen */
+    int ord_delay_ms;              /* the fake orderer's time per envelope */
+    int bcast_answers;             /* BroadcastResponses sent */
 };
 
 static struct fx F;
@@ -188,6 +190,11 @@ static void h_broadcast(void *ctx, struct weft_rpc_call *call)
     __atomic_fetch_add(&F.bcast_streams, 1, __ATOMIC_SEQ_CST);
     while (weft_rpc_call_recv(call, &m, &l, 5000) == 0 && m != NULL) {
         __atomic_fetch_add(&F.bcast_msgs, 1, __ATOMIC_SEQ_CST);
+        int delay = __atomic_load_n(&F.ord_delay_ms, __ATOMIC_SEQ_CST);
+        if (delay > 0) {
+            struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         Common__Envelope *e = common__envelope__unpack(NULL, l, m);
         weft_free(m);
         Orderer__BroadcastResponse r = ORDERER__BROADCAST_RESPONSE__INIT;
@@ -200,6 +207,7 @@ static void h_broadcast(void *ctx, struct weft_rpc_call *call)
         if (weft_rpc_call_send(call, buf, bl) != 0) {
             return;
         }
+        __atomic_fetch_add(&F.bcast_answers, 1, __ATOMIC_SEQ_CST);
     }
 }
 
@@ -1065,6 +1073,148 @@ static void test_submit_shared_stream(void **state)
     assert_true(F.bcast_streams - s0 <= 1);
 }
 
+static uint8_t *status_req(const char *ch, const char *txid, bool good_sig, size_t *len);
+
+struct submit_on {
+    pthread_t th;
+    struct weft_rpc_client *cli;
+    int code;
+    char msg[200];
+    uint64_t done_ns;
+};
+
+static void *submit_on_main(void *arg)
+{
+    struct submit_on *x = arg;
+    size_t len = 0;
+    uint8_t *req = submit_req(true, &len);
+    struct weft_rpc_result r = {0};
+    int rc = weft_rpc_client_unary(x->cli, "/gateway.Gateway/Submit", req, len, 10000, &r);
+    x->code = rc == 0 ? WEFT_RPC_OK : r.code;
+    snprintf(x->msg, sizeof(x->msg), "%s", r.message != NULL ? r.message : "");
+    __atomic_store_n(&x->done_ns, weft_clock_mono_ns(), __ATOMIC_SEQ_CST);
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+    return NULL;
+}
+
+/* A Submit waiting for the orderer holds no worker: on a server with 2
+ * workers, 3 Submits to a slow orderer (1 s per envelope) leave it free to
+ * answer a CommitStatus before any of them is answered. The gateway's
+ * broadcast timeout (300 ms here) ends a wait the orderer does not answer
+ * in time, with Fabric's text; its late answer is dropped and the shared
+ * stream goes on serving the next Submit. */
+static void test_submit_deferred(void **state)
+{
+    (void)state;
+    struct weft_err err = {0};
+    char o2[64];
+    snprintf(o2, sizeof(o2), "127.0.0.1:%d", weft_rpc_server_port(F.ord, 0));
+    const char *ords[1] = {o2};
+    struct weft_gateway_opts go = {
+        .mspid = "Org1MSP",
+        .endpoint = "peer0.org1.example.com:7051",
+        .no_anchor_peers = true,
+        .orderers = ords,
+        .n_orderers = 1,
+        .broadcast_timeout_ms = 300,
+    };
+    struct weft_gateway_backend be = {
+        .endorse = fake_endorse,
+        .config = fake_config,
+        .ledger = fake_ledger,
+    };
+    struct weft_gateway *gw = NULL;
+    assert_int_equal(weft_gateway_new(&go, &be, &gw, &err), 0);
+    struct weft_rpc_server_opts so = {0};
+    so.listen[0] = "127.0.0.1:0";
+    so.cq_threads = 1;
+    so.workers = 2;
+    struct weft_rpc_server *srv = weft_rpc_server_new(&so, &err);
+    assert_non_null(srv);
+    assert_int_equal(weft_gateway_register(F.gw, srv, &err), 0);
+    assert_int_equal(weft_rpc_server_start(srv, &err), 0);
+    struct weft_rpc_server *srv2 = weft_rpc_server_new(&so, &err);
+    assert_non_null(srv2);
+    assert_int_equal(weft_gateway_register(gw, srv2, &err), 0);
+    assert_int_equal(weft_rpc_server_start(srv2, &err), 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
+    struct weft_rpc_client *cli = weft_rpc_client_new(addr, NULL, &err);
+    assert_non_null(cli);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv2, 0));
+    struct weft_rpc_client *cli2 = weft_rpc_client_new(addr, NULL, &err);
+    assert_non_null(cli2);
+    F.ord_status = 200;
+    struct submit_on one = {.cli = cli};
+    (void)submit_on_main(&one); /* the streams exist */
+    assert_int_equal(one.code, WEFT_RPC_OK);
+
+    __atomic_store_n(&F.ord_delay_ms, 1000, __ATOMIC_SEQ_CST);
+    int m0 = __atomic_load_n(&F.bcast_msgs, __ATOMIC_SEQ_CST);
+    struct submit_on x[3];
+    for (size_t i = 0; i < 3; i++) {
+        memset(&x[i], 0, sizeof(x[i]));
+        x[i].cli = cli;
+        assert_int_equal(pthread_create(&x[i].th, NULL, submit_on_main, &x[i]), 0);
+    }
+    uint64_t dl = weft_clock_mono_ns() + 10000000000ull;
+    while (__atomic_load_n(&F.bcast_msgs, __ATOMIC_SEQ_CST) - m0 < 1 &&
+           weft_clock_mono_ns() < dl) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    json_t *j = read_expected(5);
+    json_t *t = json_array_get(json_object_get(j, "transactions"), 0);
+    size_t len = 0;
+    uint8_t *req = status_req("mychannel", json_string_value(json_object_get(t, "txid")), true,
+                              &len);
+    json_decref(j);
+    struct weft_rpc_result r = {0};
+    assert_int_equal(weft_rpc_client_unary(cli, "/gateway.Gateway/CommitStatus", req, len, 5000,
+                                           &r),
+                     0);
+    assert_int_equal(r.code, WEFT_RPC_OK);
+    uint64_t cs_done = weft_clock_mono_ns();
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+    for (size_t i = 0; i < 3; i++) {
+        pthread_join(x[i].th, NULL);
+        if (x[i].code != WEFT_RPC_OK) {
+            fail_msg("submit %zu: %d %s", i, x[i].code, x[i].msg);
+        }
+        assert_true(x[i].done_ns > cs_done);
+    }
+
+    /* the broadcast timeout: the orderer takes 1 s, the gateway waits 300 ms */
+    struct submit_on late = {.cli = cli2};
+    uint64_t t0 = weft_clock_mono_ns();
+    (void)submit_on_main(&late);
+    assert_int_equal(late.code, WEFT_RPC_DEADLINE_EXCEEDED);
+    assert_string_equal(late.msg, "submit timeout expired while broadcasting to ordering service");
+    assert_true(late.done_ns - t0 < 1000000000ull);
+    __atomic_store_n(&F.ord_delay_ms, 0, __ATOMIC_SEQ_CST);
+    /* the late answer goes out (and is dropped by the gateway) */
+    dl = weft_clock_mono_ns() + 10000000000ull;
+    while (__atomic_load_n(&F.bcast_answers, __ATOMIC_SEQ_CST) <
+               __atomic_load_n(&F.bcast_msgs, __ATOMIC_SEQ_CST) &&
+           weft_clock_mono_ns() < dl) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    struct submit_on next = {.cli = cli2};
+    (void)submit_on_main(&next);
+    assert_int_equal(next.code, WEFT_RPC_OK);
+
+    weft_rpc_client_free(cli);
+    weft_rpc_client_free(cli2);
+    weft_rpc_server_stop(srv, 1000);
+    weft_rpc_server_free(srv);
+    weft_rpc_server_stop(srv2, 1000);
+    weft_rpc_server_free(srv2);
+    weft_gateway_free(gw);
+}
+
 struct evaluator {
     pthread_t th;
     int code;
@@ -1507,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_endorse_parallel),
         cmocka_unit_test(test_submit),
         cmocka_unit_test(test_submit_shared_stream),
+        cmocka_unit_test(test_submit_deferred),
         cmocka_unit_test(test_concurrency_limit),
         cmocka_unit_test(test_commit_status),
         cmocka_unit_test(test_chaincode_events),
