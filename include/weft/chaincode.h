@@ -252,6 +252,29 @@ struct weft_cc_invocation {
 int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
                             struct weft_cc_result *out, struct weft_err *err) WEFT_WARN_UNUSED;
 
+/* Completion of weft_cc_support_execute_async: rc and err as the
+ * synchronous execute returns them; with rc 0, *res holds the result and is
+ * the callback's to weft_cc_result_clear (zeroed otherwise). Runs once, on
+ * the thread that settled the transaction: the one that handled COMPLETED
+ * or ERROR (an rpc completion-queue thread for Register streams), the
+ * stream's end, the support's timer thread (execute timeout), the support's
+ * pool (launch failure) or the starting thread itself (send failure; a
+ * fast chaincode may also answer before execute_async has returned). It
+ * must not block for long and must not call execute (sync) itself. */
+typedef void (*weft_cc_done_fn)(void *ctx, int rc, struct weft_cc_result *res,
+                                struct weft_err *err);
+/* Starts inv and returns without waiting: 0 when started (done runs exactly
+ * once later, possibly before this returns), or an error before anything
+ * started (WEFT_ESTATE txid already in flight, WEFT_ENOMEM): done never
+ * runs. *inv and everything it points to (strings, sim, input) must stay
+ * valid until done runs. Never blocks when the chaincode is connected; when
+ * it must be launched first, the launch runs on the support's pool.
+ * The execute timeout (opts.execute_timeout_ms) is enforced by one timer
+ * thread per support. */
+int weft_cc_support_execute_async(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
+                                  weft_cc_done_fn done, void *ctx,
+                                  struct weft_err *err) WEFT_WARN_UNUSED;
+
 /* Builds a package for `ccid` if an external builder accepts it (and no
  * build is cached). Install calls this; 0 when no builder is needed. */
 int weft_cc_support_build(struct weft_cc_support *s, const char *ccid,

@@ -18,23 +18,37 @@ struct cc_iter {
     bool paged;
 };
 
-/* One transaction in flight on a handler (lives on the executing thread's
- * stack). Guarded by support->mu except iters (the stream's message
- * handling, or a c2c job, while busy > 0; the executing thread after
- * done && busy == 0). */
+/* Completion of a transaction started with cc__start: rc 0 with the final
+ * COMPLETED/ERROR message (final, taken by the callee), or an error (err).
+ * Runs once, without s->mu, on the thread that settled the transaction. */
+typedef void (*cc_fin_fn)(void *ctx, int rc, uint8_t *final, size_t final_len,
+                          struct weft_err *err);
+
+/* One transaction in flight on a handler (heap; freed after its completion
+ * callback). Guarded by support->mu except iters (the stream's message
+ * handling, or a c2c job, while busy > 0; the completing thread once it is
+ * unlinked). Settled (done) once: COMPLETED/ERROR, the stream's end, a send
+ * failure or the execute timeout; completed (unlinked from the handler,
+ * reference dropped, callback queued on support->fin) when settled and
+ * busy is back to 0. */
 struct cc_tx {
     struct cc_tx *next;
     const struct weft_cc_invocation *inv;
     const char *ns;
+    struct cc_handler *h; /* holds a reference until completed */
     struct cc_iter *iters;
     int busy;
     bool done;
+    int rc;
+    struct weft_err err;
     uint8_t *final; /* the COMPLETED/ERROR message */
     size_t final_len;
-    /* Wakes only this transaction's executing thread (done, busy back to
-     * 0, handler dead): one condition per tx, so that N transactions in
-     * flight do not wake each other on every message (support->mu). */
-    pthread_cond_t cv;
+    cc_fin_fn fin;
+    void *fin_ctx;
+    /* support->tq, the deadline-ordered timeout queue (while not done) */
+    uint64_t deadline_ns;
+    struct cc_tx *tq_prev, *tq_next;
+    bool queued;
 };
 
 /* One chaincode stream (support.c DESIGN). Guarded by support->mu except
@@ -85,10 +99,27 @@ struct weft_cc_support {
     struct cc_ccaas_conn *conns;      /* guarded by mu */
     struct weft_pool *pool;
     bool closing;
+    /* execute timeouts: transactions in deadline order (guarded by mu),
+     * watched by one timer thread that sleeps on timer_cv until the first
+     * deadline */
+    struct cc_tx *tq_head, *tq_tail;
+    pthread_cond_t timer_cv;
+    pthread_t timer;
+    bool timer_started, timer_stop;
+    /* completed transactions whose callbacks are still to run (mu); run by
+     * fin_flush() on whichever thread completed them, after unlocking */
+    struct cc_tx *fin;
 };
 
 int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv, uint8_t **final,
                 size_t *final_len, struct weft_err *err);
+/* Starts inv on h (a ready handler, one reference taken by the caller and
+ * handed over): fin(ctx, ...) runs once later, on the thread that settles
+ * it. Returns 0, or an error before anything started (txid already in
+ * flight, out of memory): the reference is dropped, fin never runs. */
+int cc__start(struct weft_cc_support *s, struct cc_handler *h,
+              const struct weft_cc_invocation *inv, cc_fin_fn fin, void *ctx,
+              struct weft_err *err);
 int cc__expect(struct weft_cc_support *s, const char *ccid, bool on);
 /* launch.c */
 int cc__opts_copy(struct weft_cc_support *s, const struct weft_cc_support_opts *o);

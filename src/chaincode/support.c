@@ -854,13 +854,129 @@ static bool handler_unref_locked(struct weft_cc_support *s, struct cc_handler *h
     return handler_over_locked(s, h);
 }
 
-/* The stream is gone for h's transactions: their executing threads wake
- * and fail at once. s->mu held. */
+/* ---- transaction settlement --------------------------------------------------------- */
+
+/* Takes tx off the timeout queue. s->mu held. */
+static void tq_remove_locked(struct weft_cc_support *s, struct cc_tx *tx)
+{
+    if (!tx->queued) {
+        return;
+    }
+    if (tx->tq_prev != NULL) {
+        tx->tq_prev->tq_next = tx->tq_next;
+    } else {
+        s->tq_head = tx->tq_next;
+    }
+    if (tx->tq_next != NULL) {
+        tx->tq_next->tq_prev = tx->tq_prev;
+    } else {
+        s->tq_tail = tx->tq_prev;
+    }
+    tx->tq_prev = tx->tq_next = NULL;
+    tx->queued = false;
+}
+
+/* Queues tx by its deadline (searched from the tail: the timeout is the
+ * same for all, so it goes last); wakes the timer when it becomes first.
+ * s->mu held. */
+static void tq_insert_locked(struct weft_cc_support *s, struct cc_tx *tx)
+{
+    struct cc_tx *after = s->tq_tail;
+    while (after != NULL && after->deadline_ns > tx->deadline_ns) {
+        after = after->tq_prev;
+    }
+    tx->tq_prev = after;
+    tx->tq_next = after != NULL ? after->tq_next : s->tq_head;
+    if (tx->tq_next != NULL) {
+        tx->tq_next->tq_prev = tx;
+    } else {
+        s->tq_tail = tx;
+    }
+    if (after != NULL) {
+        after->tq_next = tx;
+    } else {
+        s->tq_head = tx;
+        pthread_cond_signal(&s->timer_cv);
+    }
+    tx->queued = true;
+}
+
+/* Settles tx with its outcome (the first one wins: rc 0 with tx->final set
+ * by the caller, or an error with msg). True when it is to be completed now
+ * (no request of it is being served). s->mu held. */
+static bool tx_settle_locked(struct weft_cc_support *s, struct cc_tx *tx, int rc, const char *msg)
+{
+    if (tx->done) {
+        return false;
+    }
+    tx->done = true; /* late messages for this tx are refused */
+    tx->rc = rc;
+    if (rc != 0) {
+        weft_err_set(&tx->err, rc, "%s", msg);
+    }
+    tq_remove_locked(s, tx);
+    return tx->busy == 0;
+}
+
+/* A settled transaction with busy 0: unlinked from its handler, whose
+ * reference it drops, and queued on s->fin for its callback (fin_flush
+ * after unlocking). With check_over, true when the handler is over (the
+ * caller hands it to handler_release after unlocking). s->mu held. */
+static bool tx_complete_locked(struct weft_cc_support *s, struct cc_tx *tx, bool check_over)
+{
+    struct cc_handler *h = tx->h;
+    for (struct cc_tx **pp = &h->txs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == tx) {
+            *pp = tx->next;
+            break;
+        }
+    }
+    tx->next = s->fin;
+    s->fin = tx;
+    h->refs--;
+    pthread_cond_broadcast(&s->cv);
+    return check_over && handler_over_locked(s, h);
+}
+
+/* Runs the callbacks of completed transactions and frees them. Called
+ * without s->mu by every thread that may have completed one. */
+static void fin_flush(struct weft_cc_support *s)
+{
+    pthread_mutex_lock(&s->mu);
+    struct cc_tx *l = s->fin;
+    s->fin = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (l != NULL) {
+        struct cc_tx *tx = l;
+        l = tx->next;
+        while (tx->iters != NULL) {
+            struct cc_iter *it = tx->iters;
+            tx->iters = it->next;
+            iter_free(it);
+        }
+        if (tx->rc != 0) {
+            weft_free(tx->final);
+            tx->fin(tx->fin_ctx, tx->rc, NULL, 0, &tx->err);
+        } else {
+            tx->fin(tx->fin_ctx, 0, tx->final, tx->final_len, &tx->err);
+        }
+        weft_free(tx);
+    }
+}
+
+/* The stream is gone for h's transactions: they fail at once ("chaincode
+ * stream terminated"); those not busy are completed (their callbacks wait
+ * on s->fin: the caller runs fin_flush after unlocking). Never makes h over
+ * by itself: the callers that can end h check. s->mu held. */
 static void handler_dead_locked(struct weft_cc_support *s, struct cc_handler *h)
 {
     h->dead = true;
-    for (struct cc_tx *t = h->txs; t != NULL; t = t->next) {
-        pthread_cond_signal(&t->cv);
+    struct cc_tx *nx;
+    for (struct cc_tx *t = h->txs; t != NULL; t = nx) {
+        nx = t->next;
+        if (tx_settle_locked(s, t, WEFT_EUNAVAILABLE, "chaincode stream terminated")) {
+            (void)tx_complete_locked(s, t, false);
+        }
     }
     pthread_cond_broadcast(&s->cv);
 }
@@ -890,16 +1006,25 @@ static void handler_cancel_locked(struct weft_cc_support *s, struct cc_handler *
     }
 }
 
+/* A request of tx was served (busy--): completes tx if it was settled
+ * meanwhile. s->mu held; see tx_complete_locked for the result. */
+static bool tx_unbusy_locked(struct weft_cc_support *s, struct cc_tx *tx, bool check_over)
+{
+    tx->busy--;
+    return tx->done && tx->busy == 0 && tx_complete_locked(s, tx, check_over);
+}
+
+/* An INVOKE_CHAINCODE job is over: its busy count and handler reference. */
 static void tx_release(struct weft_cc_support *s, struct cc_handler *h, struct cc_tx *tx)
 {
     pthread_mutex_lock(&s->mu);
-    tx->busy--;
-    pthread_cond_signal(&tx->cv);
+    (void)tx_unbusy_locked(s, tx, false);
     bool over = handler_unref_locked(s, h);
     pthread_mutex_unlock(&s->mu);
     if (over) {
         handler_release(h);
     }
+    fin_flush(s);
 }
 
 static void c2c_run(void *arg)
@@ -988,15 +1113,21 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, const stru
     struct cc_tx *tx = tx_find(h, m->channel, m->channel_len, m->txid, m->txid_len);
     if (m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__COMPLETED ||
         m->type == PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR) {
+        bool over = false;
         if (tx != NULL && !tx->done) {
-            tx->final = raw; /* handed over whole: decoded by the executing thread */
+            tx->final = raw; /* handed over whole: decoded by the callback */
             tx->final_len = raw_len;
             raw = NULL;
-            tx->done = true;
-            pthread_cond_signal(&tx->cv);
+            if (tx_settle_locked(s, tx, 0, NULL)) {
+                over = tx_complete_locked(s, tx, true);
+            }
         }
         pthread_mutex_unlock(&s->mu);
+        if (over) {
+            handler_release(h);
+        }
         weft_free(raw);
+        fin_flush(s); /* the transaction's callback runs here */
         return;
     }
     if (tx == NULL || tx->done) {
@@ -1050,12 +1181,13 @@ static void dispatch(struct weft_cc_support *s, struct cc_handler *h, const stru
     weft_free(val);
     weft_buf_close(&resp);
     pthread_mutex_lock(&s->mu);
-    tx->busy--;
-    if (tx->busy == 0) {
-        pthread_cond_signal(&tx->cv);
-    }
+    bool over = tx_unbusy_locked(s, tx, true);
     pthread_mutex_unlock(&s->mu);
+    if (over) {
+        handler_release(h);
+    }
     weft_free(raw);
+    fin_flush(s);
 }
 
 static bool expected_locked(struct weft_cc_support *s, const char *ccid)
@@ -1219,6 +1351,9 @@ void weft_cc_support_serve_stream(struct weft_cc_support *s, const struct weft_c
     }
     pthread_mutex_lock(&s->mu);
     handler_dead_locked(s, h);
+    pthread_mutex_unlock(&s->mu);
+    fin_flush(s);
+    pthread_mutex_lock(&s->mu);
     while (h->refs > 0) {
         pthread_cond_wait(&s->cv, &s->mu);
     }
@@ -1360,6 +1495,133 @@ static int get_handler(struct weft_cc_support *s, const char *ccid, struct cc_ha
     return 0;
 }
 
+int cc__start(struct weft_cc_support *s, struct cc_handler *h,
+              const struct weft_cc_invocation *inv, cc_fin_fn fin, void *ctx,
+              struct weft_err *err)
+{
+    struct cc_tx *tx = weft_calloc(1, sizeof(*tx));
+    pthread_mutex_lock(&s->mu);
+    if (tx == NULL ||
+        tx_find(h, inv->channel, strlen(inv->channel), inv->txid, strlen(inv->txid)) != NULL) {
+        bool over = handler_unref_locked(s, h);
+        pthread_mutex_unlock(&s->mu);
+        if (over) {
+            handler_release(h);
+        }
+        if (tx == NULL) {
+            return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+        }
+        weft_free(tx);
+        return weft_err_set(err, WEFT_ESTATE, "txid: %s(%s) exists", inv->txid, inv->channel);
+    }
+    tx->inv = inv;
+    tx->ns = inv->ns;
+    tx->h = h;
+    tx->fin = fin;
+    tx->fin_ctx = ctx;
+    tx->next = h->txs;
+    h->txs = tx;
+    /* busy while it is being sent: nothing completes (and frees) it under
+     * the sender, even if the answer or the stream's end comes first */
+    tx->busy = 1;
+    bool dead = h->dead;
+    if (!dead) {
+        tx->deadline_ns = weft_clock_mono_ns() + (uint64_t)s->opts.execute_timeout_ms * 1000000u;
+        tq_insert_locked(s, tx);
+    }
+    pthread_mutex_unlock(&s->mu);
+
+    int rc = WEFT_EUNAVAILABLE;
+    if (!dead) {
+        Protos__ChaincodeMessage m = PROTOS__CHAINCODE_MESSAGE__INIT;
+        m.type = inv->is_init ? PROTOS__CHAINCODE_MESSAGE__TYPE__INIT
+                              : PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION;
+        m.txid = (char *)inv->txid;
+        m.channel_id = (char *)inv->channel;
+        m.payload.data = (uint8_t *)(uintptr_t)inv->input;
+        m.payload.len = inv->input_len;
+        /* the serialized SignedProposal goes in as field proposal (5) as it is */
+        rc = handler_send_ext(h, &m, inv->signed_proposal != NULL ? 5 : 0, inv->signed_proposal,
+                              inv->signed_proposal_len);
+    }
+    pthread_mutex_lock(&s->mu);
+    if (dead) {
+        (void)tx_settle_locked(s, tx, WEFT_EUNAVAILABLE, "chaincode stream terminated");
+    } else if (rc != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "error sending: %s", weft_strerror(rc));
+        (void)tx_settle_locked(s, tx, WEFT_EUNAVAILABLE, msg);
+    }
+    bool over = tx_unbusy_locked(s, tx, true);
+    pthread_mutex_unlock(&s->mu);
+    if (over) {
+        handler_release(h);
+    }
+    fin_flush(s);
+    return 0;
+}
+
+/* ---- execute timeouts: one timer thread per support --------------------------------- */
+
+static void *timer_main(void *arg)
+{
+    struct weft_cc_support *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->timer_stop) {
+        struct cc_tx *tx = s->tq_head;
+        if (tx == NULL) {
+            pthread_cond_wait(&s->timer_cv, &s->mu);
+            continue;
+        }
+        uint64_t now = weft_clock_mono_ns();
+        if (tx->deadline_ns > now) {
+            struct timespec ts;
+            deadline_ts((tx->deadline_ns - now + 999999u) / 1000000u, &ts);
+            (void)pthread_cond_timedwait(&s->timer_cv, &s->mu, &ts);
+            continue;
+        }
+        struct cc_handler *h = tx->h;
+        bool over = tx_settle_locked(s, tx, WEFT_ETIMEDOUT,
+                                     "timeout expired while executing transaction") &&
+                    tx_complete_locked(s, tx, true);
+        pthread_mutex_unlock(&s->mu);
+        if (over) {
+            handler_release(h);
+        }
+        fin_flush(s);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- synchronous execution: the asynchronous one, waited for ------------------------ */
+
+struct sync_wait {
+    struct weft_cc_support *s;
+    pthread_cond_t cv;
+    bool done;
+    int rc;
+    uint8_t *final;
+    size_t final_len;
+    struct weft_err err;
+};
+
+static void sync_fin(void *ctx, int rc, uint8_t *final, size_t final_len, struct weft_err *err)
+{
+    struct sync_wait *w = ctx;
+    pthread_mutex_lock(&w->s->mu);
+    w->rc = rc;
+    w->final = final;
+    w->final_len = final_len;
+    if (rc != 0) {
+        w->err = *err;
+    }
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->s->mu);
+}
+
 int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv, uint8_t **final,
                 size_t *final_len, struct weft_err *err)
 {
@@ -1368,81 +1630,24 @@ int cc__execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
     if (rc != 0) {
         return rc;
     }
-    struct cc_tx tx = {.inv = inv, .ns = inv->ns};
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadline_ts */
-    pthread_cond_init(&tx.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_lock(&s->mu);
-    if (tx_find(h, inv->channel, strlen(inv->channel), inv->txid, strlen(inv->txid)) != NULL) {
-        bool over = handler_unref_locked(s, h);
-        pthread_mutex_unlock(&s->mu);
-        if (over) {
-            handler_release(h);
-        }
-        pthread_cond_destroy(&tx.cv);
-        return weft_err_set(err, WEFT_ESTATE, "txid: %s(%s) exists", inv->txid, inv->channel);
-    }
-    tx.next = h->txs;
-    h->txs = &tx;
-    pthread_mutex_unlock(&s->mu);
-
-    Protos__ChaincodeMessage m = PROTOS__CHAINCODE_MESSAGE__INIT;
-    m.type = inv->is_init ? PROTOS__CHAINCODE_MESSAGE__TYPE__INIT
-                          : PROTOS__CHAINCODE_MESSAGE__TYPE__TRANSACTION;
-    m.txid = (char *)inv->txid;
-    m.channel_id = (char *)inv->channel;
-    m.payload.data = (uint8_t *)(uintptr_t)inv->input;
-    m.payload.len = inv->input_len;
-    /* the serialized SignedProposal goes in as field proposal (5) as it is */
-    rc = handler_send_ext(h, &m, inv->signed_proposal != NULL ? 5 : 0, inv->signed_proposal,
-                          inv->signed_proposal_len);
-
-    pthread_mutex_lock(&s->mu);
-    if (rc != 0) {
-        rc = weft_err_set(err, WEFT_EUNAVAILABLE, "error sending: %s", weft_strerror(rc));
-    } else {
-        struct timespec dl;
-        deadline_ts((uint64_t)s->opts.execute_timeout_ms, &dl);
-        while (!tx.done && !h->dead) {
-            if (pthread_cond_timedwait(&tx.cv, &s->mu, &dl) == ETIMEDOUT) {
-                break;
-            }
-        }
-        if (!tx.done) {
-            rc = h->dead ? weft_err_set(err, WEFT_EUNAVAILABLE, "chaincode stream terminated")
-                         : weft_err_set(err, WEFT_ETIMEDOUT,
-                                        "timeout expired while executing transaction");
-        }
-    }
-    tx.done = true; /* late messages for this tx are dropped */
-    while (tx.busy > 0) {
-        pthread_cond_wait(&tx.cv, &s->mu);
-    }
-    for (struct cc_tx **pp = &h->txs; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == &tx) {
-            *pp = tx.next;
-            break;
-        }
-    }
-    bool over = handler_unref_locked(s, h);
-    pthread_mutex_unlock(&s->mu);
-    if (over) {
-        handler_release(h);
-    }
-    pthread_cond_destroy(&tx.cv);
-    while (tx.iters != NULL) {
-        struct cc_iter *it = tx.iters;
-        tx.iters = it->next;
-        iter_free(it);
-    }
+    struct sync_wait w = {.s = s};
+    pthread_cond_init(&w.cv, NULL);
+    rc = cc__start(s, h, inv, sync_fin, &w, err);
     if (rc == 0) {
-        *final = tx.final;
-        *final_len = tx.final_len;
-    } else {
-        weft_free(tx.final);
+        pthread_mutex_lock(&s->mu);
+        while (!w.done) {
+            pthread_cond_wait(&w.cv, &s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        rc = w.rc;
+        if (rc != 0) {
+            weft_err_set(err, rc, "%s", w.err.msg);
+        } else {
+            *final = w.final;
+            *final_len = w.final_len;
+        }
     }
+    pthread_cond_destroy(&w.cv);
     return rc;
 }
 
@@ -1455,16 +1660,11 @@ void weft_cc_result_clear(struct weft_cc_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
-                            struct weft_cc_result *out, struct weft_err *err)
+/* The result carried by a final COMPLETED/ERROR message (taken). */
+static int decode_final(uint8_t *final, size_t fl, struct weft_cc_result *out,
+                        struct weft_err *err)
 {
-    uint8_t *final = NULL;
-    size_t fl = 0;
     memset(out, 0, sizeof(*out));
-    int rc = cc__execute(s, inv, &final, &fl, err);
-    if (rc != 0) {
-        return rc;
-    }
     Protos__ChaincodeMessage *m = protos__chaincode_message__unpack(NULL, fl, final);
     weft_free(final);
     if (m == NULL) {
@@ -1514,6 +1714,95 @@ int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invo
     return 0;
 }
 
+int weft_cc_support_execute(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
+                            struct weft_cc_result *out, struct weft_err *err)
+{
+    uint8_t *final = NULL;
+    size_t fl = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = cc__execute(s, inv, &final, &fl, err);
+    if (rc != 0) {
+        return rc;
+    }
+    return decode_final(final, fl, out, err);
+}
+
+/* ---- asynchronous execution ------------------------------------------------------ */
+
+struct async_call {
+    struct weft_cc_support *s;
+    const struct weft_cc_invocation *inv;
+    weft_cc_done_fn done;
+    void *ctx;
+};
+
+static void async_fin(void *ctx, int rc, uint8_t *final, size_t final_len, struct weft_err *err)
+{
+    struct async_call *a = ctx;
+    struct weft_cc_result res = {0};
+    if (rc == 0) {
+        rc = decode_final(final, final_len, &res, err);
+    }
+    weft_cc_done_fn done = a->done;
+    void *dctx = a->ctx;
+    weft_free(a);
+    done(dctx, rc, &res, err);
+}
+
+/* Support pool: the chaincode has to be launched first (blocks). */
+static void async_launch(void *arg)
+{
+    struct async_call *a = arg;
+    struct cc_handler *h = NULL;
+    struct weft_err e = {0};
+    int rc = get_handler(a->s, a->inv->ccid, &h, &e);
+    if (rc == 0) {
+        rc = cc__start(a->s, h, a->inv, async_fin, a, &e);
+    }
+    if (rc != 0) {
+        struct weft_cc_result res = {0};
+        weft_cc_done_fn done = a->done;
+        void *dctx = a->ctx;
+        weft_free(a);
+        done(dctx, rc, &res, &e);
+    }
+}
+
+int weft_cc_support_execute_async(struct weft_cc_support *s, const struct weft_cc_invocation *inv,
+                                  weft_cc_done_fn done, void *ctx, struct weft_err *err)
+{
+    struct async_call *a = weft_calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return weft_err_set(err, WEFT_ENOMEM, "out of memory");
+    }
+    a->s = s;
+    a->inv = inv;
+    a->done = done;
+    a->ctx = ctx;
+    pthread_mutex_lock(&s->mu);
+    struct cc_handler *h = find_handler_locked(s, inv->ccid);
+    if (h != NULL && h->ready) {
+        h->refs++;
+    } else {
+        h = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (h == NULL) {
+        int rc = weft_pool_submit(s->pool, async_launch, a);
+        if (rc != 0) {
+            weft_free(a);
+            return weft_err_set(err, rc, "could not launch chaincode %s: %s", inv->ccid,
+                                weft_strerror(rc));
+        }
+        return 0;
+    }
+    int rc = cc__start(s, h, inv, async_fin, a, err);
+    if (rc != 0) {
+        weft_free(a);
+    }
+    return rc;
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 int weft_cc_support_new(const struct weft_cc_support_opts *opts, struct weft_cc_support **out,
@@ -1542,6 +1831,7 @@ int weft_cc_support_new(const struct weft_cc_support_opts *opts, struct weft_cc_
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
+    pthread_cond_init(&s->timer_cv, &ca); /* deadline_ts */
     pthread_condattr_destroy(&ca);
     s->pool = weft_pool_new(4);
     int rc = cc__opts_copy(s, opts);
@@ -1549,6 +1839,12 @@ int weft_cc_support_new(const struct weft_cc_support_opts *opts, struct weft_cc_
         weft_cc_support_free(s);
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
+    rc = pthread_create(&s->timer, NULL, timer_main, s);
+    if (rc != 0) {
+        weft_cc_support_free(s);
+        return weft_err_set(err, -rc, "chaincode timer thread: %s", strerror(rc));
+    }
+    s->timer_started = true;
     *out = s;
     return 0;
 }
@@ -1564,6 +1860,7 @@ void weft_cc_support_free(struct weft_cc_support *s)
         handler_cancel_locked(s, h);
     }
     pthread_mutex_unlock(&s->mu);
+    fin_flush(s);
     cc__ccaas_join_all(s);
     cc__proc_stop_all(s);
     /* every stream ends (its INVOKE_CHAINCODE jobs hold references) before
@@ -1574,6 +1871,14 @@ void weft_cc_support_free(struct weft_cc_support *s)
     }
     pthread_mutex_unlock(&s->mu);
     weft_pool_free(s->pool);
+    fin_flush(s);
+    if (s->timer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->timer_stop = true;
+        pthread_cond_signal(&s->timer_cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->timer, NULL);
+    }
     for (size_t i = 0; i < s->n_expect; i++) {
         weft_free(s->expect[i]);
     }
@@ -1582,6 +1887,7 @@ void weft_cc_support_free(struct weft_cc_support *s)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->launch_mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->timer_cv);
     weft_free(s);
 }
 
@@ -1602,6 +1908,7 @@ void weft_cc_support_stop(struct weft_cc_support *s, const char *ccid)
         handler_cancel_locked(s, h);
     }
     pthread_mutex_unlock(&s->mu);
+    fin_flush(s);
     cc__proc_stop_ccid(s, ccid);
 }
 
@@ -1672,6 +1979,7 @@ static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, si
         pthread_mutex_lock(&s->mu);
         handler_close_locked(s, h, WEFT_RPC_OK, NULL);
         pthread_mutex_unlock(&s->mu);
+        fin_flush(s);
     }
 }
 
@@ -1693,6 +2001,7 @@ static void on_end(void *state, struct weft_rpc_call *call, bool cancelled)
     if (over) {
         handler_release(h);
     }
+    fin_flush(s);
 }
 
 static const struct weft_rpc_stream_cbs register_cbs = {on_open, on_message, on_end};

@@ -29,7 +29,8 @@
 #define CCID "fake_1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define MAX_TX 16
 
-enum mode { NORMAL, DIE, GARBAGE };
+/* SILENT never answers a TRANSACTION; SLOW answers 300 ms late. */
+enum mode { NORMAL, DIE, GARBAGE, SILENT, SLOW };
 
 /* Per transaction, the fake's progress: 0 TRANSACTION seen (PUT_STATE
  * sent), 1 PUT_STATE answered (GET_STATE sent), 2 answered (COMPLETED). */
@@ -107,6 +108,13 @@ static void on_transaction(struct fake *f, Protos__ChaincodeMessage *m)
     if (f->mode == DIE) {
         weft_rpc_stream_cancel(f->stream); /* the process is gone */
         return;
+    }
+    if (f->mode == SILENT) {
+        return;
+    }
+    if (f->mode == SLOW) {
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
     }
     if (f->mode == GARBAGE) {
         const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff};
@@ -309,7 +317,7 @@ struct env {
     char *dir;
 };
 
-static void env_new(struct env *v)
+static void env_new_t(struct env *v, int64_t execute_timeout_ms)
 {
     struct weft_err e = {0};
     memset(v, 0, sizeof(*v));
@@ -330,7 +338,7 @@ static void env_new(struct env *v)
     l.ctx = &v->f;
     struct weft_cc_support_opts co = {.store = v->store,
                                       .launcher = &l,
-                                      .execute_timeout_ms = 30000};
+                                      .execute_timeout_ms = execute_timeout_ms};
     assert_int_equal(weft_cc_support_new(&co, &v->s, &e), 0);
     assert_int_equal(weft_cc_support_register_service(v->s, v->srv, &e), 0);
     assert_int_equal(weft_rpc_server_start(v->srv, &e), 0);
@@ -340,6 +348,11 @@ static void env_new(struct env *v)
     lo.channel = "ch";
     lo.no_sync = true;
     assert_int_equal(weft_ledger_open(&v->ledger, &lo, &e), 0);
+}
+
+static void env_new(struct env *v)
+{
+    env_new_t(v, 30000);
 }
 
 static void env_free(struct env *v)
@@ -517,12 +530,220 @@ static void test_free_before_register(void **state)
     env_free(&v);
 }
 
+/* ---- asynchronous execution --------------------------------------------------- */
+
+struct arun {
+    struct env *v;
+    char txid[32];
+    struct weft_ledger_sim *sim;
+    uint8_t ib[16];
+    struct weft_cc_invocation inv;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls; /* completions seen (must end at exactly 1) */
+    pthread_t thread; /* the one the completion ran on */
+    int rc;
+    char msg[WEFT_ERR_MSG_LEN];
+    struct weft_cc_result res;
+    uint64_t t0, ms;
+};
+
+static void arun_done(void *ctx, int rc, struct weft_cc_result *res, struct weft_err *err)
+{
+    struct arun *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    a->calls++;
+    a->thread = pthread_self();
+    a->rc = rc;
+    a->ms = (weft_clock_mono_ns() - a->t0) / 1000000u;
+    snprintf(a->msg, sizeof(a->msg), "%s", rc != 0 ? err->msg : "");
+    a->res = *res; /* taken */
+    memset(res, 0, sizeof(*res));
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static int arun_start(struct arun *a, struct env *v, const char *txid)
+{
+    memset(a, 0, sizeof(*a));
+    a->v = v;
+    snprintf(a->txid, sizeof(a->txid), "%s", txid);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    struct weft_err e = {0};
+    assert_int_equal(weft_ledger_sim_new(v->ledger, a->txid, &a->sim, &e), 0);
+    Protos__ChaincodeInput in = PROTOS__CHAINCODE_INPUT__INIT;
+    size_t il = protos__chaincode_input__pack(&in, a->ib);
+    a->inv = (struct weft_cc_invocation){.ccid = CCID,
+                                         .ns = "fake",
+                                         .channel = "ch",
+                                         .txid = a->txid,
+                                         .sim = a->sim,
+                                         .signed_proposal = signed_prop,
+                                         .signed_proposal_len = sizeof(signed_prop),
+                                         .input = a->ib,
+                                         .input_len = il};
+    a->t0 = weft_clock_mono_ns();
+    return weft_cc_support_execute_async(v->s, &a->inv, arun_done, a, &e);
+}
+
+/* Waits (bounded) for the completion; then a short while for a wrong
+ * second one. */
+static void arun_wait(struct arun *a, int64_t limit_ms)
+{
+    uint64_t until = weft_clock_mono_ns() + (uint64_t)limit_ms * 1000000u;
+    pthread_mutex_lock(&a->mu);
+    while (a->calls == 0 && weft_clock_mono_ns() < until) {
+        pthread_mutex_unlock(&a->mu);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&a->mu);
+    assert_int_equal(a->calls, 1);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void arun_free(struct arun *a)
+{
+    weft_cc_result_clear(&a->res);
+    weft_ledger_sim_free(a->sim);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+}
+
+/* execute_async returns at once (also when the chaincode must be launched
+ * first, on the support's pool) and the completion runs later, on another
+ * thread, with the result; many in flight on one stream. */
+static void test_async_complete(void **state)
+{
+    (void)state;
+    struct env v;
+    env_new(&v);
+    v.f.mode = SLOW; /* each answer 300 ms late */
+    enum { N = 4 };
+    struct arun a[N];
+    /* not connected yet: launched on the pool */
+    uint64_t t0 = weft_clock_mono_ns();
+    assert_int_equal(arun_start(&a[0], &v, "atx-0"), 0);
+    assert_true((weft_clock_mono_ns() - t0) / 1000000u < 200);
+    arun_wait(&a[0], 10000);
+    assert_int_equal(a[0].rc, 0);
+    assert_int_equal(a[0].res.status, 200);
+    assert_memory_equal(a[0].res.payload, "RR", 2);
+    assert_false(pthread_equal(a[0].thread, pthread_self()));
+    assert_true(a[0].ms >= 300);
+    arun_free(&a[0]);
+    /* connected: started right here, answered later */
+    t0 = weft_clock_mono_ns();
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "atx-%d", i + 1);
+        assert_int_equal(arun_start(&a[i], &v, id), 0);
+    }
+    assert_true((weft_clock_mono_ns() - t0) / 1000000u < 250);
+    /* the same txid again while in flight: refused, no completion */
+    struct arun dup;
+    assert_int_equal(arun_start(&dup, &v, "atx-1"), WEFT_ESTATE);
+    for (int i = 0; i < N; i++) {
+        arun_wait(&a[i], 10000);
+        assert_int_equal(a[i].rc, 0);
+        assert_memory_equal(a[i].res.payload, "RR", 2);
+        assert_false(pthread_equal(a[i].thread, pthread_self()));
+        arun_free(&a[i]);
+    }
+    assert_int_equal(dup.calls, 0);
+    arun_free(&dup);
+    env_free(&v);
+}
+
+/* A chaincode that never answers fails the transaction after the execute
+ * timeout with the synchronous execute's text, async and sync alike. */
+static void test_async_timeout(void **state)
+{
+    (void)state;
+    struct env v;
+    env_new_t(&v, 1000);
+    v.f.mode = SILENT;
+    struct arun a, b;
+    assert_int_equal(arun_start(&a, &v, "slow-0"), 0);
+    assert_int_equal(arun_start(&b, &v, "slow-1"), 0);
+    arun_wait(&a, 10000);
+    arun_wait(&b, 10000);
+    assert_int_equal(a.rc, WEFT_ETIMEDOUT);
+    assert_string_equal(a.msg, "timeout expired while executing transaction");
+    assert_true(a.ms >= 990 && a.ms < 5000);
+    assert_int_equal(b.rc, WEFT_ETIMEDOUT);
+    arun_free(&a);
+    arun_free(&b);
+    struct run r = {.v = &v};
+    snprintf(r.txid, sizeof(r.txid), "slow-sync");
+    run_tx(&r);
+    assert_int_equal(r.rc, WEFT_ETIMEDOUT);
+    assert_string_equal(r.e.msg, "timeout expired while executing transaction");
+    assert_true(r.ms >= 990 && r.ms < 5000);
+    /* the stream stays usable */
+    assert_true(weft_cc_support_connected(v.s, CCID));
+    env_free(&v);
+}
+
+/* The stream dies with transactions in flight: each completes at once
+ * with "chaincode stream terminated"; stopping the support's chaincode
+ * does the same for silent ones. */
+static void test_async_stream_dies(void **state)
+{
+    (void)state;
+    struct env v;
+    env_new(&v);
+    /* connected first, so that both start on the stream right away */
+    struct run r = {.v = &v};
+    snprintf(r.txid, sizeof(r.txid), "d-first");
+    run_tx(&r);
+    assert_int_equal(r.rc, 0);
+    weft_cc_result_clear(&r.res);
+    v.f.mode = SILENT;
+    struct arun a, b;
+    assert_int_equal(arun_start(&a, &v, "d-0"), 0);
+    assert_int_equal(arun_start(&b, &v, "d-1"), 0);
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&a.mu);
+    assert_int_equal(a.calls, 0); /* still waiting for the chaincode */
+    pthread_mutex_unlock(&a.mu);
+    weft_cc_support_stop(v.s, CCID);
+    arun_wait(&a, 5000);
+    arun_wait(&b, 5000);
+    assert_int_equal(a.rc, WEFT_EUNAVAILABLE);
+    assert_string_equal(a.msg, "chaincode stream terminated");
+    assert_int_equal(b.rc, WEFT_EUNAVAILABLE);
+    assert_true(a.ms < 5000);
+    arun_free(&a);
+    arun_free(&b);
+    fake_join(&v.f, false);
+    wait_gone(v.s);
+    /* the process dies mid-transaction (relaunched on the pool first) */
+    v.f.mode = DIE;
+    assert_int_equal(arun_start(&a, &v, "d-2"), 0);
+    arun_wait(&a, 10000);
+    assert_int_equal(a.rc, WEFT_EUNAVAILABLE);
+    assert_string_equal(a.msg, "chaincode stream terminated");
+    arun_free(&a);
+    fake_join(&v.f, false);
+    env_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_chaincode_dies),
         cmocka_unit_test(test_free_before_register),
+        cmocka_unit_test(test_async_complete),
+        cmocka_unit_test(test_async_timeout),
+        cmocka_unit_test(test_async_stream_dies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
