@@ -9,7 +9,8 @@
  *    stream per orderer, shared by all calls, and the stream's reader thread
  *    answers each call from the orderer's in-order answers (a failed
  *    attempt moves on to the next orderer on a worker of gw->jobs);
- *  - CommitStatus answers later (WEFT_RPC_DEFERRED): it registers a waiter
+ *  - CommitStatus runs on the rpc completion-queue thread (WEFT_RPC_INLINE:
+ *    it never blocks) and answers later (WEFT_RPC_DEFERRED): it registers a waiter
  *    with the channel's watcher thread, which follows the ledger and, after
  *    each block, answers the calls whose transaction is now in the block
  *    index; the call's cancellation callback (client cancel, deadline,
@@ -2581,8 +2582,12 @@ int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
         rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", l_submit, gw);
     }
     if (rc == 0) {
-        rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/CommitStatus", l_commit_status,
-                                       gw);
+        /* on the completion-queue thread: the handler only checks the
+         * request's signature and ACL, looks the transaction up and, when it
+         * is not committed yet, registers it and answers later - it never
+         * waits (short mutexes only), so no hop to a worker is needed */
+        rc = weft_rpc_server_add_unary_flags(rpc, "/gateway.Gateway/CommitStatus",
+                                             l_commit_status, gw, WEFT_RPC_INLINE);
     }
     if (rc == 0) {
         rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Evaluate", l_evaluate, gw);
