@@ -6,12 +6,15 @@
  *
  * Threads (ARCHITECTURE.md, Threads):
  *  - a server owns one completion queue drained by opts.cq_threads threads;
- *    those threads never block and never run user code except the short
- *    cancellation callback (weft_rpc_call_on_cancel);
- *  - every handler runs on a worker pool (struct weft_pool) and may block
- *    (except WEFT_RPC_INLINE unary handlers, which run on the queue thread);
- *    a streaming handler occupies one worker for the life of its call, so
- *    size the pool for the number of concurrent streams you accept;
+ *    those threads never block; the user code they run must not block
+ *    either: cancellation callbacks (weft_rpc_call_on_cancel), WEFT_RPC_INLINE
+ *    unary handlers and event-driven stream callbacks
+ *    (weft_rpc_server_add_stream_cb);
+ *  - other handlers run on a worker pool (struct weft_pool) and may block;
+ *    a threaded streaming handler occupies one worker for the life of its
+ *    call, so size the pool for the number of concurrent streams you accept;
+ *    a unary handler may return WEFT_RPC_DEFERRED to give its worker back
+ *    and answer later (weft_rpc_call_reply);
  *  - client calls are blocking and run on the caller's thread (each call has
  *    its own private completion queue: no background thread per client);
  *    a client may be used from many threads at once.
@@ -332,8 +335,9 @@ bool weft_rpc_call_is_cancelled(struct weft_rpc_call *call);
 /* Registers cb(arg), run once when the call is cancelled; immediately on the
  * calling thread if it already is. Otherwise it runs on a completion-queue
  * thread with the call's lock held: it must only signal (set a flag,
- * broadcast a condition variable) and must not call weft_rpc_call_*. It is
- * never run after the handler has returned. One callback per call;
+ * broadcast a condition variable) and must not call weft_rpc_call_*, except
+ * weft_rpc_call_reply and weft_rpc_call_set_message for a deferred unary
+ * call. It is never run after the handler has returned (or replied). One callback per call;
  * replacing is allowed, cb NULL removes it. */
 void weft_rpc_call_on_cancel(struct weft_rpc_call *call, void (*cb)(void *arg), void *arg);
 
