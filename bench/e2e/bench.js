@@ -9,7 +9,8 @@
 // orderer) during each level into <dir>/e2e-<inflight>.data, with
 // BENCH_PERF_ARGS (default "-g -F 999"; for user-space stacks through
 // libcrypto and gRPC: "--call-graph dwarf,16384 -F 500").
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
+const { cpuSeconds, ctxSwitches, startProfile, stopProfile } = require('../lib/procstat.js');
 const fs = require('node:fs');
 const path = require('node:path');
 const { networkUp, networkDown, gatewayFor, waitFor } = require(
@@ -17,16 +18,6 @@ const { networkUp, networkDown, gatewayFor, waitFor } = require(
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 20);
 const LEVELS = (process.env.BENCH_INFLIGHT || '50,200').split(',').map(Number);
-const TICK = 100; // USER_HZ
-
-function cpuOf(pid) {
-    try {
-        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        return (Number(rest[11]) + Number(rest[12])) / TICK; // utime + stime
-    } catch { return 0; }
-}
-
 function childrenOf(pids) {
     const out = [];
     for (const d of fs.readdirSync('/proc')) {
@@ -40,39 +31,6 @@ function childrenOf(pids) {
     return out;
 }
 
-// Context switches (voluntary + involuntary) of all threads of a process.
-function ctxSwitches(pid) {
-    let n = 0;
-    let tasks;
-    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return 0; }
-    for (const t of tasks) {
-        let st;
-        try { st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'); } catch { continue; }
-        for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
-    }
-    return n;
-}
-
-// BENCH_PERF=<dir>: `perf record` the given processes during one level
-// (BENCH_PERF_ARGS, default "-g -F 999"), into <dir>/<name>.data.
-function startProfile(pids, name) {
-    if (!process.env.BENCH_PERF) return null;
-    fs.mkdirSync(process.env.BENCH_PERF, { recursive: true });
-    const file = path.join(process.env.BENCH_PERF, `${name}.data`);
-    const extra = (process.env.BENCH_PERF_ARGS || '-g -F 999').split(' ');
-    const child = spawn('perf', ['record', '-q', ...extra, '-o', file, '-p', pids.join(',')],
-        { stdio: 'ignore' });
-    execFileSync('sleep', ['0.3']);
-    return child;
-}
-
-function stopProfile(child) {
-    if (!child) return;
-    const done = new Promise((r) => child.once('exit', r));
-    child.kill('SIGINT');
-    return Promise.race([done, new Promise((r) => setTimeout(r, 30000))]);
-}
-
 function pct(a, p) {
     if (a.length === 0) return null;
     const s = [...a].sort((x, y) => x - y);
@@ -81,14 +39,14 @@ function pct(a, p) {
 
 // CPU seconds of a group of processes since `base` (a Map pid -> seconds).
 function cpuSince(pids, base) {
-    return pids.reduce((s, pid) => s + cpuOf(pid) - (base.get(pid) || 0), 0);
+    return pids.reduce((s, pid) => s + cpuSeconds(pid) - (base.get(pid) || 0), 0);
 }
 
 async function level(contracts, inflight, groups) {
     const base = new Map();
-    for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuOf(pid));
+    for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuSeconds(pid));
     const cs0 = new Map();
-    for (const pid of [...groups.orderer, ...groups.peers]) cs0.set(pid, ctxSwitches(pid));
+    for (const pid of [...groups.orderer, ...groups.peers]) cs0.set(pid, ctxSwitches(pid)['*']);
     const prof = startProfile(process.env.BENCH_PERF_PIDS === 'all'
         ? [...groups.orderer, ...groups.peers] : groups.peers, `e2e-${inflight}`);
     const cl0 = process.cpuUsage();
@@ -135,7 +93,7 @@ async function level(contracts, inflight, groups) {
     cpu.weft_total = per(cpuSince([...groups.orderer, ...groups.peers], base));
     cpu.client = per((cl.user + cl.system) / 1e6);
     const csPer = (pids) => (committed
-        ? Number((pids.reduce((a, pid) => a + ctxSwitches(pid) - cs0.get(pid), 0) / committed).toFixed(1))
+        ? Number((pids.reduce((a, pid) => a + ctxSwitches(pid)['*'] - cs0.get(pid), 0) / committed).toFixed(1))
         : null);
     const ctx = { orderer: csPer(groups.orderer), peers: csPer(groups.peers) };
     await stopProfile(prof);

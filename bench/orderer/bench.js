@@ -9,7 +9,8 @@
 // run, the parallel verifier's rate (bench_crypto): the target is
 // throughput >= 50% of it. Writes $BENCH_OUT.
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
+const { cpuSeconds, ctxSwitches, startProfile, stopProfile } = require('../lib/procstat.js');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -20,48 +21,6 @@ const N = Number(process.env.BENCH_ENVELOPES || 20000);
 const STREAMS = Number(process.env.BENCH_STREAMS || 8);
 const WINDOW = Number(process.env.BENCH_WINDOW || 256);
 const BIN = path.dirname(process.env.WEFT_BIN);
-const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-function cpuSeconds(pid) {
-  const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
-}
-
-// BENCH_PERF=<dir>: record a call-graph profile of the orderer processes
-// during the load only (perf record -p), written to <dir>/orderer-<n>.data.
-function startProfile(pids, name) {
-  if (!process.env.BENCH_PERF) return null;
-  fs.mkdirSync(process.env.BENCH_PERF, { recursive: true });
-  const file = path.join(process.env.BENCH_PERF, `${name}.data`);
-  const extra = (process.env.BENCH_PERF_ARGS || '-g -F 4000').split(' ');
-  const child = spawn('perf', ['record', '-q', ...extra, '-o', file, '-p', pids.join(',')],
-    { stdio: 'ignore' });
-  execFileSync('sleep', ['0.3']);
-  return child;
-}
-
-function stopProfile(child) {
-  if (!child) return;
-  child.kill('SIGINT');
-  execFileSync('sleep', ['1']);
-}
-
-// Context switches (voluntary + involuntary) of the threads of a process,
-// by thread name ('*' holds the total). Threads that ended are not counted.
-function ctxSwitches(pid) {
-  const by = { '*': 0 };
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    let st;
-    try { st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'); } catch { continue; }
-    const name = /^Name:\s+(.*)$/m.exec(st)[1];
-    for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) {
-      by[name] = (by[name] || 0) + Number(m[1]);
-      by['*'] += Number(m[1]);
-    }
-  }
-  return by;
-}
 
 function record(bufs) {
   return Buffer.concat(bufs.flatMap((b) => { const h = Buffer.alloc(4); h.writeUInt32LE(b.length); return [h, b]; }));
@@ -91,7 +50,7 @@ async function run(nodes) {
     const pids = c.nodes.filter(Boolean).map((n) => n.child.pid);
     const cpu0 = pids.map(cpuSeconds);
     const cs0 = pids.map(ctxSwitches);
-    const prof = startProfile(pids, `orderer-${nodes}`);
+    const prof = startProfile(pids, `orderer-${nodes}`, '-g -F 4000');
     const targets = [...Array(nodes).keys()].map((i) => `127.0.0.1:${c.ports[i].grpc}`);
     const out = execFileSync(path.join(BIN, 'orderer_load'), ['--targets', targets.join(','),
       '--deliver', targets[0], '--ca', path.join(c.dir,
@@ -100,7 +59,7 @@ async function run(nodes) {
       '--streams', String(STREAMS), '--window', String(WINDOW)], { encoding: 'utf8', timeout: 240000 });
     const cpu1 = pids.map(cpuSeconds);
     const cs1 = pids.map(ctxSwitches);
-    stopProfile(prof);
+    await stopProfile(prof);
     const r = JSON.parse(out);
     const cpu = cpu1.reduce((a, v, k) => a + v - cpu0[k], 0);
     r.nodes = nodes;

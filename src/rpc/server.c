@@ -695,13 +695,8 @@ static void run_handler(void *arg)
         }
     } else {
         c->m->sfn(c->m->ctx, c);
-        pthread_mutex_lock(&c->lock);
-        c->handler_done = true;
-        c->cancel_cb = NULL;
-        if (!c->finished) {
-            (void)finish_locked(c, WEFT_RPC_OK, NULL);
-        }
-        pthread_mutex_unlock(&c->lock);
+        weft_rpc_call_done(c); /* status OK unless the handler finished */
+        return;
     }
     call_unref(c);
 }

@@ -692,6 +692,22 @@ static void test_bidi(void **state)
     weft_rpc_server_free(srv);
 }
 
+/* The server's counters once no call is live (at most 5 s). */
+static struct weft_rpc_server_stats wait_no_live_call(struct weft_rpc_server *srv)
+{
+    struct weft_rpc_server_stats st = {0};
+    for (int i = 0; i < 500; i++) {
+        weft_rpc_server_stats(srv, &st);
+        if (st.live == 0) {
+            break;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(st.live, 0);
+    return st;
+}
+
 static struct weft_rpc_call *paused_call(int ms)
 {
     uint64_t end = weft_clock_mono_ns() + (uint64_t)ms * 1000000u;
@@ -927,16 +943,8 @@ static void test_deferred_unary(void **state)
     assert_int_equal(weft_rpc_client_unary(c, "/t.T/Later", "hang", 4, 200, &r), WEFT_ERPC);
     assert_int_equal(r.code, WEFT_RPC_DEADLINE_EXCEEDED);
     assert_int_equal(svc_wait(&later_replied, before + 22, 5000), before + 22);
-    struct weft_rpc_server_stats st = {0};
-    for (int i = 0; i < 500; i++) {
-        weft_rpc_server_stats(srv, &st);
-        if (st.live == 0) {
-            break;
-        }
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_int_equal(st.live, 0);
+    struct weft_rpc_server_stats st = wait_no_live_call(srv);
+    assert_true(st.cancelled >= 1);
     weft_rpc_result_clear(&r);
     weft_rpc_client_free(c);
     weft_rpc_server_free(srv);
@@ -1008,16 +1016,7 @@ static void test_cancel_mid_stream(void **state)
     weft_rpc_stream_free(s);
     /* the server handler saw it and the call was freed */
     assert_int_equal(svc_wait(&svc.stream_cancelled, before + 1, 5000), before + 1);
-    struct weft_rpc_server_stats st = {0};
-    for (int i = 0; i < 500; i++) {
-        weft_rpc_server_stats(srv, &st);
-        if (st.live == 0) {
-            break;
-        }
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_int_equal(st.live, 0);
+    struct weft_rpc_server_stats st = wait_no_live_call(srv);
     assert_true(st.cancelled >= 1);
     /* cancelling a bidi stream the handler is reading */
     s = weft_rpc_client_stream(c, "/t.T/Bidi", 0, NULL);
