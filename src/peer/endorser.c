@@ -10,6 +10,7 @@
  * Fabric does. The ChaincodeAction embeds the chaincode's Response bytes as
  * the chaincode sent them.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -246,89 +247,55 @@ static void remember_own_signature(struct weft_peer *p, const uint8_t *tbs, size
     weft_vcache_insert(vc, key, true);
 }
 
-static int simulate_and_endorse(struct weft_peer *p, struct peer_channel *c, struct unpacked *u,
-                                const uint8_t *sp, size_t sp_len, const uint8_t phash[32],
-                                uint8_t **out, size_t *out_len, struct weft_err *err)
+/* One proposal from its checks to its response. When its chaincode is to
+ * run (execute), inv is ready and points into the job, which must live
+ * until the execution's end (endorse_finish). */
+struct endorse_job {
+    struct weft_peer *p;
+    /* ProcessProposal answered later (WEFT_RPC_DEFERRED): the call, and who
+     * answered it (the completion or the call's cancellation) */
+    struct weft_rpc_call *call;
+    atomic_bool replied;
+    struct unpacked u;
+    uint8_t phash[32];
+    uint8_t *sp; /* owned copy of the SignedProposal (deferred calls) */
+    char *ccid, *version;
+    uint8_t *input;
+    size_t input_len;
+    struct weft_ledger_sim *sim;
+    struct weft_cc_invocation inv;
+    bool execute;
+};
+
+static void job_clear(struct endorse_job *j)
+{
+    unpacked_free(&j->u);
+    weft_ledger_sim_free(j->sim);
+    weft_free(j->sp);
+    weft_free(j->input);
+    weft_free(j->ccid);
+    weft_free(j->version);
+}
+
+/* Builds the ProposalResponse from a chaincode's result (steps 16-20): the
+ * ChaincodeAction, then by status a response only (400-499), response and
+ * payload (>= 500), or the signed endorsement. */
+static int respond(struct weft_peer *p, const struct unpacked *u, const char *version,
+                   const uint8_t phash[32], const uint8_t *rwset, size_t rwset_len,
+                   const struct weft_cc_result *res, uint8_t **out, size_t *out_len,
+                   struct weft_err *err)
 {
     const char *name = u->ext->chaincode_id->name;
-    const char *ch = u->ch->channel_id;
-    char *ccid = NULL, *version = NULL;
-    struct weft_err e = {0};
-    struct weft_ledger_sim *sim = NULL;
-    uint8_t *rwset = NULL, *input = NULL, *event = NULL;
-    size_t rwset_len = 0, input_len = 0, event_len = 0;
-    struct weft_cc_result res = {0};
+    uint8_t *event = NULL;
+    size_t event_len = 0;
     struct weft_buf ca, prp;
     weft_buf_init(&ca, WEFT_RPC_DEFAULT_MAX_MSG);
     weft_buf_init(&prp, WEFT_RPC_DEFAULT_MAX_MSG);
     Protos__Response *resp = NULL;
-    int rc;
-
-    if (peer__is_scc(name)) {
-        /* qscc/cscc run in process, without a simulator (empty rwset) */
-        struct weft_signed_data sd;
-        struct peer_scc_req rq;
-        scc_request(u, &sd, &rq);
-        rq.rwset = &rwset; /* _lifecycle's read/write set */
-        rq.rwset_len = &rwset_len;
-        rc = peer__scc_invoke(p, &rq, &res, err);
-        if (rc == 0 && (version = weft_strdup("syscc")) == NULL) {
-            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
-        }
-        if (rc != 0) {
-            goto out;
-        }
-        goto respond;
-    }
-    if (is_system_cc(name)) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "system chaincode %s is not available on this peer yet", name);
-        rc = simple_response(500, msg, out, out_len);
-        goto out;
-    }
-    rc = peer__definition(p, c, name, &ccid, &version, &e);
-    if (rc != 0) {
-        char msg[WEFT_ERR_MSG_LEN + 200];
-        snprintf(msg, sizeof(msg),
-                 "make sure the chaincode %s has been successfully defined on channel %s and "
-                 "try again: %s",
-                 name, ch, e.msg);
-        rc = simple_response(500, msg, out, out_len);
-        goto out;
-    }
-    rc = pack_msg(&u->cis->chaincode_spec->input->base, &input, &input_len);
-    if (rc == 0) {
-        rc = weft_ledger_sim_new(c->ledger, u->ch->tx_id, &sim, &e);
-    }
-    if (rc == 0) {
-        struct weft_cc_invocation inv = {
-            .ccid = ccid,
-            .ns = name,
-            .channel = ch,
-            .txid = u->ch->tx_id,
-            .sim = sim,
-            .input = input,
-            .input_len = input_len,
-            .signed_proposal = sp,
-            .signed_proposal_len = sp_len,
-            .is_init = u->cis->chaincode_spec->input->is_init,
-        };
-        rc = weft_cc_support_execute(p->support, &inv, &res, &e);
-    }
-    if (rc == 0) {
-        rc = weft_ledger_sim_rwset(sim, &rwset, &rwset_len, &e);
-    }
-    if (rc != 0) {
-        char msg[WEFT_ERR_MSG_LEN + 64];
-        snprintf(msg, sizeof(msg), "error in simulation: %s", e.msg);
-        WEFT_DEBUG(lg_end, "[%s][%.8s] %s", ch, u->ch->tx_id, msg);
-        rc = simple_response(500, msg, out, out_len);
-        goto out;
-    }
-respond:
-    if (res.event != NULL) {
-        Protos__ChaincodeEvent *ev = protos__chaincode_event__unpack(NULL, res.event_len,
-                                                                     res.event);
+    int rc = 0;
+    if (res->event != NULL) {
+        Protos__ChaincodeEvent *ev = protos__chaincode_event__unpack(NULL, res->event_len,
+                                                                     res->event);
         if (ev != NULL) {
             ev->chaincode_id = (char *)name; /* overwritten as Fabric does */
             ev->tx_id = u->ch->tx_id;
@@ -339,8 +306,8 @@ respond:
         }
     }
     if (rc == 0) {
-        rc = chaincode_action(rwset, rwset_len, event, event_len, res.response, res.response_len,
-                              name, version, &ca);
+        rc = chaincode_action(rwset, rwset_len, event, event_len, res->response,
+                              res->response_len, name, version, &ca);
     }
     if (rc == 0) {
         rc = put_bytes(&prp, 1, phash, 32, true);
@@ -348,7 +315,7 @@ respond:
     if (rc == 0) {
         rc = put_bytes(&prp, 2, ca.data, ca.len, false);
     }
-    resp = protos__response__unpack(NULL, res.response_len, res.response);
+    resp = protos__response__unpack(NULL, res->response_len, res->response);
     if (rc != 0 || resp == NULL) {
         rc = weft_err_set(err, rc != 0 ? rc : WEFT_EPARSE, "build proposal response: %s",
                           weft_strerror(rc != 0 ? rc : WEFT_EPARSE));
@@ -363,9 +330,9 @@ respond:
     interest.n_chaincodes = 1;
     interest.chaincodes = calls;
     pr.response = resp;
-    if (res.status >= 400) {
+    if (res->status >= 400) {
         /* 400-499: response only; >= 500: response and payload, no endorsement */
-        if (res.status >= 500) {
+        if (res->status >= 500) {
             pr.payload.data = prp.data;
             pr.payload.len = prp.len;
             pr.interest = &interest;
@@ -406,29 +373,128 @@ respond:
     rc = pack_msg(&pr.base, out, out_len);
 out:
     protos__response__free_unpacked(resp, NULL);
-    weft_cc_result_clear(&res);
-    weft_ledger_sim_free(sim);
-    weft_free(rwset);
-    weft_free(input);
     weft_free(event);
-    weft_free(ccid);
-    weft_free(version);
     weft_buf_close(&ca);
     weft_buf_close(&prp);
     return rc;
 }
 
-int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uint8_t **out,
-                      size_t *out_len, struct weft_err *err)
+/* Step 14: system chaincodes run here; a user chaincode's definition is
+ * looked up and its simulation prepared (j->execute, j->inv), or the
+ * proposal is answered (*out). */
+static int prepare_simulation(struct endorse_job *j, struct peer_channel *c, const uint8_t *sp,
+                              size_t sp_len, uint8_t **out, size_t *out_len,
+                              struct weft_err *err)
 {
+    struct weft_peer *p = j->p;
+    struct unpacked *u = &j->u;
+    const char *name = u->ext->chaincode_id->name;
+    const char *ch = u->ch->channel_id;
+    struct weft_err e = {0};
+    int rc;
+
+    if (peer__is_scc(name)) {
+        /* qscc/cscc run in process, without a simulator (empty rwset) */
+        struct weft_signed_data sd;
+        struct peer_scc_req rq;
+        struct weft_cc_result res = {0};
+        uint8_t *rwset = NULL;
+        size_t rwset_len = 0;
+        scc_request(u, &sd, &rq);
+        rq.rwset = &rwset; /* _lifecycle's read/write set */
+        rq.rwset_len = &rwset_len;
+        rc = peer__scc_invoke(p, &rq, &res, err);
+        if (rc == 0) {
+            rc = respond(p, u, "syscc", j->phash, rwset, rwset_len, &res, out, out_len, err);
+        }
+        weft_cc_result_clear(&res);
+        weft_free(rwset);
+        return rc;
+    }
+    if (is_system_cc(name)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "system chaincode %s is not available on this peer yet", name);
+        return simple_response(500, msg, out, out_len);
+    }
+    rc = peer__definition(p, c, name, &j->ccid, &j->version, &e);
+    if (rc != 0) {
+        char msg[WEFT_ERR_MSG_LEN + 200];
+        snprintf(msg, sizeof(msg),
+                 "make sure the chaincode %s has been successfully defined on channel %s and "
+                 "try again: %s",
+                 name, ch, e.msg);
+        return simple_response(500, msg, out, out_len);
+    }
+    rc = pack_msg(&u->cis->chaincode_spec->input->base, &j->input, &j->input_len);
+    if (rc == 0) {
+        rc = weft_ledger_sim_new(c->ledger, u->ch->tx_id, &j->sim, &e);
+    }
+    if (rc != 0) {
+        char msg[WEFT_ERR_MSG_LEN + 64];
+        snprintf(msg, sizeof(msg), "error in simulation: %s", e.msg);
+        WEFT_DEBUG(lg_end, "[%s][%.8s] %s", ch, u->ch->tx_id, msg);
+        return simple_response(500, msg, out, out_len);
+    }
+    j->inv = (struct weft_cc_invocation){
+        .ccid = j->ccid,
+        .ns = name,
+        .channel = ch,
+        .txid = u->ch->tx_id,
+        .sim = j->sim,
+        .input = j->input,
+        .input_len = j->input_len,
+        .signed_proposal = sp,
+        .signed_proposal_len = sp_len,
+        .is_init = u->cis->chaincode_spec->input->is_init,
+    };
+    j->execute = true;
+    return 0;
+}
+
+/* Steps 15-20 once the chaincode ran: xrc/xerr its outcome, res its result. */
+static int endorse_finish(struct endorse_job *j, int xrc, const struct weft_cc_result *res,
+                          const struct weft_err *xerr, uint8_t **out, size_t *out_len,
+                          struct weft_err *err)
+{
+    const struct unpacked *u = &j->u;
+    struct weft_err e = {0};
+    uint8_t *rwset = NULL;
+    size_t rwset_len = 0;
+    int rc = xrc;
+    if (rc != 0) {
+        e = *xerr;
+    } else {
+        rc = weft_ledger_sim_rwset(j->sim, &rwset, &rwset_len, &e);
+    }
+    /* the simulation's read transaction is not needed any more */
+    weft_ledger_sim_free(j->sim);
+    j->sim = NULL;
+    j->inv.sim = NULL;
+    if (rc != 0) {
+        char msg[WEFT_ERR_MSG_LEN + 64];
+        snprintf(msg, sizeof(msg), "error in simulation: %s", e.msg);
+        WEFT_DEBUG(lg_end, "[%s][%.8s] %s", u->ch->channel_id, u->ch->tx_id, msg);
+        return simple_response(500, msg, out, out_len);
+    }
+    rc = respond(j->p, u, j->version, j->phash, rwset, rwset_len, res, out, out_len, err);
+    weft_free(rwset);
+    return rc;
+}
+
+/* Steps 1-14: the proposal's checks, then prepare_simulation. Returns a
+ * gRPC error (err set), or 0 with either the answer (*out) or j->execute. */
+static int endorse_check(struct endorse_job *j, const uint8_t *sp, size_t sp_len, uint8_t **out,
+                         size_t *out_len, struct weft_err *err)
+{
+    struct weft_peer *p = j->p;
     struct unpacked u;
     struct weft_msp_identity *creator = NULL;
+    uint8_t *phash = j->phash;
     int rc = unpack_proposal(sp, sp_len, &u, err);
     if (rc != 0) {
         goto out;
     }
     /* 2: proposal hash over the bytes as received, transient map stripped */
-    uint8_t phash[32];
     {
         struct weft_sha256 *h = weft_sha256_new();
         struct weft_buf cpp;
@@ -617,13 +683,85 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
             goto out;
         }
     }
-    rc = simulate_and_endorse(p, c, &u, sp, sp_len, phash, out, out_len, err);
+    j->u = u;
+    memset(&u, 0, sizeof(u));
+    rc = prepare_simulation(j, c, sp, sp_len, out, out_len, err);
 out:
     weft_msp_identity_unref(creator);
     unpacked_free(&u);
     return rc;
 }
 
+int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uint8_t **out,
+                      size_t *out_len, struct weft_err *err)
+{
+    struct endorse_job j = {.p = p};
+    int rc = endorse_check(&j, sp, sp_len, out, out_len, err);
+    if (rc == 0 && j.execute) {
+        struct weft_cc_result res = {0};
+        struct weft_err e = {0};
+        int xrc = weft_cc_support_execute(j.p->support, &j.inv, &res, &e);
+        rc = endorse_finish(&j, xrc, &res, &e, out, out_len, err);
+        weft_cc_result_clear(&res);
+    }
+    job_clear(&j);
+    return rc;
+}
+
+static int grpc_code(int rc)
+{
+    return rc == WEFT_ENOMEM ? WEFT_RPC_RESOURCE_EXHAUSTED : WEFT_RPC_UNKNOWN;
+}
+
+/* The deferred call's one reply: whoever claims it first (the completion or
+ * the call's cancellation) answers. */
+static bool job_claim(struct endorse_job *j)
+{
+    return !atomic_exchange(&j->replied, true);
+}
+
+/* The client is gone (cancel, deadline, server stop): answered now, on an
+ * rpc thread under the call's lock; the chaincode's completion, which
+ * always follows (the support enforces the execute timeout), frees the
+ * job. */
+static void job_cancelled(void *arg)
+{
+    struct endorse_job *j = arg;
+    struct weft_rpc_call *call = j->call; /* j may go once the claim is lost */
+    if (job_claim(j)) {
+        weft_rpc_call_set_message(call, "proposal cancelled");
+        (void)weft_rpc_call_reply(call, WEFT_RPC_CANCELLED, NULL, 0);
+    }
+}
+
+/* The chaincode's completion, on the thread that settled it (usually the rpc
+ * completion-queue thread that received COMPLETED): builds and signs the
+ * response, answers the call and frees the job. */
+static void job_done(void *ctx, int xrc, struct weft_cc_result *res, struct weft_err *xerr)
+{
+    struct endorse_job *j = ctx;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    struct weft_err e = {0};
+    int rc = endorse_finish(j, xrc, res, xerr, &out, &len, &e);
+    weft_cc_result_clear(res);
+    if (job_claim(j)) {
+        if (rc != 0) {
+            WEFT_WARN(lg_end, "ProcessProposal failed: %s", e.msg);
+            weft_rpc_call_set_message(j->call, e.msg[0] != 0 ? e.msg : weft_strerror(rc));
+            (void)weft_rpc_call_reply(j->call, grpc_code(rc), NULL, 0);
+        } else {
+            (void)weft_rpc_call_reply(j->call, WEFT_RPC_OK, out, len);
+        }
+    }
+    weft_free(out);
+    job_clear(j);
+    weft_free(j);
+}
+
+/* ProcessProposal: the checks, then the chaincode is started and the call
+ * answered later by its completion (no thread held while it runs); system
+ * chaincodes and refused proposals are answered here. */
 static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
                             size_t req_len, struct weft_buf *resp)
 {
@@ -631,11 +769,40 @@ static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t
     uint8_t *out = NULL;
     size_t len = 0;
     struct weft_err e = {0};
-    int rc = weft_peer_endorse(p, req, req_len, &out, &len, &e);
+    struct endorse_job *j = weft_calloc(1, sizeof(*j));
+    int rc = j == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory") : 0;
+    if (rc == 0) {
+        j->p = p;
+        rc = endorse_check(j, req, req_len, &out, &len, &e);
+    }
+    if (rc == 0 && j->execute) {
+        /* the request is not ours past this return: the chaincode gets a
+         * copy of the SignedProposal */
+        j->sp = weft_malloc(req_len > 0 ? req_len : 1);
+        if (j->sp == NULL) {
+            rc = weft_err_set(&e, WEFT_ENOMEM, "out of memory");
+        } else {
+            memcpy(j->sp, req, req_len);
+            j->inv.signed_proposal = j->sp;
+            j->call = call;
+            weft_rpc_call_on_cancel(call, job_cancelled, j);
+            struct weft_err xe = {0};
+            int xrc = weft_cc_support_execute_async(p->support, &j->inv, job_done, j, &xe);
+            if (xrc != 0) {
+                struct weft_cc_result res = {0};
+                job_done(j, xrc, &res, &xe);
+            }
+            return WEFT_RPC_DEFERRED;
+        }
+    }
+    if (j != NULL) {
+        job_clear(j);
+        weft_free(j);
+    }
     if (rc != 0) {
         WEFT_WARN(lg_end, "ProcessProposal failed: %s", e.msg);
         weft_rpc_call_set_message(call, e.msg[0] != 0 ? e.msg : weft_strerror(rc));
-        return rc == WEFT_ENOMEM ? WEFT_RPC_RESOURCE_EXHAUSTED : WEFT_RPC_UNKNOWN;
+        return grpc_code(rc);
     }
     rc = weft_buf_append(resp, out, len);
     weft_free(out);

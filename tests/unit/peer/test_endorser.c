@@ -38,6 +38,11 @@ struct fixture {
     pthread_t cc_thread;
     bool cc_running;
     int launches;
+    /* protos.Endorser/ProcessProposal over gRPC (answered later by the
+     * chaincode's completion): used by endorse() when via_rpc */
+    struct weft_rpc_server *rpc;
+    struct weft_rpc_client *client;
+    bool via_rpc;
 };
 
 static struct fixture *G;
@@ -377,7 +382,22 @@ static int endorse(const struct prop_opts *o, Protos__ProposalResponse **pr, str
     uint8_t *out = NULL;
     size_t ol = 0;
     *pr = NULL;
-    int rc = weft_peer_endorse(G->peer, sp, len, &out, &ol, e);
+    int rc;
+    if (G->via_rpc) {
+        struct weft_rpc_result r = {0};
+        rc = weft_rpc_client_unary(G->client, "/protos.Endorser/ProcessProposal", sp, len, 20000,
+                                   &r);
+        if (rc == 0) {
+            out = r.data;
+            ol = r.len;
+            r.data = NULL;
+        } else {
+            snprintf(e->msg, sizeof(e->msg), "%s", r.message != NULL ? r.message : "");
+        }
+        weft_rpc_result_clear(&r);
+    } else {
+        rc = weft_peer_endorse(G->peer, sp, len, &out, &ol, e);
+    }
     if (rc == 0) {
         *pr = protos__proposal_response__unpack(NULL, ol, out);
         assert_non_null(*pr);
@@ -410,11 +430,20 @@ static int setup(void **state)
         .ledger_no_sync = true,
     };
     struct weft_err e = {0};
-    G->peer = weft_peer_new_opts(&o, NULL, &e);
+    /* two workers only: deferred calls hold none while the chaincode runs */
+    struct weft_rpc_server_opts so = {.listen = {"127.0.0.1:0"}, .cq_threads = 2, .workers = 2};
+    G->rpc = weft_rpc_server_new(&so, &e);
+    assert_non_null(G->rpc);
+    G->peer = weft_peer_new_opts(&o, G->rpc, &e);
     if (G->peer == NULL) {
         fprintf(stderr, "peer: %s\n", e.msg);
         return -1;
     }
+    assert_int_equal(weft_rpc_server_start(G->rpc, &e), 0);
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", weft_rpc_server_port(G->rpc, 0));
+    G->client = weft_rpc_client_new(target, NULL, &e);
+    assert_non_null(G->client);
     assert_int_equal(weft_msp_load_dir(umsp, "Org1MSP", &G->user, &e), 0);
     char *gp = weft_asprintf("%s/" VEC "/blocks/genesis.block", wt_shared_dir());
     size_t gl;
@@ -449,7 +478,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    weft_rpc_client_free(G->client);
+    weft_rpc_server_stop(G->rpc, 1000);
     weft_peer_free(G->peer);
+    weft_rpc_server_free(G->rpc);
     if (G->cc_running) {
         pthread_join(G->cc_thread, NULL);
     }
@@ -900,6 +932,25 @@ static void test_acl_writers(void **state)
     weft_free(dir);
 }
 
+/* The same through gRPC ProcessProposal, answered later from the
+ * chaincode's completion: success, chaincode failures, timeout, death. */
+static void test_chaincode_errors_rpc(void **state)
+{
+    G->via_rpc = true;
+    test_endorse_ok(state);
+    test_chaincode_errors(state);
+    /* a refused proposal keeps its gRPC error text */
+    const char *a[] = {"x"};
+    struct prop_opts o = {.channel = "mychannel", .cc = "fakecc", .args = a, .nargs = 1,
+                          .bad_sig = true};
+    Protos__ProposalResponse *pr = NULL;
+    struct weft_err e = {0};
+    assert_int_equal(endorse(&o, &pr, &e, NULL), WEFT_ERPC);
+    assert_string_equal(e.msg, "error validating proposal: access denied: channel [mychannel] "
+                               "creator org [Org1MSP]");
+    G->via_rpc = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -913,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_txid),
         cmocka_unit_test(test_acl_writers),
         cmocka_unit_test(test_chaincode_errors),
+        cmocka_unit_test(test_chaincode_errors_rpc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
