@@ -8,8 +8,10 @@
  * message goes through handle_message(), on the thread that received it and
  * in arrival order: the first must be REGISTER; state requests (each a
  * short LMDB read or a buffered simulator write) are answered right there;
- * COMPLETED/ERROR is handed to the executing thread waiting on the
- * transaction (its condition variable: the one wake a transaction needs);
+ * COMPLETED/ERROR settles the transaction, whose completion callback runs
+ * right there (weft_cc_support_execute_async; the synchronous execute waits
+ * for that callback); the stream's end, a send failure or the timer thread
+ * (execute timeout, a deadline-ordered queue) settle it otherwise;
  * INVOKE_CHAINCODE runs on the support's pool because it waits for another
  * chaincode (possibly behind this very stream). Nothing in that path waits
  * for another thread. Messages are read in place (a field reader, no
