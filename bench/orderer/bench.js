@@ -17,9 +17,9 @@ const path = require('node:path');
 const { makeCluster, envelope, common, orderer } = require(
   path.join(process.env.WEFT_SOURCE_DIR, 'tests/system/orderer_raft/cluster.js'));
 
-const N = Number(process.env.BENCH_ENVELOPES || 20000);
+const N = Number(process.env.BENCH_ENVELOPES || 40000);
 const STREAMS = Number(process.env.BENCH_STREAMS || 8);
-const WINDOW = Number(process.env.BENCH_WINDOW || 256);
+const WINDOW = Number(process.env.BENCH_WINDOW || 512);
 const BIN = path.dirname(process.env.WEFT_BIN);
 
 function record(bufs) {

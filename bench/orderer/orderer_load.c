@@ -151,6 +151,102 @@ static void *stream_main(void *arg)
 
 static size_t n_delivered;
 
+/* Protobuf walking without decoding or copying: the load client must cost
+ * little next to the orderer it measures. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The next length-delimited field number want in [*p, end), advancing *p
+ * past it; NULL when there is none or the bytes are malformed. */
+static const uint8_t *next_field(const uint8_t **p, const uint8_t *end, uint32_t want,
+                                 size_t *len)
+{
+    while (*p < end) {
+        uint64_t key, v;
+        if (read_varint(p, end, &key) != 0) {
+            return NULL;
+        }
+        switch (key & 7) {
+        case 0:
+            if (read_varint(p, end, &v) != 0) {
+                return NULL;
+            }
+            break;
+        case 1:
+        case 5:
+            v = (key & 7) == 1 ? 8 : 4;
+            if (v > (uint64_t)(end - *p)) {
+                return NULL;
+            }
+            *p += v;
+            break;
+        case 2:
+            if (read_varint(p, end, &v) != 0 || v > (uint64_t)(end - *p)) {
+                return NULL;
+            }
+            if ((key >> 3) == want) {
+                const uint8_t *f = *p;
+                *len = (size_t)v;
+                *p += v;
+                return f;
+            }
+            *p += v;
+            break;
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* The first field want of a message, or NULL. */
+static const uint8_t *field_of(const uint8_t *m, size_t n, uint32_t want, size_t *len)
+{
+    const uint8_t *p = m;
+    return next_field(&p, m + n, want, len);
+}
+
+/* DeliverResponse{block(2){data(2){data(1): Envelope{payload(1): Payload{data(2)}}}}}:
+ * records the delivery time of every envelope of the block (its index is
+ * the first 4 bytes of Payload.data). Returns -1 for anything but a block. */
+static int note_block(const uint8_t *msg, size_t len, uint64_t now)
+{
+    size_t blen, dlen;
+    const uint8_t *blk = field_of(msg, len, 2, &blen);
+    const uint8_t *data = blk != NULL ? field_of(blk, blen, 2, &dlen) : NULL;
+    if (data == NULL) {
+        return -1;
+    }
+    const uint8_t *p = data, *end = data + dlen;
+    size_t elen;
+    const uint8_t *env;
+    while ((env = next_field(&p, end, 1, &elen)) != NULL) {
+        size_t plen, pdlen;
+        const uint8_t *pl = field_of(env, elen, 1, &plen);
+        const uint8_t *pd = pl != NULL ? field_of(pl, plen, 2, &pdlen) : NULL;
+        if (pd == NULL || pdlen < 4) {
+            continue;
+        }
+        size_t idx = (size_t)pd[0] | (size_t)pd[1] << 8 | (size_t)pd[2] << 16 |
+                     (size_t)pd[3] << 24;
+        if (idx < n_envs && t_deliv[idx] == 0) {
+            t_deliv[idx] = now;
+            n_delivered++;
+        }
+    }
+    return 0;
+}
+
 static void *deliver_main(void *arg)
 {
     struct weft_rpc_client *cl = arg;
@@ -169,35 +265,11 @@ static void *deliver_main(void *arg)
             break;
         }
         uint64_t now = weft_clock_mono_ns();
-        Orderer__DeliverResponse *r = orderer__deliver_response__unpack(NULL, len, msg);
+        int rc = note_block(msg, len, now);
         weft_free(msg);
-        if (r == NULL || r->type_case != ORDERER__DELIVER_RESPONSE__TYPE_BLOCK) {
-            if (r != NULL) {
-                orderer__deliver_response__free_unpacked(r, NULL);
-            }
-            break;
+        if (rc != 0) {
+            break; /* a status, or a malformed block */
         }
-        Common__BlockData *d = r->block->data;
-        for (size_t i = 0; d != NULL && i < d->n_data; i++) {
-            Common__Envelope *e = common__envelope__unpack(NULL, d->data[i].len, d->data[i].data);
-            Common__Payload *p =
-                e != NULL ? common__payload__unpack(NULL, e->payload.len, e->payload.data) : NULL;
-            if (p != NULL && p->data.len >= 4) {
-                size_t idx = (size_t)p->data.data[0] | (size_t)p->data.data[1] << 8 |
-                             (size_t)p->data.data[2] << 16 | (size_t)p->data.data[3] << 24;
-                if (idx < n_envs && t_deliv[idx] == 0) {
-                    t_deliv[idx] = now;
-                    n_delivered++;
-                }
-            }
-            if (p != NULL) {
-                common__payload__free_unpacked(p, NULL);
-            }
-            if (e != NULL) {
-                common__envelope__free_unpacked(e, NULL);
-            }
-        }
-        orderer__deliver_response__free_unpacked(r, NULL);
     }
     weft_rpc_stream_free(s);
     return NULL;

@@ -2,8 +2,8 @@
 # Orderer benchmark (bench.js): 1-node and 3-node Raft clusters with TLS,
 # loaded by the C client orderer_load, beside the parallel verifier's rate
 # measured in the same run (bench_crypto). Writes $BUILD/bench/orderer.json.
-# env: BUILD (default build), BENCH_ENVELOPES (20000), BENCH_STREAMS (8),
-# BENCH_WINDOW (256), BENCH_NODES (1 or 3: only that cluster), BENCH_PERF (dir: perf profile).
+# env: BUILD (default build), BENCH_ENVELOPES (40000), BENCH_STREAMS (8),
+# BENCH_WINDOW (512), BENCH_NODES (1 or 3: only that cluster), BENCH_PERF (dir: perf profile).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -69,6 +69,14 @@ struct bc_stream {
     bool stop;     /* a refusal was sent, or sending failed: reply no more */
     bool ended;    /* the end callback ran */
     bool released; /* weft_rpc_call_done called */
+    /* metric children of the last reply's labels (the registry keeps them) */
+    struct {
+        char channel[256];
+        int type, status;
+        struct weft_metrics_counter *count;
+        struct weft_metrics_histogram *validate;
+        bool set;
+    } m;
 };
 
 /* A follower's forwarding stream to the leader, shared by all its
@@ -113,21 +121,32 @@ static const char *type_name(int t)
     }
 }
 
-static void count_bcast(struct weft_orderer *o, const struct bc_item *it)
+/* Counts a reply by {channel, type, status}; the children of the stream's
+ * last labels are reused (one lookup per stream and label change). Stream
+ * lock held. */
+static void count_bcast(struct bc_stream *bs, const struct bc_item *it)
 {
-    const char *v[] = {it->channel != NULL ? it->channel : "",
-                       it->type >= 0 ? type_name(it->type) : "", orderer__status_name(it->status)};
-    if (o->m_bcast != NULL) {
-        struct weft_metrics_counter *c = weft_metrics_counter_with(o->m_bcast, v);
-        if (c != NULL) {
-            weft_metrics_counter_inc(c);
-        }
+    struct weft_orderer *o = bs->o;
+    const char *channel = it->channel != NULL ? it->channel : "";
+    if (!bs->m.set || bs->m.type != it->type || bs->m.status != it->status ||
+        strcmp(bs->m.channel, channel) != 0) {
+        const char *v[] = {channel, it->type >= 0 ? type_name(it->type) : "",
+                           orderer__status_name(it->status)};
+        bs->m.count = o->m_bcast != NULL ? weft_metrics_counter_with(o->m_bcast, v) : NULL;
+        bs->m.validate = o->m_bcast_validate != NULL
+                             ? weft_metrics_histogram_with(o->m_bcast_validate, v)
+                             : NULL;
+        snprintf(bs->m.channel, sizeof(bs->m.channel), "%s", channel);
+        bs->m.type = it->type;
+        bs->m.status = it->status;
+        /* a channel name longer than the cache is looked up every time */
+        bs->m.set = strlen(channel) < sizeof(bs->m.channel);
     }
-    if (o->m_bcast_validate != NULL && it->validate_ns > 0) {
-        struct weft_metrics_histogram *h = weft_metrics_histogram_with(o->m_bcast_validate, v);
-        if (h != NULL) {
-            weft_metrics_histogram_observe(h, (double)it->validate_ns / 1e9);
-        }
+    if (bs->m.count != NULL) {
+        weft_metrics_counter_inc(bs->m.count);
+    }
+    if (bs->m.validate != NULL && it->validate_ns > 0) {
+        weft_metrics_histogram_observe(bs->m.validate, (double)it->validate_ns / 1e9);
     }
 }
 
@@ -177,7 +196,7 @@ static bool drain_locked(struct bc_stream *bs)
                           it->channel != NULL ? it->channel : "?", weft_rpc_call_peer(bs->call),
                           orderer__status_name(it->status), it->info);
             }
-            count_bcast(bs->o, it);
+            count_bcast(bs, it);
             int rc = send_reply(bs->call, it->status, it->info);
             if (rc != 0 || it->status != ORDERER_SUCCESS) {
                 bs->stop = true; /* Fabric ends the stream after a refusal */
