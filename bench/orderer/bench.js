@@ -80,25 +80,36 @@ async function run(nodes) {
   }
 }
 
-async function main() {
-  const only = Number(process.env.BENCH_NODES || 0); // 1 or 3: run only that cluster
-  const skipped = { envelopes_per_s: NaN, ack_p50_ms: NaN, ack_p99_ms: NaN, delivery_p50_ms: NaN,
-    delivery_p99_ms: NaN, cpu_us_per_envelope: NaN };
-  const one = only === 3 ? skipped : await run(1);
-  console.log(JSON.stringify(one));
-  const three = only === 1 ? skipped : await run(3);
-  console.log(JSON.stringify(three));
+// The parallel verifier's rate (best of its rounds) in this run.
+function verifierRate() {
   const vj = path.join(path.dirname(process.env.BENCH_OUT), 'orderer-verifier.json');
   execFileSync(path.join(BIN, 'bench_crypto'), ['--seconds', '1', '--rounds', '2', '--json', vj],
     { stdio: ['ignore', 'ignore', 'inherit'] });
   const v = JSON.parse(fs.readFileSync(vj, 'utf8'));
   fs.rmSync(vj);
+  return v;
+}
+
+async function main() {
+  const only = Number(process.env.BENCH_NODES || 0); // 1 or 3: run only that cluster
+  const skipped = { envelopes_per_s: NaN, ack_p50_ms: NaN, ack_p99_ms: NaN, delivery_p50_ms: NaN,
+    delivery_p99_ms: NaN, cpu_us_per_envelope: NaN };
+  // the verifier is measured before and after the clusters; the bound is
+  // the better figure (the one less disturbed by the rest of the machine)
+  const before = verifierRate();
+  const one = only === 3 ? skipped : await run(1);
+  console.log(JSON.stringify(one));
+  const three = only === 1 ? skipped : await run(3);
+  console.log(JSON.stringify(three));
+  const after = verifierRate();
+  const v = before.parallel_verify_per_s >= after.parallel_verify_per_s ? before : after;
   const bound = v.parallel_verify_per_s;
   // CPU one signature check costs (all cores busy verifying): the issue's
   // "ordering costs less than 2x the signature check alone" in CPU terms.
   const verifyCpuUs = (v.cores / bound) * 1e6;
   const res = { benchmark: 'orderer', envelopes: N, streams: STREAMS, window: WINDOW, tls: true,
-    verifier_per_s: bound, cores: v.cores, target_ratio: 0.5,
+    verifier_per_s: bound, verifier_before_after_per_s: [before.parallel_verify_per_s,
+      after.parallel_verify_per_s], cores: v.cores, target_ratio: 0.5,
     verify_cpu_us: verifyCpuUs, target_cpu_ratio: 2,
     one_node: { ...one, ratio_to_verifier: one.envelopes_per_s / bound,
       cpu_ratio_to_verify: one.cpu_us_per_envelope / verifyCpuUs },
