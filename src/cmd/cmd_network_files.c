@@ -267,6 +267,13 @@ int net_write_configtx(const struct net *net, const char *path, struct weft_err 
     if (bt == NULL || bt[0] == 0 || strlen(bt) > 16 || strspn(bt, "0123456789.msh") != strlen(bt)) {
         bt = "2s";
     }
+    /* WEFT_NETWORK_MAX_MESSAGE_COUNT (e.g. 500): benchmarks; Fabric's
+     * test network cuts blocks of 10 */
+    const char *mc = getenv("WEFT_NETWORK_MAX_MESSAGE_COUNT");
+    if (mc == NULL || mc[0] == 0 || strlen(mc) > 6 || strspn(mc, "0123456789") != strlen(mc) ||
+        atoi(mc) < 1) {
+        mc = "10";
+    }
     fprintf(f, "    Options:\n"
                "      TickInterval: 500ms\n"
                "      ElectionTick: 10\n"
@@ -275,7 +282,7 @@ int net_write_configtx(const struct net *net, const char *path, struct weft_err 
                "      SnapshotIntervalSize: 16 MB\n"
                "  BatchTimeout: %s\n"
                "  BatchSize:\n"
-               "    MaxMessageCount: 10\n"
+               "    MaxMessageCount: %s\n"
                "    AbsoluteMaxBytes: 99 MB\n"
                "    PreferredMaxBytes: 512 KB\n"
                "  Organizations:\n"
@@ -302,7 +309,7 @@ int net_write_configtx(const struct net *net, const char *path, struct weft_err 
                "    Application:\n"
                "      <<: *ApplicationDefaults\n"
                "      Organizations:\n",
-            bt);
+            bt, mc);
     for (int o = 1; o <= net->n_orgs; o++) {
         fprintf(f, "        - *Org%d\n", o);
     }
