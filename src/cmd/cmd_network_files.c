@@ -271,7 +271,7 @@ int net_write_configtx(const struct net *net, const char *path, struct weft_err 
      * test network cuts blocks of 10 */
     const char *mc = getenv("WEFT_NETWORK_MAX_MESSAGE_COUNT");
     if (mc == NULL || mc[0] == 0 || strlen(mc) > 6 || strspn(mc, "0123456789") != strlen(mc) ||
-        atoi(mc) < 1) {
+        strspn(mc, "0") == strlen(mc)) {
         mc = "10";
     }
     fprintf(f, "    Options:\n"

@@ -163,17 +163,22 @@ async function makeCluster({ channel, batchTimeout = '200ms', maxMessageCount = 
       return `(no log: ${e.message})`;
     }
   };
-  c.join = async (i) => {
+  // Waits for node i's admin API; a node that exits or does not come up is
+  // reported with its exit status and the end of its log.
+  c.waitUp = async (i, ms = 30000) => {
     try {
       await waitFor(async () => {
         if (nodes[i].child.exitCode !== null || nodes[i].child.signalCode !== null) {
           throw new Error(`node ${i} exited (${nodes[i].child.exitCode ?? nodes[i].child.signalCode})`);
         }
         return (await fetch(c.admin(i))).status === 200;
-      }, 30000, `admin API of node ${i}`);
+      }, ms, `admin API of node ${i}`);
     } catch (e) {
       throw new Error(`${e.message}\n--- node ${i} log ---\n${logTail(i)}`);
     }
+  };
+  c.join = async (i) => {
+    await c.waitUp(i);
     const form = new FormData();
     form.append('config-block', new Blob([genesis]), 'genesis.block');
     const j = await fetch(c.admin(i), { method: 'POST', body: form });
