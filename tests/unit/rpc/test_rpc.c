@@ -636,6 +636,27 @@ static void *burst_sender(void *arg)
     return NULL;
 }
 
+/* A sender thread floods n messages then half-closes, while this thread
+ * reads every echo, in order. */
+static void echo_burst(struct weft_rpc_stream *s, int n)
+{
+    struct burst b = {.s = s, .n = n};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, burst_sender, &b), 0);
+    for (int i = 0; i < n; i++) {
+        uint8_t *msg;
+        size_t len;
+        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 10000), 0);
+        assert_non_null(msg);
+        char want[32];
+        snprintf(want, sizeof(want), "m%d", i);
+        assert_string_equal((char *)msg, want);
+        weft_free(msg);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(b.failed, 0);
+}
+
 static void test_bidi(void **state)
 {
     (void)state;
@@ -668,19 +689,7 @@ static void test_bidi(void **state)
 
     /* burst: a sender thread floods while this thread reads every echo, in order */
     s = weft_rpc_client_stream(c, "/t.T/Bidi", 0, NULL);
-    struct burst b = {.s = s, .n = 20000};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, burst_sender, &b), 0);
-    for (int i = 0; i < b.n; i++) {
-        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 10000), 0);
-        assert_non_null(msg);
-        char want[32];
-        snprintf(want, sizeof(want), "m%d", i);
-        assert_string_equal((char *)msg, want);
-        weft_free(msg);
-    }
-    pthread_join(th, NULL);
-    assert_int_equal(b.failed, 0);
+    echo_burst(s, 20000);
     assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
     assert_null(msg);
     int code;
@@ -737,19 +746,7 @@ static void test_event_driven_stream(void **state)
 
     /* a burst echoed in order, then the handler's own reply at the half-close */
     struct weft_rpc_stream *s = weft_rpc_client_stream(c, "/t.T/CbEcho", 0, NULL);
-    struct burst b = {.s = s, .n = 20000};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, burst_sender, &b), 0);
-    for (int i = 0; i < b.n; i++) {
-        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 10000), 0);
-        assert_non_null(msg);
-        char want[32];
-        snprintf(want, sizeof(want), "m%d", i);
-        assert_string_equal((char *)msg, want);
-        weft_free(msg);
-    }
-    pthread_join(th, NULL);
-    assert_int_equal(b.failed, 0);
+    echo_burst(s, 20000);
     assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
     assert_string_equal((char *)msg, "bye:20000");
     weft_free(msg);
