@@ -50,10 +50,10 @@ void weft_ledger_options_init(struct weft_ledger_options *opt)
 
 int ledger__read_begin(struct weft_ledger *l, MDB_txn **txn, struct weft_err *err)
 {
-    pthread_rwlock_rdlock(&l->txn_lock);
+    ledger__gate_read_lock(&l->txn_lock);
     int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn);
     if (rc != 0) {
-        pthread_rwlock_unlock(&l->txn_lock);
+        ledger__gate_read_unlock(&l->txn_lock);
         return ledger__mdb_err(err, rc, "begin read transaction");
     }
     return 0;
@@ -62,18 +62,18 @@ int ledger__read_begin(struct weft_ledger *l, MDB_txn **txn, struct weft_err *er
 void ledger__read_end(struct weft_ledger *l, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&l->txn_lock);
+    ledger__gate_read_unlock(&l->txn_lock);
 }
 
 static int grow_map(struct weft_ledger *l, struct weft_err *err)
 {
-    pthread_rwlock_wrlock(&l->txn_lock);
+    ledger__gate_write_lock(&l->txn_lock);
     size_t want = l->map_size * 2;
     int rc = mdb_env_set_mapsize(l->env, want);
     if (rc == 0) {
         l->map_size = want;
     }
-    pthread_rwlock_unlock(&l->txn_lock);
+    ledger__gate_write_unlock(&l->txn_lock);
     return rc == 0 ? 0 : ledger__mdb_err(err, rc, "grow LMDB map");
 }
 
@@ -147,7 +147,7 @@ static void ledger_free(struct weft_ledger *l)
     pthread_cond_destroy(&l->wr_cond);
     ledger__txp_free(&l->txp);
     pthread_mutex_destroy(&l->txp_mu);
-    pthread_rwlock_destroy(&l->txn_lock);
+    ledger__gate_destroy(&l->txn_lock);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cond);
     weft_free(l->chain_dir);
@@ -234,10 +234,10 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
     }
     for (int attempt = 0; attempt < 16; attempt++) {
         MDB_txn *txn = NULL;
-        pthread_rwlock_rdlock(&l->txn_lock);
+        ledger__gate_read_lock(&l->txn_lock);
         int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
         if (rc != 0) {
-            pthread_rwlock_unlock(&l->txn_lock);
+            ledger__gate_read_unlock(&l->txn_lock);
             return ledger__mdb_err(err, rc, "begin commit transaction");
         }
         rc = ledger__index_put(l, txn, number, hash, loc, err);
@@ -270,7 +270,7 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
         if (txn != NULL) {
             mdb_txn_abort(txn);
         }
-        pthread_rwlock_unlock(&l->txn_lock);
+        ledger__gate_read_unlock(&l->txn_lock);
         if (rc == 0) {
             pthread_mutex_lock(&l->txp_mu);
             if (merge) {
@@ -750,7 +750,7 @@ int weft_ledger_open(struct weft_ledger **out, const struct weft_ledger_options 
     l->map_size = opt->map_size != 0 ? opt->map_size : DEFAULT_MAP_SIZE;
     l->file_fd = -1;
     l->refs = 1;
-    pthread_rwlock_init(&l->txn_lock, NULL);
+    ledger__gate_init(&l->txn_lock);
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->txp_mu, NULL);
     pthread_mutex_init(&l->wr_mu, NULL);

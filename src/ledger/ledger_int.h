@@ -3,10 +3,11 @@
  * state). Not installed; <lmdb.h> appears only in src/ledger.
  *
  * Locking (all leaves, never held across a callback):
- *  - txn_lock (rwlock): every LMDB transaction, read or write, runs under the
+ *  - txn_lock (gate.h): every LMDB transaction, read or write, runs under the
  *    read side; growing the map (mdb_env_set_mapsize, which LMDB allows only
  *    with no transaction active in the process) takes the write side. Use
- *    ledger__read_begin()/ledger__read_end() for read transactions.
+ *    ledger__read_begin()/ledger__read_end() for read transactions; a read
+ *    may end on another thread than the one that began it.
  *  - mu + cond: guard height, the last header hashes, closing, refs and the
  *    iterators' wake-ups. The committer updates them after the LMDB commit.
  *  - Only the committer thread writes the block file (file_fd, file_no,
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "gate.h"
 #include "weft/ledger.h"
 
 struct ledger_state;   /* state_int.h (state helper) */
@@ -69,7 +71,7 @@ struct weft_ledger {
     MDB_dbi dbi_meta;   /* "savepoint" -> u64be; "indexed" -> u64be */
     struct ledger_state *state;
 
-    pthread_rwlock_t txn_lock;
+    struct ledger_gate txn_lock;
     size_t map_size;
 
     /* Block file being appended (committer only). */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/common.pb-c.h"
+#include "gate.h"
 #include "ledger/rwset/rwset.pb-c.h"
 #include "weft/base.h"
 #include "weft/ledger_state.h"
@@ -45,7 +46,7 @@ struct ledger_state {
     bool own_env;        /* opened by ledger__state_open_dir */
     /* Optional: the block store's map-resize lock; every read txn here holds
      * its read side (ledger_int.h txn_lock). NULL for a standalone state. */
-    pthread_rwlock_t *txn_lock;
+    struct ledger_gate *txn_lock;
     ledger_tx_fetch_fn fetch;
     void *fetch_ctx;
 };
@@ -62,7 +63,7 @@ void ledger__state_close(struct ledger_state *st);
 int ledger__state_open_dir(struct ledger_state **out, const char *dir, bool no_sync,
                            struct weft_err *err) WEFT_WARN_UNUSED;
 /* Installs the block store's lock / tx fetcher (call right after open). */
-void ledger__state_set_lock(struct ledger_state *st, pthread_rwlock_t *txn_lock);
+void ledger__state_set_lock(struct ledger_state *st, struct ledger_gate *txn_lock);
 void ledger__state_set_tx_fetcher(struct ledger_state *st, ledger_tx_fetch_fn fn, void *ctx);
 
 /* Read txn helpers honouring txn_lock. */

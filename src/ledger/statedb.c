@@ -129,7 +129,7 @@ void ledger__state_close(struct ledger_state *st)
     weft_free(st);
 }
 
-void ledger__state_set_lock(struct ledger_state *st, pthread_rwlock_t *txn_lock)
+void ledger__state_set_lock(struct ledger_state *st, struct ledger_gate *txn_lock)
 {
     st->txn_lock = txn_lock;
 }
@@ -143,11 +143,11 @@ void ledger__state_set_tx_fetcher(struct ledger_state *st, ledger_tx_fetch_fn fn
 int ledger__state_read_begin(struct ledger_state *st, MDB_txn **txn, struct weft_err *err)
 {
     if (st->txn_lock != NULL)
-        pthread_rwlock_rdlock(st->txn_lock);
+        ledger__gate_read_lock(st->txn_lock);
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
     if (rc != 0) {
         if (st->txn_lock != NULL)
-            pthread_rwlock_unlock(st->txn_lock);
+            ledger__gate_read_unlock(st->txn_lock);
         return ledger__mdb_state_err(err, rc, "state: read txn");
     }
     return 0;
@@ -159,7 +159,7 @@ void ledger__state_read_end(struct ledger_state *st, MDB_txn *txn)
         return;
     mdb_txn_abort(txn);
     if (st->txn_lock != NULL)
-        pthread_rwlock_unlock(st->txn_lock);
+        ledger__gate_read_unlock(st->txn_lock);
 }
 
 int ledger__state_key(const char *ns, const uint8_t *key, size_t key_len, uint8_t **out,

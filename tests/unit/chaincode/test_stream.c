@@ -43,7 +43,7 @@ struct fake_tx {
 
 struct fake {
     int port;
-    enum mode mode;
+    _Atomic enum mode mode; /* set by the test while the fake runs */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -157,9 +157,11 @@ static void on_transaction(struct fake *f, Protos__ChaincodeMessage *m)
 static void on_reply(struct fake *f, Protos__ChaincodeMessage *m)
 {
     if (strcmp(m->txid, "no-such-tx") == 0) {
+        pthread_mutex_lock(&f->mu);
         f->bogus_reply = m->type;
         snprintf(f->bogus_msg, sizeof(f->bogus_msg), "%.*s", (int)m->payload.len,
                  (const char *)m->payload.data);
+        pthread_mutex_unlock(&f->mu);
         return;
     }
     struct fake_tx *t = fake_tx(f, m->txid, false);
@@ -443,9 +445,14 @@ static void test_transactions(void **state)
         }
     }
     /* a request naming no live transaction is answered ERROR */
-    assert_int_equal(v.f.bogus_reply, PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR);
-    assert_non_null(strstr(v.f.bogus_msg, "no ledger context"));
-    assert_non_null(strstr(v.f.bogus_msg, "no-such-tx"));
+    pthread_mutex_lock(&v.f.mu);
+    int bogus_reply = v.f.bogus_reply;
+    char bogus_msg[sizeof(v.f.bogus_msg)];
+    memcpy(bogus_msg, v.f.bogus_msg, sizeof(bogus_msg));
+    pthread_mutex_unlock(&v.f.mu);
+    assert_int_equal(bogus_reply, PROTOS__CHAINCODE_MESSAGE__TYPE__ERROR);
+    assert_non_null(strstr(bogus_msg, "no ledger context"));
+    assert_non_null(strstr(bogus_msg, "no-such-tx"));
     assert_true(weft_cc_support_connected(v.s, CCID));
 
     /* the support stops the chaincode: its stream ends with UNAVAILABLE */

@@ -37,7 +37,7 @@ struct fixture {
     char *pkgid;
     pthread_t cc_thread;
     bool cc_running;
-    int launches;
+    _Atomic int launches; /* counted by the launcher, on a support pool thread */
     /* protos.Endorser/ProcessProposal over gRPC (answered later by the
      * chaincode's completion): used by endorse() when via_rpc */
     struct weft_rpc_server *rpc;
