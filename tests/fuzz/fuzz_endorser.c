@@ -22,40 +22,6 @@
 static struct weft_peer *peer;
 static char tmpdir[256];
 
-static const char *shared_dir(char *dir, size_t cap)
-{
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, cap, "%s", shared);
-    } else {
-        snprintf(dir, cap, "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, cap - (size_t)(p - dir), "../shared");
-        }
-    }
-    return dir;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "fuzz: cannot open %s\n", path);
-        abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = weft_malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        abort();
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void cleanup(void)
 {
     if (tmpdir[0] != '\0') {
@@ -78,13 +44,12 @@ static void setup(void)
         abort();
     }
     atexit(cleanup);
-    char dir[4096], msp[4400], gpath[4400];
-    shared_dir(dir, sizeof(dir));
+    char dir[4096], msp[4400];
+    fuzz_shared_dir(dir, sizeof(dir));
     snprintf(msp, sizeof(msp),
              "%s/vectors/fabric-2.4.9/crypto/peerOrganizations/org1.example.com/peers/"
              "peer0.org1.example.com/msp",
              dir);
-    snprintf(gpath, sizeof(gpath), "%s/vectors/fabric-2.4.9/blocks/genesis.block", dir);
     struct weft_peer_opts o = {
         .fs_path = tmpdir,
         .msp_dir = msp,
@@ -99,7 +64,7 @@ static void setup(void)
         abort();
     }
     size_t gl;
-    uint8_t *g = read_file(gpath, &gl);
+    uint8_t *g = fuzz_read_vector("blocks/genesis.block", &gl);
     if (weft_peer_join(peer, g, gl, NULL, &err) != 0) {
         fprintf(stderr, "fuzz_endorser: join: %s\n", err.msg);
         abort();

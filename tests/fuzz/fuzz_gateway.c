@@ -14,6 +14,7 @@
 
 #include "peer/gateway_int.h"
 #include "peer/proposal_response.pb-c.h"
+#include "fuzzlib.h"
 #include "weft/configtx.h"
 
 #define FUZZ_NOW 1893456000 /* 2030-01-01, fixed for replay */
@@ -26,33 +27,10 @@ static void setup(void)
     if (cfg != NULL) {
         return;
     }
-    char dir[4096], path[4400];
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, sizeof(dir), "%s", shared);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, sizeof(dir) - (size_t)(p - dir), "../shared");
-        }
-    }
-    snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/blocks/genesis.block", dir);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "fuzz_gateway: cannot open %s\n", path);
-        abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = weft_malloc(n > 0 ? (size_t)n : 1);
-    if (b == NULL || fread(b, 1, (size_t)n, f) != (size_t)n) {
-        abort();
-    }
-    fclose(f);
+    size_t n = 0;
+    uint8_t *b = fuzz_read_vector("blocks/genesis.block", &n);
     struct weft_err err;
-    if (weft_channel_config_from_block(b, (size_t)n, FUZZ_NOW, &cfg, &err) != 0) {
+    if (weft_channel_config_from_block(b, n, FUZZ_NOW, &cfg, &err) != 0) {
         fprintf(stderr, "fuzz_gateway: genesis config: %s\n", err.msg);
         abort();
     }

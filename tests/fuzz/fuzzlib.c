@@ -9,19 +9,25 @@
 #include "fuzzlib.h"
 #include "weft/base.h"
 
+const char *fuzz_shared_dir(char *dir, size_t cap)
+{
+    const char *shared = getenv("WEFT_SHARED_DIR");
+    if (shared != NULL) {
+        snprintf(dir, cap, "%s", shared);
+    } else {
+        snprintf(dir, cap, "%s", __FILE__);
+        char *p = strstr(dir, "tests/fuzz/");
+        if (p != NULL) {
+            snprintf(p, cap - (size_t)(p - dir), "../shared");
+        }
+    }
+    return dir;
+}
+
 uint8_t *fuzz_read_vector(const char *rel, size_t *len)
 {
     char dir[4096], path[4400];
-    const char *shared = getenv("WEFT_SHARED_DIR");
-    if (shared != NULL) {
-        snprintf(dir, sizeof(dir), "%s", shared);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", __FILE__);
-        char *p = strstr(dir, "tests/fuzz/");
-        if (p != NULL) {
-            snprintf(p, sizeof(dir) - (size_t)(p - dir), "../shared");
-        }
-    }
+    fuzz_shared_dir(dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/vectors/fabric-2.4.9/%s", dir, rel);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {

@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The ../shared folder ($WEFT_SHARED_DIR when set, else found from this
+ * file's path), written to dir; returns dir. */
+const char *fuzz_shared_dir(char *dir, size_t cap);
 /* Reads ../shared/vectors/fabric-2.4.9/<rel> ($WEFT_SHARED_DIR when set, else
  * found from this file's path); caller frees with weft_free. Aborts when the
  * file is missing: a fuzz target without its inputs must not pass. */
