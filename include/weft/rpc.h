@@ -415,6 +415,23 @@ int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const v
                           size_t req_len, int64_t timeout_ms,
                           struct weft_rpc_result *out) WEFT_WARN_UNUSED;
 
+/* Completion of weft_rpc_client_unary_async: rc and *r as the blocking call
+ * returns them; the callback owns r's contents (weft_rpc_result_clear). It
+ * runs on one of the server's completion-queue threads and must not block. */
+typedef void (*weft_rpc_unary_done_fn)(void *ctx, int rc, struct weft_rpc_result *r);
+
+/* Starts a unary call on c whose completion comes on srv's completion-queue
+ * threads: no thread waits for it (a handler that answers later,
+ * WEFT_RPC_DEFERRED, can fan out without holding a worker). Returns 0 when
+ * started (done then runs exactly once, perhaps before this returns), else
+ * the blocking call's error codes or WEFT_ESHUTDOWN when srv is not running,
+ * with *out set and done never called. srv's stop cancels the calls still in
+ * flight once its grace period is over (their done gets CANCELLED). */
+int weft_rpc_client_unary_async(struct weft_rpc_client *c, struct weft_rpc_server *srv,
+                                const char *method, const void *req, size_t req_len,
+                                int64_t timeout_ms, weft_rpc_unary_done_fn done, void *ctx,
+                                struct weft_rpc_result *out) WEFT_WARN_UNUSED;
+
 /* Opens a streaming call (any kind: server streaming is send + close_send +
  * recv...). timeout_ms is the whole call's deadline as for unary. NULL on
  * error (err set). */

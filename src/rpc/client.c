@@ -270,101 +270,217 @@ static void cq_close(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
+/* One unary call's batch and the places its outcome lands in. */
+struct unary_op {
+    grpc_call *call;
+    grpc_byte_buffer *bb;
+    grpc_byte_buffer *resp;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code st;
+    grpc_slice details;
+    const char *error_string;
+};
+
+static bool unary_args_ok(const char *method, const void *req, size_t req_len,
+                          struct weft_rpc_result *out)
+{
+    if (method == NULL || (req == NULL && req_len > 0)) {
+        out->code = WEFT_RPC_INTERNAL;
+        out->message = weft_strdup("invalid argument");
+        return false;
+    }
+    return true;
+}
+
+/* Creates the call on cq (tag = its completion tag) without starting it. */
+static void unary_prepare(struct unary_op *u, struct weft_rpc_client *c,
+                          grpc_completion_queue *cq, const char *method, const void *req,
+                          size_t req_len, int64_t timeout_ms)
+{
+    grpc_slice path = grpc_slice_from_copied_string(method);
+    u->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path, NULL,
+                                       call_deadline(c, timeout_ms), NULL);
+    grpc_slice_unref(path);
+    u->bb = rpc_bb_new(req_len ? req : "", req_len);
+    u->resp = NULL;
+    grpc_metadata_array_init(&u->init_md);
+    grpc_metadata_array_init(&u->trail_md);
+    u->st = GRPC_STATUS_UNKNOWN;
+    u->details = grpc_empty_slice();
+    u->error_string = NULL;
+}
+
+static grpc_call_error unary_start(struct unary_op *u, uint32_t md_flags_v, void *tag)
+{
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].flags = md_flags_v;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = u->bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &u->resp;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &u->trail_md;
+    ops[5].data.recv_status_on_client.status = &u->st;
+    ops[5].data.recv_status_on_client.status_details = &u->details;
+    ops[5].data.recv_status_on_client.error_string = &u->error_string;
+    return grpc_call_start_batch(u->call, ops, 6, tag, NULL);
+}
+
+static int unary_start_failed(const char *method, grpc_call_error e, struct weft_rpc_result *out)
+{
+    WEFT_WARN(lg, "%s: start_batch: %s", method, grpc_call_error_to_string(e));
+    out->code = WEFT_RPC_INTERNAL;
+    out->message = weft_strdup(grpc_call_error_to_string(e));
+    return WEFT_ERPC;
+}
+
+/* The completed batch's outcome into out (weft_rpc_client_unary's return). */
+static int unary_outcome(struct unary_op *u, struct weft_rpc_result *out)
+{
+    int rc = 0;
+    out->code = (int)u->st;
+    out->message = status_message(u->details, u->error_string);
+    if (u->st == GRPC_STATUS_OK) {
+        if (u->resp != NULL) {
+            out->data = rpc_bb_copy(u->resp, &out->len);
+        } else {
+            out->data = weft_malloc(1);
+            out->len = 0;
+        }
+        if (out->data == NULL) {
+            rc = WEFT_ENOMEM;
+        }
+    } else {
+        rc = WEFT_ERPC;
+        for (size_t i = 0; i < u->trail_md.count; i++) {
+            if (grpc_slice_str_cmp(u->trail_md.metadata[i].key, "grpc-status-details-bin") == 0) {
+                size_t dl = GRPC_SLICE_LENGTH(u->trail_md.metadata[i].value);
+                out->details = weft_malloc(dl > 0 ? dl : 1);
+                if (out->details != NULL) {
+                    memcpy(out->details, GRPC_SLICE_START_PTR(u->trail_md.metadata[i].value), dl);
+                    out->details_len = dl;
+                }
+                break;
+            }
+        }
+    }
+    if (out->message == NULL) {
+        rc = WEFT_ENOMEM;
+    }
+    return rc;
+}
+
+static void unary_release(struct unary_op *u)
+{
+    grpc_byte_buffer_destroy(u->bb);
+    if (u->resp != NULL) {
+        grpc_byte_buffer_destroy(u->resp);
+    }
+    grpc_metadata_array_destroy(&u->init_md);
+    grpc_metadata_array_destroy(&u->trail_md);
+    grpc_slice_unref(u->details);
+    gpr_free((void *)u->error_string);
+    grpc_call_unref(u->call);
+}
+
 int weft_rpc_client_unary(struct weft_rpc_client *c, const char *method, const void *req,
                           size_t req_len, int64_t timeout_ms, struct weft_rpc_result *out)
 {
     weft_rpc_result_clear(out);
-    if (method == NULL || (req == NULL && req_len > 0)) {
-        out->code = WEFT_RPC_INTERNAL;
-        out->message = weft_strdup("invalid argument");
+    if (!unary_args_ok(method, req, req_len, out)) {
         return WEFT_EINVAL;
     }
     grpc_completion_queue *cq = cq_get(c);
-    grpc_slice path = grpc_slice_from_copied_string(method);
-    grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path,
-                                               NULL, call_deadline(c, timeout_ms), NULL);
-    grpc_slice_unref(path);
-    grpc_byte_buffer *bb = rpc_bb_new(req_len ? req : "", req_len);
-    grpc_byte_buffer *resp = NULL;
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
-
-    grpc_op ops[6];
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].flags = md_flags(c);
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &resp;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
-    int rc = 0;
-    grpc_call_error e = grpc_call_start_batch(call, ops, 6, call, NULL);
+    struct unary_op u;
+    unary_prepare(&u, c, cq, method, req, req_len, timeout_ms);
+    int rc;
+    grpc_call_error e = unary_start(&u, md_flags(c), u.call);
     if (e != GRPC_CALL_OK) {
-        WEFT_WARN(lg, "%s: start_batch: %s", method, grpc_call_error_to_string(e));
-        out->code = WEFT_RPC_INTERNAL;
-        out->message = weft_strdup(grpc_call_error_to_string(e));
-        rc = WEFT_ERPC;
+        rc = unary_start_failed(method, e, out);
     } else {
-        (void)grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        out->code = (int)st;
-        out->message = status_message(details, error_string);
-        if (st == GRPC_STATUS_OK) {
-            if (resp != NULL) {
-                out->data = rpc_bb_copy(resp, &out->len);
-            } else {
-                out->data = weft_malloc(1);
-                out->len = 0;
-            }
-            if (out->data == NULL) {
-                rc = WEFT_ENOMEM;
-            }
-        } else {
-            rc = WEFT_ERPC;
-            for (size_t i = 0; i < trail_md.count; i++) {
-                if (grpc_slice_str_cmp(trail_md.metadata[i].key, "grpc-status-details-bin") ==
-                    0) {
-                    size_t dl = GRPC_SLICE_LENGTH(trail_md.metadata[i].value);
-                    out->details = weft_malloc(dl > 0 ? dl : 1);
-                    if (out->details != NULL) {
-                        memcpy(out->details, GRPC_SLICE_START_PTR(trail_md.metadata[i].value),
-                               dl);
-                        out->details_len = dl;
-                    }
-                    break;
-                }
-            }
-        }
-        if (out->message == NULL) {
-            rc = WEFT_ENOMEM;
-        }
+        (void)grpc_completion_queue_pluck(cq, u.call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        rc = unary_outcome(&u, out);
     }
-    grpc_byte_buffer_destroy(bb);
-    if (resp != NULL) {
-        grpc_byte_buffer_destroy(resp);
-    }
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_slice_unref(details);
-    gpr_free((void *)error_string);
-    grpc_call_unref(call);
+    unary_release(&u);
     if (e == GRPC_CALL_OK) {
         cq_put(c, cq); /* its one event was plucked: idle again */
     } else {
         cq_close(cq);
     }
     return rc;
+}
+
+/* ---- unary calls completing on a server's queue ----------------------------------- */
+
+struct async_unary {
+    struct unary_op u;
+    struct rpc_stag tag;
+    struct rpc_async_link link;
+    struct weft_rpc_server *srv;
+    weft_rpc_unary_done_fn done;
+    void *ctx;
+};
+
+static void async_unary_done(void *obj, bool ok)
+{
+    (void)ok; /* a client batch always completes; its status says how */
+    struct async_unary *a = obj;
+    struct weft_rpc_result r = {0};
+    int rc = unary_outcome(&a->u, &r);
+    rpc_server_async_remove(a->srv, &a->link);
+    unary_release(&a->u);
+    weft_rpc_unary_done_fn done = a->done;
+    void *ctx = a->ctx;
+    weft_free(a);
+    done(ctx, rc, &r);
+}
+
+int weft_rpc_client_unary_async(struct weft_rpc_client *c, struct weft_rpc_server *srv,
+                                const char *method, const void *req, size_t req_len,
+                                int64_t timeout_ms, weft_rpc_unary_done_fn done, void *ctx,
+                                struct weft_rpc_result *out)
+{
+    weft_rpc_result_clear(out);
+    if (!unary_args_ok(method, req, req_len, out)) {
+        return WEFT_EINVAL;
+    }
+    grpc_completion_queue *cq = rpc_server_async_cq(srv);
+    struct async_unary *a = cq != NULL ? weft_calloc(1, sizeof(*a)) : NULL;
+    if (a == NULL) {
+        out->code = cq == NULL ? WEFT_RPC_UNAVAILABLE : WEFT_RPC_RESOURCE_EXHAUSTED;
+        out->message = weft_strdup(cq == NULL ? "server stopping" : "out of memory");
+        return cq == NULL ? WEFT_ESHUTDOWN : WEFT_ENOMEM;
+    }
+    a->srv = srv;
+    a->done = done;
+    a->ctx = ctx;
+    a->tag.cb = async_unary_done;
+    a->tag.obj = a;
+    unary_prepare(&a->u, c, cq, method, req, req_len, timeout_ms);
+    a->link.gc = a->u.call;
+    int rc = rpc_server_async_add(srv, &a->link);
+    if (rc != 0) {
+        out->code = WEFT_RPC_UNAVAILABLE;
+        out->message = weft_strdup("server stopping");
+        unary_release(&a->u);
+        weft_free(a);
+        return rc;
+    }
+    RPC_HB_RELEASE(&a->tag);
+    grpc_call_error e = unary_start(&a->u, md_flags(c), &a->tag);
+    if (e != GRPC_CALL_OK) {
+        rpc_server_async_remove(srv, &a->link);
+        rc = unary_start_failed(method, e, out);
+        unary_release(&a->u);
+        weft_free(a);
+        return rc;
+    }
+    return 0;
 }
 
 /* ---- streams ------------------------------------------------------------------------ */

@@ -28,6 +28,27 @@
 #define RPC_HB_ACQUIRE(p) ((void)(p))
 #endif
 
+/* A completion-queue tag: the thread that takes it calls cb(obj, ok). */
+struct rpc_stag {
+    void (*cb)(void *obj, bool ok);
+    void *obj;
+};
+
+/* A client call whose completion arrives on a server's queue (async.c). The
+ * server lists it from start to completion so that its stop can cancel it
+ * (the queue can only shut down once no batch on it is pending). */
+struct rpc_async_link {
+    grpc_call *gc;
+    struct rpc_async_link *prev, *next;
+};
+/* The server's queue for client calls, NULL when it is not running. */
+grpc_completion_queue *rpc_server_async_cq(struct weft_rpc_server *srv);
+/* Lists l (l->gc set); WEFT_ESHUTDOWN once the server's stop has begun
+ * cancelling such calls: then no batch may be started on l->gc. */
+int rpc_server_async_add(struct weft_rpc_server *srv, struct rpc_async_link *l);
+/* Unlists l once its batch completed (before l->gc is released). */
+void rpc_server_async_remove(struct weft_rpc_server *srv, struct rpc_async_link *l);
+
 /* Loads PEM material into a new NUL-terminated string (weft_free it), or
  * sets *out = NULL when absent. WEFT_EIO / WEFT_ENOMEM. */
 int rpc_pem_load(const struct weft_rpc_pem *p, const char *what, char **out,

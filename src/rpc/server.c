@@ -4,7 +4,7 @@
  *
  * DESIGN
  *  - One completion queue, drained by cq_threads threads. Every tag is a
- *    struct stag {cb, obj}: the thread calls cb(obj, ok) and never blocks
+ *    struct rpc_stag {cb, obj}: the thread calls cb(obj, ok) and never blocks
  *    (callbacks only take short mutexes and start batches).
  *  - Each registered method keeps PENDING_PER_METHOD requested calls
  *    outstanding; a generic request answers unknown methods UNIMPLEMENTED.
@@ -51,11 +51,6 @@ WEFT_LOGGER(lg, "rpc");
 
 enum { KIND_UNARY = 0 };
 
-struct stag {
-    void (*cb)(void *obj, bool ok);
-    void *obj;
-};
-
 struct method {
     char *name;
     int kind; /* KIND_UNARY or enum weft_rpc_kind */
@@ -86,7 +81,7 @@ struct weft_rpc_server {
     size_t nports;
     size_t max_send;
     unsigned send_queue_max;
-    struct stag shutdown_tag;
+    struct rpc_stag shutdown_tag;
     struct rpc_ident_cache ids;
 
     pthread_mutex_t lock; /* guards the fields below */
@@ -97,6 +92,8 @@ struct weft_rpc_server {
     bool shutdown_done;
     struct weft_rpc_call *live; /* calls that arrived and are not freed yet */
     uint64_t nlive;
+    struct rpc_async_link *async; /* client calls completing on cq (async.c) */
+    bool async_refused;           /* stop cancelled them: no new ones */
 
     _Atomic uint64_t n_calls;
     _Atomic uint64_t n_cancelled;
@@ -113,7 +110,7 @@ struct weft_rpc_call {
     grpc_byte_buffer *payload; /* first request (unary, server streaming) */
     uint8_t *req;
     size_t req_len;
-    struct stag t_new, t_close, t_send, t_recv;
+    struct rpc_stag t_new, t_close, t_send, t_recv;
     struct weft_rpc_call *prev, *next; /* server live list (server lock) */
     bool listed;
 
@@ -283,7 +280,7 @@ static bool is_stream(const struct weft_rpc_call *c)
 /* ---- batches --------------------------------------------------------------------- */
 
 static bool start_batch_locked(struct weft_rpc_call *c, const grpc_op *ops, size_t n,
-                               struct stag *tag)
+                               struct rpc_stag *tag)
 {
     RPC_HB_RELEASE(tag);
     grpc_call_error e = grpc_call_start_batch(c->gc, ops, n, tag, NULL);
@@ -829,9 +826,9 @@ static void on_new_generic(void *obj, bool ok)
 
 static void init_tags(struct weft_rpc_call *c)
 {
-    c->t_close = (struct stag){on_close_done, c};
-    c->t_send = (struct stag){on_send_done, c};
-    c->t_recv = (struct stag){on_recv_done, c};
+    c->t_close = (struct rpc_stag){on_close_done, c};
+    c->t_send = (struct rpc_stag){on_send_done, c};
+    c->t_recv = (struct rpc_stag){on_recv_done, c};
 }
 
 static void request_method(struct weft_rpc_server *srv, struct method *m)
@@ -841,7 +838,7 @@ static void request_method(struct weft_rpc_server *srv, struct method *m)
         WEFT_WARN(lg, "%s: out of memory for a pending call", m->name);
         return;
     }
-    c->t_new = (struct stag){on_new_call, c};
+    c->t_new = (struct rpc_stag){on_new_call, c};
     init_tags(c);
     bool with_payload = m->kind == KIND_UNARY || m->kind == WEFT_RPC_SERVER_STREAMING;
     RPC_HB_RELEASE(&c->t_new);
@@ -860,7 +857,7 @@ static void request_generic(struct weft_rpc_server *srv)
     if (c == NULL) {
         return;
     }
-    c->t_new = (struct stag){on_new_generic, c};
+    c->t_new = (struct rpc_stag){on_new_generic, c};
     RPC_HB_RELEASE(&c->t_new);
     grpc_call_error e =
         grpc_server_request_call(srv->gs, &c->gc, &c->details, &c->md, srv->cq, srv->cq, &c->t_new);
@@ -978,7 +975,7 @@ static void *cq_main(void *arg)
             return NULL;
         }
         if (ev.type == GRPC_OP_COMPLETE) {
-            struct stag *t = ev.tag;
+            struct rpc_stag *t = ev.tag;
             RPC_HB_ACQUIRE(t);
             t->cb(t->obj, ev.success != 0);
         }
@@ -1050,7 +1047,7 @@ struct weft_rpc_server *weft_rpc_server_new(const struct weft_rpc_server_opts *o
     pthread_mutex_init(&srv->lock, NULL);
     rpc_cond_init(&srv->cv);
     rpc_ident_cache_init(&srv->ids);
-    srv->shutdown_tag = (struct stag){on_shutdown, srv};
+    srv->shutdown_tag = (struct rpc_stag){on_shutdown, srv};
     srv->max_send = opts->max_send_msg ? opts->max_send_msg : WEFT_RPC_DEFAULT_MAX_MSG;
     srv->send_queue_max = opts->send_queue_max ? opts->send_queue_max : DEFAULT_SEND_QUEUE;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1243,6 +1240,48 @@ static void wait_live_locked(struct weft_rpc_server *srv, uint64_t deadline)
     }
 }
 
+grpc_completion_queue *rpc_server_async_cq(struct weft_rpc_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool running = srv->started && srv->started_threads > 0 && !srv->async_refused;
+    pthread_mutex_unlock(&srv->lock);
+    return running ? srv->cq : NULL;
+}
+
+int rpc_server_async_add(struct weft_rpc_server *srv, struct rpc_async_link *l)
+{
+    pthread_mutex_lock(&srv->lock);
+    if (srv->async_refused) {
+        pthread_mutex_unlock(&srv->lock);
+        return WEFT_ESHUTDOWN;
+    }
+    l->prev = NULL;
+    l->next = srv->async;
+    if (srv->async != NULL) {
+        srv->async->prev = l;
+    }
+    srv->async = l;
+    pthread_mutex_unlock(&srv->lock);
+    return 0;
+}
+
+void rpc_server_async_remove(struct weft_rpc_server *srv, struct rpc_async_link *l)
+{
+    pthread_mutex_lock(&srv->lock);
+    if (l->prev != NULL) {
+        l->prev->next = l->next;
+    } else {
+        srv->async = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->prev = l->prev;
+    }
+    if (srv->async == NULL && srv->async_refused) {
+        pthread_cond_broadcast(&srv->cv);
+    }
+    pthread_mutex_unlock(&srv->lock);
+}
+
 /* Ends a stream with UNAVAILABLE and wakes its handler. Both locks held. */
 static void force_shutdown_locked(struct weft_rpc_call *c)
 {
@@ -1283,7 +1322,7 @@ void weft_rpc_server_stop(struct weft_rpc_server *srv, int64_t grace_ms)
             grpc_event ev = grpc_completion_queue_next(
                 srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
             if (ev.type == GRPC_OP_COMPLETE) {
-                struct stag *t = ev.tag;
+                struct rpc_stag *t = ev.tag;
                 t->cb(t->obj, ev.success != 0);
                 if (t == &srv->shutdown_tag) {
                     break;
@@ -1303,6 +1342,12 @@ void weft_rpc_server_stop(struct weft_rpc_server *srv, int64_t grace_ms)
     pthread_mutex_lock(&srv->lock);
     uint64_t now = weft_clock_mono_ns();
     wait_live_locked(srv, grace_ms > 0 ? now + (uint64_t)grace_ms * 1000000u : now);
+    /* past the grace: a handler may be waiting for a client call completing
+     * here, so those end now (CANCELLED) and no new one starts */
+    srv->async_refused = true;
+    for (struct rpc_async_link *l = srv->async; l != NULL; l = l->next) {
+        grpc_call_cancel(l->gc, NULL);
+    }
     if (srv->nlive > 0) {
         WEFT_DEBUG(lg, "server stop: ending %llu call(s) with UNAVAILABLE",
                    (unsigned long long)srv->nlive);
@@ -1322,6 +1367,9 @@ void weft_rpc_server_stop(struct weft_rpc_server *srv, int64_t grace_ms)
         pthread_cond_wait(&srv->cv, &srv->lock);
     }
     wait_live_locked(srv, UINT64_MAX);
+    while (srv->async != NULL) {
+        pthread_cond_wait(&srv->cv, &srv->lock);
+    }
     pthread_mutex_unlock(&srv->lock);
 
     grpc_completion_queue_shutdown(srv->cq);

@@ -947,6 +947,122 @@ static void test_deferred_unary(void **state)
     weft_rpc_server_free(srv);
 }
 
+/* ---- unary calls completing on a server's queue --------------------------------- */
+
+struct async_rec {
+    char want[32]; /* expected response; "" when an error is expected */
+    int rc;
+    int code;
+    char *message;
+    bool ok_bytes; /* response equals want */
+    bool done;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    int done;
+} async_count = {PTHREAD_MUTEX_INITIALIZER, 0};
+
+static void async_done(void *ctx, int rc, struct weft_rpc_result *r)
+{
+    struct async_rec *a = ctx;
+    pthread_mutex_lock(&async_count.lock);
+    a->rc = rc;
+    a->code = r->code;
+    a->message = weft_strdup(r->message);
+    a->ok_bytes = r->len == strlen(a->want) && (r->len == 0 || memcmp(r->data, a->want, r->len) == 0);
+    a->done = true;
+    async_count.done++;
+    pthread_mutex_unlock(&async_count.lock);
+    weft_rpc_result_clear(r);
+}
+
+static int async_wait(int n, int ms)
+{
+    uint64_t end = weft_clock_mono_ns() + (uint64_t)ms * 1000000u;
+    for (;;) {
+        pthread_mutex_lock(&async_count.lock);
+        int v = async_count.done;
+        pthread_mutex_unlock(&async_count.lock);
+        if (v >= n || weft_clock_mono_ns() >= end) {
+            return v;
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* weft_rpc_client_unary_async: many calls in flight completing on another
+ * server's threads, errors as the blocking call gives them, the home
+ * server's stop cancelling a call still in flight, and a refused start once
+ * it is stopped. */
+static void test_unary_async(void **state)
+{
+    (void)state;
+    struct weft_rpc_server *srv = start_server(WEFT_RPC_TLS_OFF, 0);
+    struct weft_rpc_server *home = start_server(WEFT_RPC_TLS_OFF, 0);
+    struct weft_rpc_client *c = client_for(srv, false, NULL, NULL);
+    enum { N = 200 };
+    struct async_rec *recs = weft_calloc(N + 2, sizeof(*recs));
+    assert_non_null(recs);
+    pthread_mutex_lock(&async_count.lock);
+    async_count.done = 0;
+    pthread_mutex_unlock(&async_count.lock);
+    struct weft_rpc_result r = {0};
+    for (int i = 0; i < N; i++) {
+        char req[16];
+        int n = snprintf(req, sizeof(req), "a%d", i);
+        memcpy(recs[i].want, req, (size_t)n + 1);
+        assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Echo", req, (size_t)n, 5000,
+                                                     async_done, &recs[i], &r),
+                         0);
+    }
+    assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Echo", "fail", 4, 5000,
+                                                 async_done, &recs[N], &r),
+                     0);
+    assert_int_equal(async_wait(N + 1, 10000), N + 1);
+    pthread_mutex_lock(&async_count.lock);
+    for (int i = 0; i < N; i++) {
+        assert_true(recs[i].done);
+        assert_int_equal(recs[i].rc, 0);
+        assert_int_equal(recs[i].code, WEFT_RPC_OK);
+        assert_true(recs[i].ok_bytes);
+    }
+    assert_int_equal(recs[N].rc, WEFT_ERPC);
+    assert_int_equal(recs[N].code, WEFT_RPC_INVALID_ARGUMENT);
+    assert_string_equal(recs[N].message, "asked to fail");
+    pthread_mutex_unlock(&async_count.lock);
+
+    /* in flight when its home server stops: cancelled, not waited for */
+    int cancelled0 = svc_wait(&svc.wait_cancelled, 0, 0);
+    assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Wait", "x", 1, 20000,
+                                                 async_done, &recs[N + 1], &r),
+                     0);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    uint64_t t0 = weft_clock_mono_ns();
+    weft_rpc_server_stop(home, 100);
+    assert_true(weft_clock_mono_ns() - t0 < 5000000000ull);
+    pthread_mutex_lock(&async_count.lock);
+    assert_true(recs[N + 1].done);
+    assert_int_equal(recs[N + 1].rc, WEFT_ERPC);
+    assert_int_equal(recs[N + 1].code, WEFT_RPC_CANCELLED);
+    pthread_mutex_unlock(&async_count.lock);
+    assert_int_equal(svc_wait(&svc.wait_cancelled, cancelled0 + 1, 5000), cancelled0 + 1);
+    assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Echo", "x", 1, 5000, async_done,
+                                                 &recs[0], &r),
+                     WEFT_ESHUTDOWN);
+    assert_int_equal(r.code, WEFT_RPC_UNAVAILABLE);
+    weft_rpc_result_clear(&r);
+    for (int i = 0; i < N + 2; i++) {
+        weft_free(recs[i].message);
+    }
+    weft_free(recs);
+    weft_rpc_client_free(c);
+    weft_rpc_server_free(home);
+    weft_rpc_server_free(srv);
+}
+
 /* A WEFT_RPC_INLINE handler answers like a pooled one; a unary handler
  * that never asks about cancellation still has its call counted cancelled
  * after the client's deadline, and every call is freed. */
@@ -1234,6 +1350,7 @@ int main(void)
         cmocka_unit_test(test_mutual_tls),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_deferred_unary),
+        cmocka_unit_test(test_unary_async),
         cmocka_unit_test(test_inline_and_unary_close),
         cmocka_unit_test(test_cancel_mid_stream),
         cmocka_unit_test(test_oversize),
