@@ -122,6 +122,7 @@ struct weft_gateway {
     struct gw_client *clients;
     struct gw_bcast *bcasts; /* one shared Broadcast stream per orderer */
     struct weft_pool *jobs;  /* Endorse: other orgs' shares (collect_parallel) */
+    struct weft_rpc_server *rpc; /* its completion threads finish remote endorsements */
     struct gw_watch *watches;
     bool stopping;
     struct weft_gateway_stats stats;
@@ -459,57 +460,61 @@ static void known_peers(struct weft_gateway *gw, const struct weft_channel_confi
     }
 }
 
-/* One ProcessProposal. On OK *pr is the decoded response (caller frees). */
+/* The outcome of a ProcessProposal (rc and r as the rpc client gives them).
+ * On OK *pr is the decoded response (caller frees). */
+static void endorse_outcome(struct weft_gateway *gw, int rc, const struct weft_rpc_result *r,
+                           Protos__ProposalResponse **pr, struct gw_outcome *oc)
+{
+    *pr = NULL;
+    if (rc != 0) {
+        bool transport = r->code == WEFT_RPC_UNAVAILABLE || r->code == WEFT_RPC_DEADLINE_EXCEEDED ||
+                         r->code == WEFT_RPC_CANCELLED || r->code == WEFT_RPC_RESOURCE_EXHAUSTED ||
+                         r->code == WEFT_RPC_INTERNAL;
+        char msg[400];
+        snprintf(msg, sizeof(msg), "rpc error: code = %s desc = %s", weft_rpc_code_name(r->code),
+                 r->message != NULL ? r->message : "");
+        gw_classify(transport, !transport, msg, NULL, oc);
+    } else {
+        *pr = protos__proposal_response__unpack(NULL, r->len, r->data);
+        gw_classify(false, false, NULL, *pr, oc);
+        if (oc->code != WEFT_RPC_OK) {
+            protos__proposal_response__free_unpacked(*pr, NULL);
+            *pr = NULL;
+        }
+    }
+    count_endorsement(gw, oc);
+}
+
+/* One ProcessProposal, on this thread. On OK *pr is the decoded response
+ * (caller frees). */
 static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config *cfg,
                        struct gw_ep *ep, const struct gw_prop *p, uint64_t deadline_ns,
                        Protos__ProposalResponse **pr, struct gw_outcome *oc)
 {
     *pr = NULL;
     ep->used = true;
-    uint8_t *resp = NULL;
-    size_t rlen = 0;
+    struct weft_rpc_result r = {0};
     struct weft_err e = {0};
+    int rc;
     if (ep->local) {
-        int rc = gw->be.endorse(gw->be.ctx, p->sp, p->sp_len, &resp, &rlen, &e);
+        rc = gw->be.endorse(gw->be.ctx, p->sp, p->sp_len, &r.data, &r.len, &e);
         if (rc != 0) {
             gw_classify(false, true, e.msg[0] ? e.msg : weft_strerror(rc), NULL, oc);
-            goto out;
+            count_endorsement(gw, oc);
+            return;
         }
     } else {
         struct weft_rpc_client *c = client_for(gw, cfg, ep->address, deadline_ns, &e);
         if (c == NULL) {
             gw_classify(true, false, e.msg, NULL, oc);
-            goto out;
+            count_endorsement(gw, oc);
+            return;
         }
-        struct weft_rpc_result r = {0};
-        int rc = weft_rpc_client_unary(c, METHOD_PROCESS_PROPOSAL, p->sp, p->sp_len,
-                                       ms_left(deadline_ns), &r);
-        if (rc != 0) {
-            bool transport = r.code == WEFT_RPC_UNAVAILABLE ||
-                             r.code == WEFT_RPC_DEADLINE_EXCEEDED ||
-                             r.code == WEFT_RPC_CANCELLED ||
-                             r.code == WEFT_RPC_RESOURCE_EXHAUSTED || r.code == WEFT_RPC_INTERNAL;
-            char msg[400];
-            snprintf(msg, sizeof(msg), "rpc error: code = %s desc = %s",
-                     weft_rpc_code_name(r.code), r.message != NULL ? r.message : "");
-            gw_classify(transport, !transport, msg, NULL, oc);
-            weft_rpc_result_clear(&r);
-            goto out;
-        }
-        resp = r.data;
-        rlen = r.len;
-        r.data = NULL;
-        weft_rpc_result_clear(&r);
+        rc = weft_rpc_client_unary(c, METHOD_PROCESS_PROPOSAL, p->sp, p->sp_len,
+                                   ms_left(deadline_ns), &r);
     }
-    *pr = protos__proposal_response__unpack(NULL, rlen, resp);
-    gw_classify(false, false, NULL, *pr, oc);
-    if (oc->code != WEFT_RPC_OK) {
-        protos__proposal_response__free_unpacked(*pr, NULL);
-        *pr = NULL;
-    }
-out:
-    weft_free(resp);
-    count_endorsement(gw, oc);
+    endorse_outcome(gw, rc, &r, pr, oc);
+    weft_rpc_result_clear(&r);
 }
 
 /* Layouts of the chaincode's endorsement policy: _lifecycle's
@@ -824,51 +829,128 @@ struct gw_org_job {
     struct gw_details d;
     bool nonretry;
     uint32_t attempts;
-    bool queued; /* runs on gw->jobs; done, under *mu, and *cv report its end */
+    bool queued; /* runs on gw->jobs or async; done, under *mu, and *cv report its end */
+    bool async;  /* one remote attempt at a time, completing on gw->rpc's threads */
+    bool inflight; /* an async attempt is under way (*mu) */
+    const struct gw_ep *cur; /* its peer */
     bool done;
     pthread_mutex_t *mu;
     pthread_cond_t *cv;
 };
 
-static void org_job_run(struct gw_org_job *j)
+/* The org's next peer to ask, or NULL when its share is complete, a failure
+ * was final, the deadline passed or no peer of the org is left. */
+static struct gw_ep *org_job_pick(struct gw_org_job *j)
 {
     struct gw_endorse *x = j->x;
-    while (j->n < j->need && !j->nonretry && weft_clock_mono_ns() < x->deadline) {
-        struct gw_ep *ep = NULL;
-        for (size_t i = 0; i < x->eps.n && ep == NULL; i++) {
-            /* mspid first: another org's job writes its endpoints' used */
-            if (strcmp(x->eps.v[i].mspid, j->mspid) == 0 && !x->eps.v[i].used) {
-                ep = &x->eps.v[i];
-            }
+    if (j->n >= j->need || j->nonretry || weft_clock_mono_ns() >= x->deadline) {
+        return NULL;
+    }
+    for (size_t i = 0; i < x->eps.n; i++) {
+        /* mspid first: another org's job writes its endpoints' used */
+        if (strcmp(x->eps.v[i].mspid, j->mspid) == 0 && !x->eps.v[i].used) {
+            return &x->eps.v[i];
         }
-        if (ep == NULL) {
-            break;
+    }
+    return NULL;
+}
+
+/* Keeps an accepted endorsement (pr taken) or records the failure. */
+static void org_job_record(struct gw_org_job *j, const struct gw_ep *ep,
+                           Protos__ProposalResponse *pr, struct gw_outcome *oc)
+{
+    if (oc->code == WEFT_RPC_OK && pr->endorsement == NULL) {
+        oc->code = WEFT_RPC_ABORTED;
+        oc->retry = false;
+        snprintf(oc->msg, sizeof(oc->msg), "endorser returned no endorsement");
+    }
+    if (oc->code == WEFT_RPC_OK) {
+        j->pr_mspid[j->n] = ep->mspid;
+        j->pr_addr[j->n] = ep->address;
+        j->pr[j->n++] = pr;
+        return;
+    }
+    protos__proposal_response__free_unpacked(pr, NULL);
+    if (!oc->retry) {
+        j->nonretry = true;
+    }
+    if (gw_details_add(&j->d, ep->address, ep->mspid, oc->msg) != 0) {
+        WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+    }
+}
+
+static void org_job_run(struct gw_org_job *j)
+{
+    struct gw_ep *ep;
+    while ((ep = org_job_pick(j)) != NULL) {
+        if (j->attempts++ > 0) {
+            stat_inc(j->x->gw, &j->x->gw->stats.endorse_retries);
         }
+        Protos__ProposalResponse *pr = NULL;
+        struct gw_outcome oc;
+        endorse_on(j->x->gw, j->x->cfg, ep, j->x->p, j->x->deadline, &pr, &oc);
+        org_job_record(j, ep, pr, &oc);
+    }
+}
+
+/* A remote attempt's completion, on an rpc completion-queue thread. */
+static void org_job_async_done(void *ctx, int rc, struct weft_rpc_result *r)
+{
+    struct gw_org_job *j = ctx;
+    Protos__ProposalResponse *pr = NULL;
+    struct gw_outcome oc;
+    endorse_outcome(j->x->gw, rc, r, &pr, &oc);
+    weft_rpc_result_clear(r);
+    pthread_mutex_lock(j->mu);
+    org_job_record(j, j->cur, pr, &oc);
+    j->inflight = false;
+    pthread_cond_signal(j->cv);
+    pthread_mutex_unlock(j->mu);
+}
+
+/* Starts the org's next attempt, completing on the gateway's rpc threads
+ * (no thread waits for it); attempts that fail to start are recorded here
+ * and the next peer tried. Returns false when the org's share is over.
+ * Only the collector calls it, never while an attempt is in flight. */
+static bool org_job_start(struct gw_org_job *j)
+{
+    struct gw_endorse *x = j->x;
+    struct gw_ep *ep;
+    while ((ep = org_job_pick(j)) != NULL) {
         if (j->attempts++ > 0) {
             stat_inc(x->gw, &x->gw->stats.endorse_retries);
         }
         Protos__ProposalResponse *pr = NULL;
         struct gw_outcome oc;
-        endorse_on(x->gw, x->cfg, ep, x->p, x->deadline, &pr, &oc);
-        if (oc.code == WEFT_RPC_OK && pr->endorsement == NULL) {
-            oc.code = WEFT_RPC_ABORTED;
-            oc.retry = false;
-            snprintf(oc.msg, sizeof(oc.msg), "endorser returned no endorsement");
-        }
-        if (oc.code == WEFT_RPC_OK) {
-            j->pr_mspid[j->n] = ep->mspid;
-            j->pr_addr[j->n] = ep->address;
-            j->pr[j->n++] = pr;
+        if (ep->local) {
+            endorse_on(x->gw, x->cfg, ep, x->p, x->deadline, &pr, &oc);
+            org_job_record(j, ep, pr, &oc);
             continue;
         }
-        protos__proposal_response__free_unpacked(pr, NULL);
-        if (!oc.retry) {
-            j->nonretry = true;
+        ep->used = true;
+        struct weft_err e = {0};
+        struct weft_rpc_client *c = client_for(x->gw, x->cfg, ep->address, x->deadline, &e);
+        if (c == NULL) {
+            gw_classify(true, false, e.msg, NULL, &oc);
+            count_endorsement(x->gw, &oc);
+            org_job_record(j, ep, NULL, &oc);
+            continue;
         }
-        if (gw_details_add(&j->d, ep->address, ep->mspid, oc.msg) != 0) {
-            WEFT_WARN(lg_gw, "out of memory recording an endorsement failure");
+        j->cur = ep;
+        j->inflight = true;
+        struct weft_rpc_result r = {0};
+        int rc = weft_rpc_client_unary_async(c, x->gw->rpc, METHOD_PROCESS_PROPOSAL, x->p->sp,
+                                             x->p->sp_len, ms_left(x->deadline),
+                                             org_job_async_done, j, &r);
+        if (rc == 0) {
+            return true;
         }
+        j->inflight = false;
+        endorse_outcome(x->gw, rc, &r, &pr, &oc);
+        weft_rpc_result_clear(&r);
+        org_job_record(j, ep, pr, &oc);
     }
+    return false;
 }
 
 /* A job on the gateway's worker pool: runs, then wakes its collector. */
@@ -927,7 +1009,13 @@ static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bo
         jobs[i].x = x;
         jobs[i].mu = &mu;
         jobs[i].cv = &cv;
-        if (i > 0) { /* the first job runs on this thread */
+        if (i == 0) {
+            continue; /* the first job runs on this thread */
+        }
+        if (x->gw->rpc != NULL) {
+            jobs[i].async = jobs[i].queued = true;
+            jobs[i].done = !org_job_start(&jobs[i]);
+        } else {
             jobs[i].queued = weft_pool_submit(x->gw->jobs, org_job_pooled, &jobs[i]) == 0;
         }
     }
@@ -939,6 +1027,13 @@ static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bo
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < nj; i++) {
         while (jobs[i].queued && !jobs[i].done) {
+            if (jobs[i].async && !jobs[i].inflight) { /* an attempt ended: the next one */
+                pthread_mutex_unlock(&mu);
+                bool more = org_job_start(&jobs[i]);
+                pthread_mutex_lock(&mu);
+                jobs[i].done = !more;
+                continue;
+            }
             pthread_cond_wait(&cv, &mu);
         }
     }
@@ -2577,6 +2672,7 @@ static void l_chaincode_events(void *ctx, struct weft_rpc_call *call)
 int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
                           struct weft_err *err)
 {
+    gw->rpc = rpc;
     int rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", l_endorse, gw);
     if (rc == 0) {
         rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", l_submit, gw);
