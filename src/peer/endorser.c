@@ -265,6 +265,12 @@ struct endorse_job {
     struct weft_ledger_sim *sim;
     struct weft_cc_invocation inv;
     bool execute;
+    /* checked on an rpc completion-queue thread: a system chaincode (which
+     * may block: cscc joins, _lifecycle writes files) is left to a worker,
+     * which runs the checks again (to_worker) */
+    bool inline_only;
+    bool to_worker;
+    size_t sp_len;
 };
 
 static void job_clear(struct endorse_job *j)
@@ -393,6 +399,10 @@ static int prepare_simulation(struct endorse_job *j, struct peer_channel *c, con
     struct weft_err e = {0};
     int rc;
 
+    if (peer__is_scc(name) && j->inline_only) {
+        j->to_worker = true;
+        return 0;
+    }
     if (peer__is_scc(name)) {
         /* qscc/cscc run in process, without a simulator (empty rwset) */
         struct weft_signed_data sd;
@@ -633,6 +643,10 @@ static int endorse_check(struct endorse_job *j, const uint8_t *sp, size_t sp_len
             goto out;
         }
     }
+    if (c == NULL && peer__is_scc(u.ext->chaincode_id->name) && j->inline_only) {
+        j->to_worker = true;
+        goto out;
+    }
     if (c == NULL && peer__is_scc(u.ext->chaincode_id->name)) {
         struct weft_signed_data sd;
         struct peer_scc_req rq;
@@ -692,18 +706,26 @@ out:
     return rc;
 }
 
+/* The whole proposal on this thread, the chaincode's run included. */
+static int endorse_sync(struct endorse_job *j, const uint8_t *sp, size_t sp_len, uint8_t **out,
+                        size_t *out_len, struct weft_err *err)
+{
+    int rc = endorse_check(j, sp, sp_len, out, out_len, err);
+    if (rc == 0 && j->execute) {
+        struct weft_cc_result res = {0};
+        struct weft_err e = {0};
+        int xrc = weft_cc_support_execute(j->p->support, &j->inv, &res, &e);
+        rc = endorse_finish(j, xrc, &res, &e, out, out_len, err);
+        weft_cc_result_clear(&res);
+    }
+    return rc;
+}
+
 int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uint8_t **out,
                       size_t *out_len, struct weft_err *err)
 {
     struct endorse_job j = {.p = p};
-    int rc = endorse_check(&j, sp, sp_len, out, out_len, err);
-    if (rc == 0 && j.execute) {
-        struct weft_cc_result res = {0};
-        struct weft_err e = {0};
-        int xrc = weft_cc_support_execute(j.p->support, &j.inv, &res, &e);
-        rc = endorse_finish(&j, xrc, &res, &e, out, out_len, err);
-        weft_cc_result_clear(&res);
-    }
+    int rc = endorse_sync(&j, sp, sp_len, out, out_len, err);
     job_clear(&j);
     return rc;
 }
@@ -711,6 +733,19 @@ int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uin
 static int grpc_code(int rc)
 {
     return rc == WEFT_ENOMEM ? WEFT_RPC_RESOURCE_EXHAUSTED : WEFT_RPC_UNKNOWN;
+}
+
+/* Answers a deferred call with a finished proposal's outcome. */
+static void reply_outcome(struct weft_rpc_call *call, int rc, const struct weft_err *e,
+                          const uint8_t *out, size_t len)
+{
+    if (rc != 0) {
+        WEFT_WARN(lg_end, "ProcessProposal failed: %s", e->msg);
+        weft_rpc_call_set_message(call, e->msg[0] != 0 ? e->msg : weft_strerror(rc));
+        (void)weft_rpc_call_reply(call, grpc_code(rc), NULL, 0);
+    } else {
+        (void)weft_rpc_call_reply(call, WEFT_RPC_OK, out, len);
+    }
 }
 
 /* The deferred call's one reply: whoever claims it first (the completion or
@@ -746,22 +781,58 @@ static void job_done(void *ctx, int xrc, struct weft_cc_result *res, struct weft
     int rc = endorse_finish(j, xrc, res, xerr, &out, &len, &e);
     weft_cc_result_clear(res);
     if (job_claim(j)) {
-        if (rc != 0) {
-            WEFT_WARN(lg_end, "ProcessProposal failed: %s", e.msg);
-            weft_rpc_call_set_message(j->call, e.msg[0] != 0 ? e.msg : weft_strerror(rc));
-            (void)weft_rpc_call_reply(j->call, grpc_code(rc), NULL, 0);
-        } else {
-            (void)weft_rpc_call_reply(j->call, WEFT_RPC_OK, out, len);
-        }
+        reply_outcome(j->call, rc, &e, out, len);
     }
     weft_free(out);
     job_clear(j);
     weft_free(j);
 }
 
-/* ProcessProposal: the checks, then the chaincode is started and the call
- * answered later by its completion (no thread held while it runs); system
- * chaincodes and refused proposals are answered here. */
+/* A system chaincode's proposal, on a worker of the peer's pool. */
+static void worker_run(void *arg)
+{
+    struct endorse_job *j = arg;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    struct weft_err e = {0};
+    int rc = endorse_sync(j, j->sp, j->sp_len, &out, &len, &e);
+    reply_outcome(j->call, rc, &e, out, len);
+    weft_free(out);
+    job_clear(j);
+    weft_free(j);
+}
+
+/* Hands the proposal to a worker (a copy of it: req is not ours past the
+ * handler's return). */
+static int to_worker(struct weft_peer *p, struct weft_rpc_call *call, const uint8_t *req,
+                     size_t req_len)
+{
+    struct endorse_job *w = weft_calloc(1, sizeof(*w));
+    uint8_t *copy = weft_malloc(req_len > 0 ? req_len : 1);
+    if (w == NULL || copy == NULL) {
+        weft_free(w);
+        weft_free(copy);
+        weft_rpc_call_set_message(call, "out of memory");
+        return WEFT_RPC_RESOURCE_EXHAUSTED;
+    }
+    memcpy(copy, req, req_len);
+    w->p = p;
+    w->call = call;
+    w->sp = copy;
+    w->sp_len = req_len;
+    if (weft_pool_submit(p->workers, worker_run, w) != 0) {
+        job_clear(w);
+        weft_free(w);
+        weft_rpc_call_set_message(call, "peer stopping");
+        return WEFT_RPC_UNAVAILABLE;
+    }
+    return WEFT_RPC_DEFERRED;
+}
+
+/* ProcessProposal, on the completion-queue thread that received it: the
+ * checks, then the chaincode is started and the call answered later by its
+ * completion (no thread hop, none held while it runs). Refused proposals
+ * are answered here, system chaincodes on a worker. */
 static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
                             size_t req_len, struct weft_buf *resp)
 {
@@ -773,7 +844,13 @@ static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t
     int rc = j == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory") : 0;
     if (rc == 0) {
         j->p = p;
+        j->inline_only = true;
         rc = endorse_check(j, req, req_len, &out, &len, &e);
+    }
+    if (rc == 0 && j->to_worker) {
+        job_clear(j);
+        weft_free(j);
+        return to_worker(p, call, req, req_len);
     }
     if (rc == 0 && j->execute) {
         /* the request is not ours past this return: the chaincode gets a
@@ -812,7 +889,7 @@ static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t
 int peer__endorser_register(struct weft_peer *p, struct weft_rpc_server *rpc,
                             struct weft_err *err)
 {
-    int rc = weft_rpc_server_add_unary(rpc, "/protos.Endorser/ProcessProposal", process_proposal,
-                                       p);
+    int rc = weft_rpc_server_add_unary_flags(rpc, "/protos.Endorser/ProcessProposal",
+                                             process_proposal, p, WEFT_RPC_INLINE);
     return rc == 0 ? 0 : weft_err_set(err, rc, "register Endorser: %s", weft_strerror(rc));
 }

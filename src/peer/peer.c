@@ -466,6 +466,11 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
         weft_err_set(err, WEFT_ENOMEM, "peer: verification cache");
         goto fail;
     }
+    p->workers = weft_pool_new(4);
+    if (p->workers == NULL) {
+        weft_err_set(err, WEFT_ENOMEM, "peer: worker pool");
+        goto fail;
+    }
     struct weft_rpc_server_opts so = {0};
     so.listen[0] = o->chaincode_listen != NULL ? o->chaincode_listen : "0.0.0.0:7052";
     so.cq_threads = 1;
@@ -683,6 +688,7 @@ void weft_peer_free(struct weft_peer *p)
         return;
     }
     peer__gateway_free(p);
+    weft_pool_free(p->workers); /* its proposals use the channels and the support */
     peer__sys_free(p);
     if (p->cc_server != NULL) {
         weft_rpc_server_stop(p->cc_server, 500);

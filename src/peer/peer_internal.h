@@ -40,6 +40,7 @@ struct weft_peer {
     struct peer_sys *sys; /* daemon mode: channel runtime, Deliver (cscc_runtime.c) */
     struct weft_gateway *gateway; /* daemon mode: gateway.Gateway (gateway_peer.c) */
     struct weft_vcache *vcache;   /* verification verdicts: validators, own endorsements */
+    struct weft_pool *workers;    /* system chaincodes' proposals (endorser.c) */
 };
 
 struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
