@@ -328,7 +328,9 @@ static grpc_call_error unary_start(struct unary_op *u, uint32_t md_flags_v, void
     ops[5].data.recv_status_on_client.status = &u->st;
     ops[5].data.recv_status_on_client.status_details = &u->details;
     ops[5].data.recv_status_on_client.error_string = &u->error_string;
-    return grpc_call_start_batch(u->call, ops, 6, tag, NULL);
+    grpc_call *call = u->call;
+    RPC_HB_RELEASE(tag); /* u is not touched past here: the completion may free it */
+    return grpc_call_start_batch(call, ops, 6, tag, NULL);
 }
 
 static int unary_start_failed(const char *method, grpc_call_error e, struct weft_rpc_result *out)
@@ -471,7 +473,6 @@ int weft_rpc_client_unary_async(struct weft_rpc_client *c, struct weft_rpc_serve
         weft_free(a);
         return rc;
     }
-    RPC_HB_RELEASE(&a->tag);
     grpc_call_error e = unary_start(&a->u, md_flags(c), &a->tag);
     if (e != GRPC_CALL_OK) {
         rpc_server_async_remove(srv, &a->link);
