@@ -33,6 +33,7 @@
 #include "peer/lifecycle/lifecycle.pb-c.h"
 #include "peer/policy.pb-c.h"
 #include "weft/configtx.h"
+#include "weft/crypto.h"
 #include "weft/log.h"
 #include "weft/msp.h"
 #include "weft/policy.h"
@@ -445,6 +446,34 @@ int peer__lifecycle_package(struct weft_peer *p, struct weft_ledger *ledger, con
     return rc;
 }
 
+int peer__lifecycle_approval_hash(struct weft_peer *p, struct weft_ledger_sim *qe, const char *name,
+                                  int64_t sequence, uint8_t hash[32], bool *found,
+                                  struct weft_err *err)
+{
+    /* lc_get_hash's hashed namespace and lc_field_get's key, without an lc_tx */
+    char ns[320], key[600];
+    uint8_t kh[32];
+    int nl = snprintf(ns, sizeof(ns), LC_NS "$$h" LC_IMPLICIT "%s", weft_msp_id(p->msp));
+    int kl = snprintf(key, sizeof(key), "chaincode-sources/fields/%s#%lld/PackageID", name,
+                      (long long)sequence);
+    *found = false;
+    memset(hash, 0, 32);
+    if (nl < 0 || (size_t)nl >= sizeof(ns) || kl < 0 || (size_t)kl >= sizeof(key)) {
+        return weft_err_set(err, WEFT_EINVAL, "chaincode name too long");
+    }
+    weft_sha256(key, (size_t)kl, kh);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = weft_ledger_sim_get(qe, ns, (const char *)kh, sizeof(kh), &v, &vl, found, NULL, err);
+    if (rc == 0 && *found && vl == 32) {
+        memcpy(hash, v, 32);
+    } else {
+        *found = false;
+    }
+    weft_free(v);
+    return rc;
+}
+
 /* ---- install-store functions ------------------------------------------------------- */
 
 /* References of package_id on every joined channel (committed definitions whose
@@ -834,6 +863,9 @@ static int fn_approve(struct lc_call *c, const ProtobufCBinaryData *arg)
     }
     if (rc == 0) {
         rc = lc_tx_save_private(tx, &e);
+        if (rc == 0) {
+            peer__defcache_bump(c->p);
+        }
     }
     if (rc != 0) {
         rc = rc == WEFT_ENOMEM ? rc : FAIL(c, "%s", e.msg);

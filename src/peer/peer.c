@@ -238,7 +238,11 @@ void peer__def_free(struct peer_def *d)
 int weft_peer_approve_local(struct weft_peer *p, const char *channel, const char *name,
                             int64_t sequence, const char *package_id, struct weft_err *err)
 {
-    return def_add(p, &p->approvals, channel, name, sequence, NULL, package_id, err);
+    int rc = def_add(p, &p->approvals, channel, name, sequence, NULL, package_id, err);
+    if (rc == 0) {
+        peer__defcache_bump(p);
+    }
+    return rc;
 }
 
 int weft_peer_define_chaincode(struct weft_peer *p, const char *channel, const char *name,
@@ -260,9 +264,11 @@ static struct peer_def *def_find(struct peer_def *list, const char *channel, con
     return NULL;
 }
 
-/* Reads one lifecycle.StateData field of _lifecycle. *sd NULL when absent. */
+/* Reads one lifecycle.StateData field of _lifecycle. *sd NULL when absent;
+ * ver (may be NULL) gets the key's version. */
 static int lifecycle_field(struct weft_ledger_sim *qe, const char *name, const char *field,
-                           Lifecycle__StateData **sd, struct weft_err *err)
+                           Lifecycle__StateData **sd, struct weft_ledger_version *ver,
+                           struct weft_err *err)
 {
     char key[512];
     snprintf(key, sizeof(key), "namespaces/fields/%s/%s", name, field);
@@ -270,7 +276,7 @@ static int lifecycle_field(struct weft_ledger_sim *qe, const char *name, const c
     size_t vl = 0;
     bool found = false;
     *sd = NULL;
-    int rc = weft_ledger_sim_get(qe, "_lifecycle", key, strlen(key), &v, &vl, &found, NULL, err);
+    int rc = weft_ledger_sim_get(qe, "_lifecycle", key, strlen(key), &v, &vl, &found, ver, err);
     if (rc == 0 && found) {
         *sd = lifecycle__state_data__unpack(NULL, vl, v);
         if (*sd == NULL) {
@@ -279,6 +285,135 @@ static int lifecycle_field(struct weft_ledger_sim *qe, const char *name, const c
     }
     weft_free(v);
     return rc;
+}
+
+/* ---- definition cache ----------------------------------------------------------------
+ * Successful lookups per (channel, name), used while their key still holds:
+ *  - Sequence's value and version: every definition commit writes Sequence
+ *    (+1) and is the only writer of EndorsementInfo, so a same version means
+ *    the same committed definition;
+ *  - the committed hash of this org's PackageID approval of that sequence:
+ *    it names the content-addressed private file the slow path reads, and a
+ *    re-approval of the same sequence changes it without touching Sequence;
+ *  - the generation (local approvals, saved approvals, installs).
+ * Failures are not cached. */
+
+#define PEER_DEFCACHE_MAX 256
+
+struct defcache_key {
+    int64_t sequence;
+    struct weft_ledger_version seq_ver;
+    uint8_t approval[32];
+    bool approval_found;
+    uint64_t gen;
+};
+
+struct peer_defcache_ent {
+    char *channel, *name, *ccid, *version;
+    struct defcache_key k;
+};
+
+void peer__defcache_bump(struct weft_peer *p)
+{
+    atomic_fetch_add(&p->approval_gen, 1);
+}
+
+static bool defcache_key_eq(const struct defcache_key *a, const struct defcache_key *b)
+{
+    return a->sequence == b->sequence && a->seq_ver.block_num == b->seq_ver.block_num &&
+           a->seq_ver.tx_num == b->seq_ver.tx_num && a->approval_found == b->approval_found &&
+           memcmp(a->approval, b->approval, sizeof(a->approval)) == 0 && a->gen == b->gen;
+}
+
+static void defcache_ent_clear(struct peer_defcache_ent *e)
+{
+    weft_free(e->channel);
+    weft_free(e->name);
+    weft_free(e->ccid);
+    weft_free(e->version);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Caller holds dc_mu. */
+static struct peer_defcache_ent *defcache_find(struct weft_peer *p, const char *channel,
+                                               const char *name)
+{
+    for (size_t i = 0; i < p->dc_n; i++) {
+        struct peer_defcache_ent *e = &p->dc[i];
+        if (strcmp(e->name, name) == 0 && strcmp(e->channel, channel) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* 0 with copies in *ccid, *version; WEFT_ENOTFOUND on a miss; WEFT_ENOMEM. */
+static int defcache_get(struct weft_peer *p, const char *channel, const char *name,
+                        const struct defcache_key *k, char **ccid, char **version)
+{
+    int rc = WEFT_ENOTFOUND;
+    pthread_mutex_lock(&p->dc_mu);
+    struct peer_defcache_ent *e = defcache_find(p, channel, name);
+    if (e != NULL && defcache_key_eq(&e->k, k)) {
+        *ccid = weft_strdup(e->ccid);
+        *version = weft_strdup(e->version);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->dc_mu);
+    if (rc == 0 && (*ccid == NULL || *version == NULL)) {
+        weft_free(*ccid);
+        weft_free(*version);
+        *ccid = *version = NULL;
+        rc = WEFT_ENOMEM;
+    }
+    return rc;
+}
+
+/* Best effort: nothing is stored when out of memory. */
+static void defcache_put(struct weft_peer *p, const char *channel, const char *name,
+                         const struct defcache_key *k, const char *ccid, const char *version)
+{
+    struct peer_defcache_ent n = {
+        .channel = weft_strdup(channel),
+        .name = weft_strdup(name),
+        .ccid = weft_strdup(ccid),
+        .version = weft_strdup(version),
+        .k = *k,
+    };
+    if (n.channel == NULL || n.name == NULL || n.ccid == NULL || n.version == NULL) {
+        defcache_ent_clear(&n);
+        return;
+    }
+    pthread_mutex_lock(&p->dc_mu);
+    if (p->dc == NULL) {
+        p->dc = weft_calloc(PEER_DEFCACHE_MAX, sizeof(*p->dc));
+    }
+    struct peer_defcache_ent *e = p->dc != NULL ? defcache_find(p, channel, name) : NULL;
+    if (e == NULL && p->dc != NULL) {
+        if (p->dc_n < PEER_DEFCACHE_MAX) {
+            e = &p->dc[p->dc_n++];
+        } else {
+            e = &p->dc[p->dc_next]; /* the oldest slot filled */
+            p->dc_next = (p->dc_next + 1) % PEER_DEFCACHE_MAX;
+        }
+    }
+    if (e != NULL) {
+        defcache_ent_clear(e);
+        *e = n;
+    } else {
+        defcache_ent_clear(&n);
+    }
+    pthread_mutex_unlock(&p->dc_mu);
+}
+
+static void defcache_free(struct weft_peer *p)
+{
+    for (size_t i = 0; i < p->dc_n; i++) {
+        defcache_ent_clear(&p->dc[i]);
+    }
+    weft_free(p->dc);
+    p->dc = NULL;
+    p->dc_n = p->dc_next = 0;
 }
 
 int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *name,
@@ -293,17 +428,37 @@ int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *na
         return *ccid == NULL || *version == NULL ? WEFT_ENOMEM : 0;
     }
     pthread_mutex_unlock(&p->mu);
+    /* read before the ledger: a bump after this point misses the entry stored below */
+    struct defcache_key k = {.gen = atomic_load(&p->approval_gen)};
+    bool keyed = false;
     struct weft_ledger_sim *qe = NULL;
     Lifecycle__StateData *seq = NULL, *ei = NULL;
     Lifecycle__ChaincodeEndorsementInfo *info = NULL;
     int rc = weft_ledger_qe_new(c->ledger, &qe, err);
     if (rc == 0) {
-        rc = lifecycle_field(qe, name, "Sequence", &seq, err);
+        rc = lifecycle_field(qe, name, "Sequence", &seq, &k.seq_ver, err);
+    }
+    if (rc == 0 && seq != NULL && seq->type_case == LIFECYCLE__STATE_DATA__TYPE_INT64) {
+        struct weft_err he = {0};
+        k.sequence = seq->int64;
+        keyed = peer__lifecycle_approval_hash(p, qe, name, seq->int64, k.approval,
+                                              &k.approval_found, &he) == 0;
+        if (keyed) {
+            rc = defcache_get(p, c->id, name, &k, ccid, version);
+            if (rc != WEFT_ENOTFOUND) {
+                if (rc != 0) {
+                    weft_err_set(err, rc, "out of memory");
+                }
+                goto out;
+            }
+            rc = 0;
+        }
     }
     if (rc == 0) {
-        rc = lifecycle_field(qe, name, "EndorsementInfo", &ei, err);
+        rc = lifecycle_field(qe, name, "EndorsementInfo", &ei, NULL, err);
     }
     weft_ledger_sim_free(qe);
+    qe = NULL;
     if (rc != 0) {
         goto out;
     }
@@ -338,7 +493,11 @@ int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *na
     *ccid = pkg;
     *version = weft_strdup(info->version);
     rc = *version == NULL ? WEFT_ENOMEM : 0;
+    if (rc == 0 && keyed) {
+        defcache_put(p, c->id, name, &k, *ccid, *version);
+    }
 out:
+    weft_ledger_sim_free(qe);
     lifecycle__chaincode_endorsement_info__free_unpacked(info, NULL);
     lifecycle__state_data__free_unpacked(seq, NULL);
     lifecycle__state_data__free_unpacked(ei, NULL);
@@ -373,6 +532,7 @@ int weft_peer_install(struct weft_peer *p, const uint8_t *pkg, size_t len, char 
         weft_free(id);
         return weft_err_prefix(err, "could not build chaincode");
     }
+    peer__defcache_bump(p);
     if (package_id != NULL) {
         *package_id = id;
     } else {
@@ -444,6 +604,7 @@ struct weft_peer *weft_peer_new_opts(const struct weft_peer_opts *o, struct weft
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->join_mu, NULL);
+    pthread_mutex_init(&p->dc_mu, NULL);
     p->no_sync = o->ledger_no_sync;
     p->fs_path = weft_strdup(o->fs_path);
     if (p->fs_path == NULL) {
@@ -710,11 +871,13 @@ void weft_peer_free(struct weft_peer *p)
             peer__def_free(d);
         }
     }
+    defcache_free(p);
     weft_msp_unref(p->msp);
     weft_vcache_free(p->vcache);
     weft_free(p->fs_path);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->join_mu);
+    pthread_mutex_destroy(&p->dc_mu);
     weft_free(p);
 }
 

@@ -3,12 +3,17 @@
 #define WEFT_PEER_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "weft/peer.h"
 
 struct weft_ledger;
+struct weft_ledger_sim;
 struct weft_channel_config;
 struct weft_msp;
+struct peer_defcache_ent;
 
 struct peer_channel {
     struct peer_channel *next;
@@ -41,17 +46,31 @@ struct weft_peer {
     struct weft_gateway *gateway; /* daemon mode: gateway.Gateway (gateway_peer.c) */
     struct weft_vcache *vcache;   /* verification verdicts: validators, own endorsements */
     struct weft_pool *workers;    /* system chaincodes' proposals (endorser.c) */
+    /* endorsement-time definition lookups that succeeded (peer.c) */
+    pthread_mutex_t dc_mu;
+    struct peer_defcache_ent *dc;      /* PEER_DEFCACHE_MAX slots, lazily allocated */
+    size_t dc_n, dc_next;              /* slots used; next slot to evict when full */
+    atomic_uint_fast64_t approval_gen; /* bumped by peer__defcache_bump */
 };
 
 struct peer_channel *peer__channel(struct weft_peer *p, const char *id);
 int peer__definition(struct weft_peer *p, struct peer_channel *c, const char *name, char **ccid,
                      char **version, struct weft_err *err);
 void peer__def_free(struct peer_def *d);
+/* Makes every cached definition lookup stale: call after this peer saved an
+ * approval or installed a package. Any thread. */
+void peer__defcache_bump(struct weft_peer *p);
 /* The package this peer's org approved for (name, sequence) on channel
  * through _lifecycle (lifecycle.c). *package_id weft_free; WEFT_ENOTFOUND. */
 int peer__lifecycle_package(struct weft_peer *p, struct weft_ledger *ledger, const char *channel,
                             const char *name, int64_t sequence, char **package_id,
                             struct weft_err *err);
+/* Committed hash (*found false when none) of the implicit-collection key
+ * holding the package this org approved for (name, sequence): the key
+ * peer__lifecycle_package reads, through the read txn of qe (lifecycle.c). */
+int peer__lifecycle_approval_hash(struct weft_peer *p, struct weft_ledger_sim *qe, const char *name,
+                                  int64_t sequence, uint8_t hash[32], bool *found,
+                                  struct weft_err *err);
 int peer__endorser_register(struct weft_peer *p, struct weft_rpc_server *rpc,
                             struct weft_err *err);
 
