@@ -17,6 +17,7 @@
 #include "peer/proposal_response.pb-c.h"
 #include "peer/transaction.pb-c.h"
 #include "testlib.h"
+#include "vecpeer.h"
 #include "weft/crypto.h"
 #include "weft/ledger.h"
 #include "weft/ledger_state.h"
@@ -24,101 +25,15 @@
 #include "weft/msp.h"
 #include "weft/peer.h"
 
-#define VEC "vectors/fabric-2.4.9"
-#define ORG1 VEC "/crypto/peerOrganizations/org1.example.com"
-#define PKGID "basic_1.0:c59343e3e1336467f7bdc33b87ca54c093819c27e11cbad057c1254d2acbcf99"
-
-struct fixture {
-    char *dir;
-    struct weft_peer *peer;
-    struct weft_msp *admin, *user;
-};
-
-static struct fixture *G;
-
-static char *vec_path(const char *rel)
-{
-    return weft_asprintf("%s/%s", wt_shared_dir(), rel);
-}
-
-static uint8_t *vec_block(uint64_t n, size_t *len)
-{
-    char rel[128];
-    snprintf(rel, sizeof(rel), VEC "/blocks/%06llu.block", (unsigned long long)n);
-    char *p = vec_path(rel);
-    uint8_t *b = (uint8_t *)wt_read_file(p, len);
-    weft_free(p);
-    assert_non_null(b);
-    return b;
-}
-
-/* ChaincodeAction.results and the _lifecycle args of tx i of a vector block. */
-static void vec_tx(uint64_t n, size_t i, uint8_t **rwset, size_t *rwset_len, uint8_t **arg,
-                   size_t *arg_len)
-{
-    size_t bl;
-    uint8_t *b = vec_block(n, &bl);
-    Common__Block *blk = common__block__unpack(NULL, bl, b);
-    assert_non_null(blk);
-    assert_true(i < blk->data->n_data);
-    Common__Envelope *env =
-        common__envelope__unpack(NULL, blk->data->data[i].len, blk->data->data[i].data);
-    Common__Payload *pl = common__payload__unpack(NULL, env->payload.len, env->payload.data);
-    Protos__Transaction *tx = protos__transaction__unpack(NULL, pl->data.len, pl->data.data);
-    Protos__ChaincodeActionPayload *cap = protos__chaincode_action_payload__unpack(
-        NULL, tx->actions[0]->payload.len, tx->actions[0]->payload.data);
-    Protos__ProposalResponsePayload *prp = protos__proposal_response_payload__unpack(
-        NULL, cap->action->proposal_response_payload.len,
-        cap->action->proposal_response_payload.data);
-    Protos__ChaincodeAction *ca =
-        protos__chaincode_action__unpack(NULL, prp->extension.len, prp->extension.data);
-    assert_non_null(ca);
-    *rwset_len = ca->results.len;
-    *rwset = weft_malloc(ca->results.len);
-    memcpy(*rwset, ca->results.data, ca->results.len);
-    Protos__ChaincodeProposalPayload *cpp = protos__chaincode_proposal_payload__unpack(
-        NULL, cap->chaincode_proposal_payload.len, cap->chaincode_proposal_payload.data);
-    Protos__ChaincodeInvocationSpec *cis =
-        protos__chaincode_invocation_spec__unpack(NULL, cpp->input.len, cpp->input.data);
-    assert_int_equal(cis->chaincode_spec->input->n_args, 2);
-    *arg_len = cis->chaincode_spec->input->args[1].len;
-    *arg = weft_malloc(*arg_len + 1);
-    memcpy(*arg, cis->chaincode_spec->input->args[1].data, *arg_len);
-    protos__chaincode_invocation_spec__free_unpacked(cis, NULL);
-    protos__chaincode_proposal_payload__free_unpacked(cpp, NULL);
-    protos__chaincode_action__free_unpacked(ca, NULL);
-    protos__proposal_response_payload__free_unpacked(prp, NULL);
-    protos__chaincode_action_payload__free_unpacked(cap, NULL);
-    protos__transaction__free_unpacked(tx, NULL);
-    common__payload__free_unpacked(pl, NULL);
-    common__envelope__free_unpacked(env, NULL);
-    common__block__free_unpacked(blk, NULL);
-    weft_free(b);
-}
+static struct wt_vecpeer *G;
 
 /* Calls _lifecycle fn on channel as who; returns the decoded response. */
 static Protos__ProposalResponse *call(struct weft_msp *who, const char *channel, const char *fn,
                                       const uint8_t *arg, size_t arg_len)
 {
-    const uint8_t *args[2] = {(const uint8_t *)fn, arg};
-    size_t lens[2] = {strlen(fn), arg_len};
-    struct weft_lc_proposal prop;
-    struct weft_err e = {0};
-    assert_int_equal(
-        weft_lc_proposal_new(who, channel, "_lifecycle", args, lens, 2, false, &prop, &e), 0);
-    uint8_t *out = NULL;
-    size_t ol = 0;
-    int rc = weft_peer_endorse(G->peer, prop.signed_proposal, prop.signed_proposal_len, &out,
-                               &ol, &e);
-    if (rc != 0) {
-        fprintf(stderr, "endorse: %s\n", e.msg);
-    }
-    assert_int_equal(rc, 0);
-    weft_lc_proposal_clear(&prop);
-    Protos__ProposalResponse *pr = protos__proposal_response__unpack(NULL, ol, out);
-    weft_free(out);
-    assert_non_null(pr);
-    assert_non_null(pr->response);
+    struct wt_lc_tx t;
+    Protos__ProposalResponse *pr = wt_vecpeer_lc_endorse(G, who, channel, fn, arg, arg_len, &t);
+    wt_vecpeer_lc_finish(G, &t, false);
     return pr;
 }
 
@@ -140,66 +55,19 @@ static uint8_t *results_of(const Protos__ProposalResponse *pr, size_t *len)
     return r;
 }
 
-static void commit_vec_block(uint64_t n)
-{
-    size_t bl;
-    uint8_t *b = vec_block(n, &bl);
-    struct weft_err e = {0};
-    int rc = weft_peer_commit_block(G->peer, "mychannel", b, bl, &e);
-    if (rc != 0) {
-        fprintf(stderr, "commit %llu: %s\n", (unsigned long long)n, e.msg);
-    }
-    assert_int_equal(rc, 0);
-    weft_free(b);
-}
-
 /* ---- setup ------------------------------------------------------------------------- */
 
 static int setup(void **state)
 {
     (void)state;
-    G = weft_calloc(1, sizeof(*G));
-    G->dir = wt_tmpdir("lifecycle");
-    char *msp = vec_path(ORG1 "/peers/peer0.org1.example.com/msp");
-    char *amsp = vec_path(ORG1 "/users/Admin@org1.example.com/msp");
-    char *umsp = vec_path(ORG1 "/users/User1@org1.example.com/msp");
-    struct weft_peer_opts o = {
-        .fs_path = G->dir,
-        .msp_dir = msp,
-        .mspid = "Org1MSP",
-        .chaincode_listen = "127.0.0.1:0",
-        .execute_timeout_ms = 2000,
-        .ledger_no_sync = true,
-    };
-    struct weft_err e = {0};
-    G->peer = weft_peer_new_opts(&o, NULL, &e);
-    if (G->peer == NULL) {
-        fprintf(stderr, "peer: %s\n", e.msg);
-        return -1;
-    }
-    assert_int_equal(weft_msp_load_dir(amsp, "Org1MSP", &G->admin, &e), 0);
-    assert_int_equal(weft_msp_load_dir(umsp, "Org1MSP", &G->user, &e), 0);
-    char *gp = vec_path(VEC "/blocks/genesis.block");
-    size_t gl;
-    char *g = wt_read_file(gp, &gl);
-    assert_int_equal(weft_peer_join(G->peer, (uint8_t *)g, gl, NULL, &e), 0);
-    weft_free(g);
-    weft_free(gp);
-    weft_free(msp);
-    weft_free(amsp);
-    weft_free(umsp);
-    return 0;
+    G = wt_vecpeer_new("lifecycle");
+    return G == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    weft_peer_free(G->peer);
-    weft_msp_unref(G->admin);
-    weft_msp_unref(G->user);
-    wt_rmtree(G->dir);
-    weft_free(G->dir);
-    weft_free(G);
+    wt_vecpeer_free(G);
     return 0;
 }
 
@@ -208,7 +76,7 @@ static int teardown(void **state)
 static void test_install_and_query_installed(void **state)
 {
     (void)state;
-    char *pp = vec_path(VEC "/config/basic.tar.gz");
+    char *pp = wt_vec_path(WT_VEC "/config/basic.tar.gz");
     size_t pl;
     char *pkg = wt_read_file(pp, &pl);
     assert_non_null(pkg);
@@ -234,7 +102,7 @@ static void test_install_and_query_installed(void **state)
     Lifecycle__InstallChaincodeResult *ir = lifecycle__install_chaincode_result__unpack(
         NULL, pr->response->payload.len, pr->response->payload.data);
     assert_non_null(ir);
-    assert_string_equal(ir->package_id, PKGID);
+    assert_string_equal(ir->package_id, WT_VEC_PKGID);
     assert_string_equal(ir->label, "basic_1.0");
     lifecycle__install_chaincode_result__free_unpacked(ir, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
@@ -250,13 +118,13 @@ static void test_install_and_query_installed(void **state)
     Lifecycle__QueryInstalledChaincodesResult *qr = lifecycle__query_installed_chaincodes_result__unpack(
         NULL, pr->response->payload.len, pr->response->payload.data);
     assert_int_equal(qr->n_installed_chaincodes, 1);
-    assert_string_equal(qr->installed_chaincodes[0]->package_id, PKGID);
+    assert_string_equal(qr->installed_chaincodes[0]->package_id, WT_VEC_PKGID);
     lifecycle__query_installed_chaincodes_result__free_unpacked(qr, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
 
     Lifecycle__GetInstalledChaincodePackageArgs ga =
         LIFECYCLE__GET_INSTALLED_CHAINCODE_PACKAGE_ARGS__INIT;
-    ga.package_id = (char *)PKGID;
+    ga.package_id = (char *)WT_VEC_PKGID;
     al = protobuf_c_message_pack(&ga.base, buf);
     pr = call(G->admin, "", "GetInstalledChaincodePackage", buf, al);
     assert_int_equal(pr->response->status, 200);
@@ -282,7 +150,7 @@ static void test_approve_matches_fabric(void **state)
     (void)state;
     uint8_t *want = NULL, *arg = NULL;
     size_t wl = 0, al = 0;
-    vec_tx(1, 1, &want, &wl, &arg, &al); /* Org1's approval */
+    wt_vec_tx(1, 1, &want, &wl, &arg, &al); /* Org1's approval */
     /* approving is for org admins */
     Protos__ProposalResponse *pr =
         call(G->user, "mychannel", "ApproveChaincodeDefinitionForMyOrg", arg, al);
@@ -309,15 +177,15 @@ static void test_approve_matches_fabric(void **state)
 static void test_commit_matches_fabric(void **state)
 {
     (void)state;
-    commit_vec_block(1); /* both orgs' approvals */
+    wt_vecpeer_commit_vec_block(G, 1); /* both orgs' approvals */
     uint8_t *want = NULL, *arg = NULL;
     size_t wl = 0, al = 0;
-    vec_tx(2, 0, &want, &wl, &arg, &al);
+    wt_vec_tx(2, 0, &want, &wl, &arg, &al);
 
     /* approving the same content again is refused while uncommitted */
     uint8_t *a1 = NULL, *w1 = NULL;
     size_t a1l = 0, w1l = 0;
-    vec_tx(1, 1, &w1, &w1l, &a1, &a1l);
+    wt_vec_tx(1, 1, &w1, &w1l, &a1, &a1l);
     Protos__ProposalResponse *pr =
         call(G->admin, "mychannel", "ApproveChaincodeDefinitionForMyOrg", a1, a1l);
     assert_int_equal(pr->response->status, 500);
@@ -352,7 +220,7 @@ static void test_commit_matches_fabric(void **state)
     assert_string_equal(ar->endorsement_plugin, "escc");
     assert_non_null(ar->source);
     assert_non_null(ar->source->local_package);
-    assert_string_equal(ar->source->local_package->package_id, PKGID);
+    assert_string_equal(ar->source->local_package->package_id, WT_VEC_PKGID);
     lifecycle__query_approved_chaincode_definition_result__free_unpacked(ar, NULL);
     protos__proposal_response__free_unpacked(pr, NULL);
 
@@ -379,7 +247,7 @@ static void test_commit_matches_fabric(void **state)
 static void test_state_and_queries_after_commit(void **state)
 {
     (void)state;
-    commit_vec_block(2);
+    wt_vecpeer_commit_vec_block(G, 2);
     /* the commit's writes (equal to block 2's, checked above) are the keys and
      * values of state-all-namespaces.json; read them back through the query */
     Lifecycle__QueryChaincodeDefinitionArgs qa = LIFECYCLE__QUERY_CHAINCODE_DEFINITION_ARGS__INIT;
@@ -421,7 +289,7 @@ static void test_state_and_queries_after_commit(void **state)
 
     /* the installed package is now referenced by the definition */
     Lifecycle__QueryInstalledChaincodeArgs qi = LIFECYCLE__QUERY_INSTALLED_CHAINCODE_ARGS__INIT;
-    qi.package_id = (char *)PKGID;
+    qi.package_id = (char *)WT_VEC_PKGID;
     ql = protobuf_c_message_pack(&qi.base, buf);
     pr = call(G->admin, "", "QueryInstalledChaincode", buf, ql);
     assert_int_equal(pr->response->status, 200);
