@@ -35,6 +35,7 @@ struct svc {
     int handlers_done;
     int wait_cancelled;     /* /t.T/Wait saw its cancellation callback */
     int slow_done;          /* /t.T/Slow returned */
+    int async_done;         /* weft_rpc_client_unary_async completions */
     char *last_pem;         /* caller certificate seen by /t.T/Who */
     uint8_t last_hash[32];
     int last_hash_rc;
@@ -958,38 +959,19 @@ struct async_rec {
     bool done;
 };
 
-static struct {
-    pthread_mutex_t lock;
-    int done;
-} async_count = {PTHREAD_MUTEX_INITIALIZER, 0};
-
 static void async_done(void *ctx, int rc, struct weft_rpc_result *r)
 {
     struct async_rec *a = ctx;
-    pthread_mutex_lock(&async_count.lock);
+    pthread_mutex_lock(&svc.lock);
     a->rc = rc;
     a->code = r->code;
     a->message = weft_strdup(r->message);
     a->ok_bytes = r->len == strlen(a->want) && (r->len == 0 || memcmp(r->data, a->want, r->len) == 0);
     a->done = true;
-    async_count.done++;
-    pthread_mutex_unlock(&async_count.lock);
+    svc.async_done++;
+    pthread_cond_broadcast(&svc.cv);
+    pthread_mutex_unlock(&svc.lock);
     weft_rpc_result_clear(r);
-}
-
-static int async_wait(int n, int ms)
-{
-    uint64_t end = weft_clock_mono_ns() + (uint64_t)ms * 1000000u;
-    for (;;) {
-        pthread_mutex_lock(&async_count.lock);
-        int v = async_count.done;
-        pthread_mutex_unlock(&async_count.lock);
-        if (v >= n || weft_clock_mono_ns() >= end) {
-            return v;
-        }
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
 }
 
 /* weft_rpc_client_unary_async: many calls in flight completing on another
@@ -1005,9 +987,7 @@ static void test_unary_async(void **state)
     enum { N = 200 };
     struct async_rec *recs = weft_calloc(N + 2, sizeof(*recs));
     assert_non_null(recs);
-    pthread_mutex_lock(&async_count.lock);
-    async_count.done = 0;
-    pthread_mutex_unlock(&async_count.lock);
+    int done0 = svc_wait(&svc.async_done, 0, 0);
     struct weft_rpc_result r = {0};
     for (int i = 0; i < N; i++) {
         char req[16];
@@ -1020,8 +1000,8 @@ static void test_unary_async(void **state)
     assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Echo", "fail", 4, 5000,
                                                  async_done, &recs[N], &r),
                      0);
-    assert_int_equal(async_wait(N + 1, 10000), N + 1);
-    pthread_mutex_lock(&async_count.lock);
+    assert_int_equal(svc_wait(&svc.async_done, done0 + N + 1, 10000), done0 + N + 1);
+    pthread_mutex_lock(&svc.lock);
     for (int i = 0; i < N; i++) {
         assert_true(recs[i].done);
         assert_int_equal(recs[i].rc, 0);
@@ -1031,7 +1011,7 @@ static void test_unary_async(void **state)
     assert_int_equal(recs[N].rc, WEFT_ERPC);
     assert_int_equal(recs[N].code, WEFT_RPC_INVALID_ARGUMENT);
     assert_string_equal(recs[N].message, "asked to fail");
-    pthread_mutex_unlock(&async_count.lock);
+    pthread_mutex_unlock(&svc.lock);
 
     /* in flight when its home server stops: cancelled, not waited for */
     int cancelled0 = svc_wait(&svc.wait_cancelled, 0, 0);
@@ -1043,11 +1023,11 @@ static void test_unary_async(void **state)
     uint64_t t0 = weft_clock_mono_ns();
     weft_rpc_server_stop(home, 100);
     assert_true(weft_clock_mono_ns() - t0 < 5000000000ull);
-    pthread_mutex_lock(&async_count.lock);
+    pthread_mutex_lock(&svc.lock);
     assert_true(recs[N + 1].done);
     assert_int_equal(recs[N + 1].rc, WEFT_ERPC);
     assert_int_equal(recs[N + 1].code, WEFT_RPC_CANCELLED);
-    pthread_mutex_unlock(&async_count.lock);
+    pthread_mutex_unlock(&svc.lock);
     assert_int_equal(svc_wait(&svc.wait_cancelled, cancelled0 + 1, 5000), cancelled0 + 1);
     assert_int_equal(weft_rpc_client_unary_async(c, home, "/t.T/Echo", "x", 1, 5000, async_done,
                                                  &recs[0], &r),
