@@ -87,6 +87,11 @@ struct fx {
 };
 
 static struct fx F;
+/* The fakes' modes and counters are set and read by the test thread and by
+ * the servers' threads, ordered only through sockets (which ThreadSanitizer
+ * does not follow): every access is atomic. */
+#define FGET(f) __atomic_load_n(&F.f, __ATOMIC_SEQ_CST)
+#define FSET(f, v) __atomic_store_n(&F.f, (v), __ATOMIC_SEQ_CST)
 
 static const char PAYLOAD[] = "the-same-prp";
 
@@ -146,11 +151,11 @@ static int fake_endorse(void *ctx, const uint8_t *sp, size_t sp_len, uint8_t **r
     protos__signed_proposal__free_unpacked(s, NULL);
     __atomic_fetch_add(&F.local_calls, 1, __ATOMIC_SEQ_CST);
     fake_delay();
-    if (F.local_mode == M_REFUSE) {
+    if (FGET(local_mode) == M_REFUSE) {
         return weft_err_set(err, WEFT_EPERM, "access denied: channel [mychannel] creator org "
                                              "[Org3MSP]");
     }
-    *resp = make_pr(F.local_mode, "org1-peer", resp_len);
+    *resp = make_pr(FGET(local_mode), "org1-peer", resp_len);
     return 0;
 }
 
@@ -176,7 +181,8 @@ static int h_org2(void *ctx, struct weft_rpc_call *call, const uint8_t *req, siz
     __atomic_fetch_add(a ? &F.org2a_calls : &F.org2b_calls, 1, __ATOMIC_SEQ_CST);
     fake_delay();
     size_t l = 0;
-    uint8_t *b = make_pr(a ? F.org2a_mode : F.org2b_mode, a ? "org2-peer-a" : "org2-peer-b", &l);
+    enum mode m = a ? FGET(org2a_mode) : FGET(org2b_mode);
+    uint8_t *b = make_pr(m, a ? "org2-peer-a" : "org2-peer-b", &l);
     int rc = weft_buf_append(resp, b, l);
     weft_free(b);
     return rc == 0 ? WEFT_RPC_OK : WEFT_RPC_INTERNAL;
@@ -198,9 +204,9 @@ static void h_broadcast(void *ctx, struct weft_rpc_call *call)
         Common__Envelope *e = common__envelope__unpack(NULL, l, m);
         weft_free(m);
         Orderer__BroadcastResponse r = ORDERER__BROADCAST_RESPONSE__INIT;
-        r.status = e != NULL && e->signature.len > 0 ? (Common__Status)F.ord_status
+        r.status = e != NULL && e->signature.len > 0 ? (Common__Status)FGET(ord_status)
                                                      : COMMON__STATUS__BAD_REQUEST;
-        r.info = (char *)(F.ord_status == 200 ? "" : "rejected by test");
+        r.info = (char *)(FGET(ord_status) == 200 ? "" : "rejected by test");
         common__envelope__free_unpacked(e, NULL);
         uint8_t buf[256];
         size_t bl = orderer__broadcast_response__pack(&r, buf);
@@ -275,7 +281,7 @@ static int setup(void **state)
     F.org2b = start_fake("/protos.Endorser/ProcessProposal", false, &F.org2b);
     F.ord = start_fake("/orderer.AtomicBroadcast/Broadcast", true, NULL);
     F.dead_port = wt_free_port();
-    F.ord_status = 200;
+    FSET(ord_status, 200);
 
     char a[64], bb[64], o1[64], o2[64];
     snprintf(a, sizeof(a), "127.0.0.1:%d", weft_rpc_server_port(F.org2a, 0));
@@ -780,7 +786,7 @@ static void test_evaluate(void **state)
     struct weft_rpc_result r = {0};
     size_t len = 0;
     uint8_t *req = evaluate_req(false, &len);
-    F.local_mode = M_OK;
+    FSET(local_mode, M_OK);
     assert_int_equal(call("/gateway.Gateway/Evaluate", req, len, 5000, &r), WEFT_RPC_OK);
     Gateway__EvaluateResponse *er = gateway__evaluate_response__unpack(NULL, r.len, r.data);
     assert_non_null(er);
@@ -790,8 +796,8 @@ static void test_evaluate(void **state)
     gateway__evaluate_response__free_unpacked(er, NULL);
 
     /* the local endorser refuses: FAILED_PRECONDITION, not retried */
-    F.local_mode = M_REFUSE;
-    int before = F.org2a_calls + F.org2b_calls;
+    FSET(local_mode, M_REFUSE);
+    int before = FGET(org2a_calls) + FGET(org2b_calls);
     assert_int_equal(call("/gateway.Gateway/Evaluate", req, len, 5000, &r),
                      WEFT_RPC_FAILED_PRECONDITION);
     assert_non_null(strstr(r.message, "evaluate call to endorser returned error: access denied"));
@@ -801,13 +807,13 @@ static void test_evaluate(void **state)
     assert_string_equal(d[0]->address, "peer0.org1.example.com:7051");
     assert_string_equal(d[0]->msp_id, "Org1MSP");
     free_details(d, nd);
-    assert_int_equal(F.org2a_calls + F.org2b_calls, before);
+    assert_int_equal(FGET(org2a_calls) + FGET(org2b_calls), before);
 
     /* not installed locally (retryable): another org's peer answers */
-    F.local_mode = M_ABORT;
-    F.org2a_mode = M_OK;
+    FSET(local_mode, M_ABORT);
+    FSET(org2a_mode, M_OK);
     assert_int_equal(call("/gateway.Gateway/Evaluate", req, len, 5000, &r), WEFT_RPC_OK);
-    assert_true(F.org2a_calls + F.org2b_calls > before);
+    assert_true(FGET(org2a_calls) + FGET(org2b_calls) > before);
 
     /* ... but not with transient data (private inputs stay in the org) */
     weft_free(req);
@@ -815,7 +821,7 @@ static void test_evaluate(void **state)
     assert_int_equal(call("/gateway.Gateway/Evaluate", req, len, 5000, &r), WEFT_RPC_ABORTED);
     assert_string_equal(r.message,
                         "failed to evaluate transaction, see attached details for more info");
-    F.local_mode = M_OK;
+    FSET(local_mode, M_OK);
 
     /* malformed requests */
     assert_int_equal(call("/gateway.Gateway/Evaluate", "\xff\xff\xff", 3, 5000, &r),
@@ -859,13 +865,14 @@ static void test_endorse(void **state)
 
     /* the plan (basic: MAJORITY Endorsement = Org1 AND Org2) needs both
      * orgs; org2's first peer fails (retryable), the second answers */
-    F.local_mode = M_OK;
-    F.org2a_mode = M_ABORT;
-    F.org2b_mode = M_OK;
-    F.org2a_calls = F.org2b_calls = 0;
+    FSET(local_mode, M_OK);
+    FSET(org2a_mode, M_ABORT);
+    FSET(org2b_mode, M_OK);
+    FSET(org2a_calls, 0);
+    FSET(org2b_calls, 0);
     assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_OK);
-    assert_int_equal(F.org2a_calls, 1);
-    assert_int_equal(F.org2b_calls, 1);
+    assert_int_equal(FGET(org2a_calls), 1);
+    assert_int_equal(FGET(org2b_calls), 1);
     weft_gateway_get_stats(F.gw, &s1);
     assert_true(s1.endorse_retries > s0.endorse_retries);
     Gateway__EndorseResponse *er = gateway__endorse_response__unpack(NULL, r.len, r.data);
@@ -887,8 +894,8 @@ static void test_endorse(void **state)
     gateway__endorse_response__free_unpacked(er, NULL);
 
     /* org2 disagrees on the payload: not enough endorsements */
-    F.org2a_mode = M_OTHER_PAYLOAD;
-    F.org2b_mode = M_OTHER_PAYLOAD;
+    FSET(org2a_mode, M_OTHER_PAYLOAD);
+    FSET(org2b_mode, M_OTHER_PAYLOAD);
     assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_ABORTED);
     assert_string_equal(r.message, "failed to collect enough transaction endorsements, see "
                                    "attached details for more info");
@@ -902,8 +909,9 @@ static void test_endorse(void **state)
     free_details(d, nd);
 
     /* the chaincode fails on the first endorser: no retry, ABORTED */
-    F.local_mode = M_CC_ERROR;
-    F.org2a_calls = F.org2b_calls = 0;
+    FSET(local_mode, M_CC_ERROR);
+    FSET(org2a_calls, 0);
+    FSET(org2b_calls, 0);
     assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_ABORTED);
     assert_string_equal(r.message,
                         "failed to endorse transaction, see attached details for more info");
@@ -916,13 +924,13 @@ static void test_endorse(void **state)
      * layout at once); its answer is not reported */
 
     /* endorsing_organizations: only Org2 is asked */
-    F.local_mode = M_OK;
-    F.org2a_mode = M_OK;
-    int lc = F.local_calls;
+    FSET(local_mode, M_OK);
+    FSET(org2a_mode, M_OK);
+    int lc = FGET(local_calls);
     weft_free(req);
     req = endorse_req(&len, "Org2MSP");
     assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_OK);
-    assert_int_equal(F.local_calls, lc);
+    assert_int_equal(FGET(local_calls), lc);
 
     /* unknown chaincode definition: falls back on the channel's Endorsement
      * policy, and an unknown channel is NOT_FOUND */
@@ -947,19 +955,20 @@ static void test_endorse_parallel(void **state)
     struct weft_rpc_result r = {0};
     size_t len = 0;
     uint8_t *req = endorse_req(&len, NULL);
-    F.local_mode = M_OK;
-    F.org2a_mode = M_OK;
-    F.org2b_mode = M_OK;
-    F.org2a_calls = F.org2b_calls = 0;
-    int lc = F.local_calls;
-    F.delay_ms = 300;
+    FSET(local_mode, M_OK);
+    FSET(org2a_mode, M_OK);
+    FSET(org2b_mode, M_OK);
+    FSET(org2a_calls, 0);
+    FSET(org2b_calls, 0);
+    int lc = FGET(local_calls);
+    FSET(delay_ms, 300);
     uint64_t t0 = weft_clock_mono_ns();
     int code = call("/gateway.Gateway/Endorse", req, len, 5000, &r);
     uint64_t took_ms = (weft_clock_mono_ns() - t0) / 1000000u;
-    F.delay_ms = 0;
+    FSET(delay_ms, 0);
     assert_int_equal(code, WEFT_RPC_OK);
-    assert_int_equal(F.local_calls - lc, 1);
-    assert_int_equal(F.org2a_calls + F.org2b_calls, 1);
+    assert_int_equal(FGET(local_calls) - lc, 1);
+    assert_int_equal(FGET(org2a_calls) + FGET(org2b_calls), 1);
     assert_true(took_ms >= 300);
     assert_true(took_ms < 550);
     /* own org first in the envelope, whatever finished first */
@@ -1006,22 +1015,22 @@ static void test_submit(void **state)
     size_t len = 0;
     uint8_t *req = submit_req(true, &len);
     /* one orderer is down: the other takes it, whatever the random order */
-    F.ord_status = 200;
+    FSET(ord_status, 200);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(call("/gateway.Gateway/Submit", req, len, 5000, &r), WEFT_RPC_OK);
     }
-    F.ord_status = 400;
+    FSET(ord_status, 400);
     assert_int_equal(call("/gateway.Gateway/Submit", req, len, 5000, &r), WEFT_RPC_ABORTED);
     assert_string_equal(r.message, "received unsuccessful response from orderer: "
                                    "status=BAD_REQUEST, info=rejected by test");
-    F.ord_status = 503;
+    FSET(ord_status, 503);
     assert_int_equal(call("/gateway.Gateway/Submit", req, len, 5000, &r), WEFT_RPC_UNAVAILABLE);
     assert_string_equal(r.message, "no orderers could successfully process transaction");
     Gateway__ErrorDetail *d[4];
     size_t nd = decode_details(&r, WEFT_RPC_UNAVAILABLE, d, 4);
     assert_int_equal(nd, 2);
     free_details(d, nd);
-    F.ord_status = 200;
+    FSET(ord_status, 200);
     weft_free(req);
     req = submit_req(false, &len);
     assert_int_equal(call("/gateway.Gateway/Submit", req, len, 5000, &r),
@@ -1055,11 +1064,11 @@ static void *submit_main(void *arg)
 static void test_submit_shared_stream(void **state)
 {
     (void)state;
-    F.ord_status = 200;
+    FSET(ord_status, 200);
     struct submitter one = {0};
     (void)submit_main(&one); /* the stream exists (and the dead orderer was tried) */
     assert_int_equal(one.code, WEFT_RPC_OK);
-    int s0 = F.bcast_streams, m0 = F.bcast_msgs;
+    int s0 = FGET(bcast_streams), m0 = FGET(bcast_msgs);
     struct submitter x[8];
     for (size_t i = 0; i < 8; i++) {
         x[i].code = -1;
@@ -1069,8 +1078,8 @@ static void test_submit_shared_stream(void **state)
         pthread_join(x[i].th, NULL);
         assert_int_equal(x[i].code, WEFT_RPC_OK);
     }
-    assert_int_equal(F.bcast_msgs - m0, 8);
-    assert_true(F.bcast_streams - s0 <= 1);
+    assert_int_equal(FGET(bcast_msgs) - m0, 8);
+    assert_true(FGET(bcast_streams) - s0 <= 1);
 }
 
 static uint8_t *status_req(const char *ch, const char *txid, bool good_sig, size_t *len);
@@ -1145,7 +1154,7 @@ static void test_submit_deferred(void **state)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv2, 0));
     struct weft_rpc_client *cli2 = weft_rpc_client_new(addr, NULL, &err);
     assert_non_null(cli2);
-    F.ord_status = 200;
+    FSET(ord_status, 200);
     struct submit_on one = {.cli = cli};
     (void)submit_on_main(&one); /* the streams exist */
     assert_int_equal(one.code, WEFT_RPC_OK);
@@ -1240,8 +1249,8 @@ static void *evaluate_main(void *arg)
 static void test_concurrency_limit(void **state)
 {
     (void)state;
-    F.local_mode = M_OK;
-    F.delay_ms = 400;
+    FSET(local_mode, M_OK);
+    FSET(delay_ms, 400);
     struct evaluator x[12];
     for (size_t i = 0; i < 12; i++) {
         x[i].code = -1;
@@ -1259,7 +1268,7 @@ static void test_concurrency_limit(void **state)
             refused++;
         }
     }
-    F.delay_ms = 0;
+    FSET(delay_ms, 0);
     assert_true(ok >= 8);
     assert_true(refused >= 1);
     assert_int_equal(ok + refused, 12);
