@@ -395,7 +395,8 @@ static int join_orderers(const struct net *net)
                                  .cert_file = cert,
                                  .key_file = key,
                                  .server_name = n->name,
-                                 .timeout_ms = 20000};
+                                 .timeout_ms = 20000,
+                                 .connect_wait_ms = 20000};
         int status = 0;
         struct weft_err err = {0};
         rc = net_http(&r, &status, &resp, &err);

@@ -156,6 +156,10 @@ struct net_http_req {
     /* TLS when ca_file is set; client certificate when cert_file is set. */
     const char *ca_file, *cert_file, *key_file, *server_name;
     int timeout_ms;
+    /* A refused connection is tried again for this long: the request never
+     * reached the server, which may still be starting (an orderer answers
+     * /healthz before its admin endpoint listens). 0 = no retry. */
+    int connect_wait_ms;
 };
 
 /* One HTTP/1.1 request with Connection: close. *status is the HTTP status;

@@ -304,7 +304,15 @@ int net_http(const struct net_http_req *r, int *status, struct weft_buf *body,
         hdrs = curl_slist_append(NULL, ctype);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     }
+    int wait_ms = r->connect_wait_ms > 0 ? r->connect_wait_ms : 0;
+    uint64_t connect_end = weft_clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
     CURLcode cr = curl_easy_perform(c);
+    while (cr == CURLE_COULDNT_CONNECT && weft_clock_mono_ns() < connect_end) {
+        struct timespec ts = {0, 100000000}; /* 100 ms */
+        nanosleep(&ts, NULL);
+        weft_buf_reset(body);
+        cr = curl_easy_perform(c);
+    }
     if (cr != CURLE_OK) {
         rc = weft_err_set(err, cr == CURLE_OPERATION_TIMEDOUT ? WEFT_ETIMEDOUT : WEFT_EUNAVAILABLE,
                           "%s: %s", url, curl_easy_strerror(cr));
