@@ -1015,9 +1015,12 @@ static void test_http_client_disconnect(void **state)
     assert_int_equal(weft_http_server_start(s, &err), 0);
     int port = weft_http_server_port(s);
     for (int round = 0; round < 2; round++) {
+        /* under the lock: the last round's handler may still be leaving */
+        pthread_mutex_lock(&rv.lock);
         rv.started = false;
         rv.release = false;
         rv.max_inside = 0;
+        pthread_mutex_unlock(&rv.lock);
         int fd = raw_connect(port);
         assert_true(fd >= 0);
         const char *req = "GET /meet HTTP/1.1\r\nHost: t\r\n\r\n";
