@@ -1040,50 +1040,23 @@ static void test_submit(void **state)
     weft_free(req);
 }
 
-struct submitter {
-    pthread_t th;
-    int code;
-};
-
-static void *submit_main(void *arg)
+/* A started server with 1 completion-queue thread and 2 workers serving gw
+ * (few workers: a call that held one while waiting would show). */
+static struct weft_rpc_server *two_worker_server(struct weft_gateway *gw)
 {
-    struct submitter *x = arg;
-    size_t len = 0;
-    uint8_t *req = submit_req(true, &len);
-    struct weft_rpc_result r = {0};
-    int rc = weft_rpc_client_unary(F.cli, "/gateway.Gateway/Submit", req, len, 10000, &r);
-    x->code = rc == 0 ? WEFT_RPC_OK : r.code;
-    weft_rpc_result_clear(&r);
-    weft_free(req);
-    return NULL;
+    struct weft_err err = {0};
+    struct weft_rpc_server_opts so = {0};
+    so.listen[0] = "127.0.0.1:0";
+    so.cq_threads = 1;
+    so.workers = 2;
+    struct weft_rpc_server *srv = weft_rpc_server_new(&so, &err);
+    assert_non_null(srv);
+    assert_int_equal(weft_gateway_register(gw, srv, &err), 0);
+    assert_int_equal(weft_rpc_server_start(srv, &err), 0);
+    return srv;
 }
 
-/* Concurrent Submits share one Broadcast stream per orderer: 8 envelopes
- * at once (the fixture's concurrency limit), each answered, and at most one
- * new stream on the live orderer. */
-static void test_submit_shared_stream(void **state)
-{
-    (void)state;
-    FSET(ord_status, 200);
-    struct submitter one = {0};
-    (void)submit_main(&one); /* the stream exists (and the dead orderer was tried) */
-    assert_int_equal(one.code, WEFT_RPC_OK);
-    int s0 = FGET(bcast_streams), m0 = FGET(bcast_msgs);
-    struct submitter x[8];
-    for (size_t i = 0; i < 8; i++) {
-        x[i].code = -1;
-        assert_int_equal(pthread_create(&x[i].th, NULL, submit_main, &x[i]), 0);
-    }
-    for (size_t i = 0; i < 8; i++) {
-        pthread_join(x[i].th, NULL);
-        assert_int_equal(x[i].code, WEFT_RPC_OK);
-    }
-    assert_int_equal(FGET(bcast_msgs) - m0, 8);
-    assert_true(FGET(bcast_streams) - s0 <= 1);
-}
-
-static uint8_t *status_req(const char *ch, const char *txid, bool good_sig, size_t *len);
-
+/* One Submit on cli, from a thread of its own or inline. */
 struct submit_on {
     pthread_t th;
     struct weft_rpc_client *cli;
@@ -1106,6 +1079,33 @@ static void *submit_on_main(void *arg)
     weft_free(req);
     return NULL;
 }
+
+/* Concurrent Submits share one Broadcast stream per orderer: 8 envelopes
+ * at once (the fixture's concurrency limit), each answered, and at most one
+ * new stream on the live orderer. */
+static void test_submit_shared_stream(void **state)
+{
+    (void)state;
+    FSET(ord_status, 200);
+    struct submit_on one = {.cli = F.cli};
+    (void)submit_on_main(&one); /* the stream exists (and the dead orderer was tried) */
+    assert_int_equal(one.code, WEFT_RPC_OK);
+    int s0 = FGET(bcast_streams), m0 = FGET(bcast_msgs);
+    struct submit_on x[8];
+    for (size_t i = 0; i < 8; i++) {
+        x[i] = (struct submit_on){.cli = F.cli, .code = -1};
+        assert_int_equal(pthread_create(&x[i].th, NULL, submit_on_main, &x[i]), 0);
+    }
+    for (size_t i = 0; i < 8; i++) {
+        pthread_join(x[i].th, NULL);
+        assert_int_equal(x[i].code, WEFT_RPC_OK);
+    }
+    assert_int_equal(FGET(bcast_msgs) - m0, 8);
+    assert_true(FGET(bcast_streams) - s0 <= 1);
+}
+
+static uint8_t *status_req(const char *ch, const char *txid, bool good_sig, size_t *len);
+
 
 /* A Submit waiting for the orderer holds no worker: on a server with 2
  * workers, 3 Submits to a slow orderer (1 s per envelope) leave it free to
@@ -1135,18 +1135,8 @@ static void test_submit_deferred(void **state)
     };
     struct weft_gateway *gw = NULL;
     assert_int_equal(weft_gateway_new(&go, &be, &gw, &err), 0);
-    struct weft_rpc_server_opts so = {0};
-    so.listen[0] = "127.0.0.1:0";
-    so.cq_threads = 1;
-    so.workers = 2;
-    struct weft_rpc_server *srv = weft_rpc_server_new(&so, &err);
-    assert_non_null(srv);
-    assert_int_equal(weft_gateway_register(F.gw, srv, &err), 0);
-    assert_int_equal(weft_rpc_server_start(srv, &err), 0);
-    struct weft_rpc_server *srv2 = weft_rpc_server_new(&so, &err);
-    assert_non_null(srv2);
-    assert_int_equal(weft_gateway_register(gw, srv2, &err), 0);
-    assert_int_equal(weft_rpc_server_start(srv2, &err), 0);
+    struct weft_rpc_server *srv = two_worker_server(F.gw);
+    struct weft_rpc_server *srv2 = two_worker_server(gw);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
     struct weft_rpc_client *cli = weft_rpc_client_new(addr, NULL, &err);
@@ -1467,14 +1457,7 @@ static void test_commit_status_deferred(void **state)
 {
     (void)state;
     struct weft_err err = {0};
-    struct weft_rpc_server_opts so = {0};
-    so.listen[0] = "127.0.0.1:0";
-    so.cq_threads = 1;
-    so.workers = 2;
-    struct weft_rpc_server *srv = weft_rpc_server_new(&so, &err);
-    assert_non_null(srv);
-    assert_int_equal(weft_gateway_register(F.gw, srv, &err), 0);
-    assert_int_equal(weft_rpc_server_start(srv, &err), 0);
+    struct weft_rpc_server *srv = two_worker_server(F.gw);
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", weft_rpc_server_port(srv, 0));
     struct weft_rpc_client *cli = weft_rpc_client_new(addr, NULL, &err);

@@ -549,6 +549,21 @@ static void test_unimplemented_and_health(void **state)
     assert_string_equal(weft_rpc_code_name(99), "UNKNOWN_CODE");
 }
 
+/* Receives n messages "<prefix>0" .. "<prefix>n-1" in order from s. */
+static void expect_numbered(struct weft_rpc_stream *s, const char *prefix, int n, int64_t ms)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t *msg;
+        size_t len;
+        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, ms), 0);
+        assert_non_null(msg);
+        char want[32];
+        snprintf(want, sizeof(want), "%s%d", prefix, i);
+        assert_string_equal((char *)msg, want);
+        weft_free(msg);
+    }
+}
+
 static void test_server_streaming(void **state)
 {
     (void)state;
@@ -559,16 +574,7 @@ static void test_server_streaming(void **state)
     assert_int_equal(weft_rpc_stream_send(s, "5000", 4), 0);
     assert_int_equal(weft_rpc_stream_close_send(s), 0);
     assert_int_equal(weft_rpc_stream_send(s, "x", 1), WEFT_ESTATE);
-    for (int i = 0; i < 5000; i++) {
-        uint8_t *msg;
-        size_t len;
-        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
-        assert_non_null(msg);
-        char want[32];
-        snprintf(want, sizeof(want), "msg-%d", i);
-        assert_string_equal((char *)msg, want);
-        weft_free(msg);
-    }
+    expect_numbered(s, "msg-", 5000, 5000);
     uint8_t *msg;
     size_t len;
     assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 5000), 0);
@@ -644,16 +650,7 @@ static void echo_burst(struct weft_rpc_stream *s, int n)
     struct burst b = {.s = s, .n = n};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, burst_sender, &b), 0);
-    for (int i = 0; i < n; i++) {
-        uint8_t *msg;
-        size_t len;
-        assert_int_equal(weft_rpc_stream_recv(s, &msg, &len, 10000), 0);
-        assert_non_null(msg);
-        char want[32];
-        snprintf(want, sizeof(want), "m%d", i);
-        assert_string_equal((char *)msg, want);
-        weft_free(msg);
-    }
+    expect_numbered(s, "m", n, 10000);
     pthread_join(th, NULL);
     assert_int_equal(b.failed, 0);
 }
