@@ -62,6 +62,16 @@ struct weft_gateway_backend {
      * negative return is a gRPC-level refusal with err saying why). */
     int (*endorse)(void *ctx, const uint8_t *sp, size_t sp_len, uint8_t **resp,
                    size_t *resp_len, struct weft_err *err);
+    /* Optional: the local endorser without waiting (weft_peer_endorse_async).
+     * Called on an rpc completion-queue thread, so it must not block; done
+     * runs exactly once, perhaps before it returns, with endorse's outcome
+     * (resp borrowed for the call). When set, Endorse runs on the
+     * completion-queue threads and holds no worker while endorsements are
+     * collected. */
+    void (*endorse_async)(void *ctx, const uint8_t *sp, size_t sp_len,
+                          void (*done)(void *arg, int rc, const uint8_t *resp, size_t resp_len,
+                                       const struct weft_err *err),
+                          void *arg);
     /* The channel's current configuration (borrowed; must stay valid while
      * the gateway lives), or NULL when the peer has not joined it. */
     const struct weft_channel_config *(*config)(void *ctx, const char *channel);

@@ -103,6 +103,20 @@ int weft_peer_install(struct weft_peer *p, const uint8_t *pkg, size_t len, char 
 int weft_peer_endorse(struct weft_peer *p, const uint8_t *sp, size_t sp_len, uint8_t **resp,
                       size_t *resp_len, struct weft_err *err) WEFT_WARN_UNUSED;
 
+/* The outcome of weft_peer_endorse_async: rc, resp and err as
+ * weft_peer_endorse gives them (resp is borrowed for the call). */
+typedef void (*weft_peer_endorse_done_fn)(void *arg, int rc, const uint8_t *resp,
+                                          size_t resp_len, const struct weft_err *err);
+
+/* weft_peer_endorse without waiting: the checks run on this thread and never
+ * block (an rpc completion-queue thread may call it); done(arg, ...) runs
+ * exactly once - on this thread before the return when the outcome is known
+ * at once, else on the thread that completes the chaincode, or on a worker
+ * of the peer's pool for a system chaincode. sp is not kept past the
+ * return. */
+void weft_peer_endorse_async(struct weft_peer *p, const uint8_t *sp, size_t sp_len,
+                             weft_peer_endorse_done_fn done, void *arg);
+
 /* Daemon mode (weft_peer_new): registers the ledger metrics on ops'
  * registry and the "orderer-connection" /healthz check (cscc_runtime.c).
  * Call once, after the operations system exists; a no-op for a peer built

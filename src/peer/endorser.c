@@ -256,6 +256,9 @@ struct endorse_job {
      * answered it (the completion or the call's cancellation) */
     struct weft_rpc_call *call;
     atomic_bool replied;
+    /* weft_peer_endorse_async: the outcome goes to done(done_arg) instead */
+    weft_peer_endorse_done_fn done;
+    void *done_arg;
     struct unpacked u;
     uint8_t phash[32];
     uint8_t *sp; /* owned copy of the SignedProposal (deferred calls) */
@@ -769,9 +772,21 @@ static void job_cancelled(void *arg)
     }
 }
 
+/* Delivers a finished proposal's outcome: to the async caller's done, else
+ * to the deferred call unless its cancellation answered it already. */
+static void job_deliver(struct endorse_job *j, int rc, const struct weft_err *e,
+                        const uint8_t *out, size_t len)
+{
+    if (j->done != NULL) {
+        j->done(j->done_arg, rc, out, len, e);
+    } else if (job_claim(j)) {
+        reply_outcome(j->call, rc, e, out, len);
+    }
+}
+
 /* The chaincode's completion, on the thread that settled it (usually the rpc
  * completion-queue thread that received COMPLETED): builds and signs the
- * response, answers the call and frees the job. */
+ * response, delivers it and frees the job. */
 static void job_done(void *ctx, int xrc, struct weft_cc_result *res, struct weft_err *xerr)
 {
     struct endorse_job *j = ctx;
@@ -780,9 +795,7 @@ static void job_done(void *ctx, int xrc, struct weft_cc_result *res, struct weft
     struct weft_err e = {0};
     int rc = endorse_finish(j, xrc, res, xerr, &out, &len, &e);
     weft_cc_result_clear(res);
-    if (job_claim(j)) {
-        reply_outcome(j->call, rc, &e, out, len);
-    }
+    job_deliver(j, rc, &e, out, len);
     weft_free(out);
     job_clear(j);
     weft_free(j);
@@ -796,10 +809,28 @@ static void worker_run(void *arg)
     size_t len = 0;
     struct weft_err e = {0};
     int rc = endorse_sync(j, j->sp, j->sp_len, &out, &len, &e);
-    reply_outcome(j->call, rc, &e, out, len);
+    job_deliver(j, rc, &e, out, len);
     weft_free(out);
     job_clear(j);
     weft_free(j);
+}
+
+/* A fresh job for a worker (the checks run again there) with a copy of
+ * the proposal, or NULL when out of memory. */
+static struct endorse_job *worker_job(struct weft_peer *p, const uint8_t *sp, size_t sp_len)
+{
+    struct endorse_job *w = weft_calloc(1, sizeof(*w));
+    uint8_t *copy = weft_malloc(sp_len > 0 ? sp_len : 1);
+    if (w == NULL || copy == NULL) {
+        weft_free(w);
+        weft_free(copy);
+        return NULL;
+    }
+    memcpy(copy, sp, sp_len);
+    w->p = p;
+    w->sp = copy;
+    w->sp_len = sp_len;
+    return w;
 }
 
 /* Hands the proposal to a worker (a copy of it: req is not ours past the
@@ -807,19 +838,12 @@ static void worker_run(void *arg)
 static int to_worker(struct weft_peer *p, struct weft_rpc_call *call, const uint8_t *req,
                      size_t req_len)
 {
-    struct endorse_job *w = weft_calloc(1, sizeof(*w));
-    uint8_t *copy = weft_malloc(req_len > 0 ? req_len : 1);
-    if (w == NULL || copy == NULL) {
-        weft_free(w);
-        weft_free(copy);
+    struct endorse_job *w = worker_job(p, req, req_len);
+    if (w == NULL) {
         weft_rpc_call_set_message(call, "out of memory");
         return WEFT_RPC_RESOURCE_EXHAUSTED;
     }
-    memcpy(copy, req, req_len);
-    w->p = p;
     w->call = call;
-    w->sp = copy;
-    w->sp_len = req_len;
     if (weft_pool_submit(p->workers, worker_run, w) != 0) {
         job_clear(w);
         weft_free(w);
@@ -884,6 +908,59 @@ static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t
     rc = weft_buf_append(resp, out, len);
     weft_free(out);
     return rc == 0 ? WEFT_RPC_OK : WEFT_RPC_RESOURCE_EXHAUSTED;
+}
+
+void weft_peer_endorse_async(struct weft_peer *p, const uint8_t *sp, size_t sp_len,
+                             weft_peer_endorse_done_fn done, void *arg)
+{
+    uint8_t *out = NULL;
+    size_t len = 0;
+    struct weft_err e = {0};
+    struct endorse_job *j = weft_calloc(1, sizeof(*j));
+    int rc = j == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory") : 0;
+    if (rc == 0) {
+        j->p = p;
+        j->inline_only = true;
+        rc = endorse_check(j, sp, sp_len, &out, &len, &e);
+    }
+    if (rc == 0 && j->to_worker) {
+        job_clear(j);
+        weft_free(j);
+        j = worker_job(p, sp, sp_len);
+        if (j == NULL) {
+            rc = weft_err_set(&e, WEFT_ENOMEM, "out of memory");
+        } else {
+            j->done = done;
+            j->done_arg = arg;
+            if (weft_pool_submit(p->workers, worker_run, j) == 0) {
+                return;
+            }
+            rc = weft_err_set(&e, WEFT_ESHUTDOWN, "peer stopping");
+        }
+    } else if (rc == 0 && j->execute) {
+        j->sp = weft_malloc(sp_len > 0 ? sp_len : 1);
+        if (j->sp == NULL) {
+            rc = weft_err_set(&e, WEFT_ENOMEM, "out of memory");
+        } else {
+            memcpy(j->sp, sp, sp_len);
+            j->inv.signed_proposal = j->sp;
+            j->done = done;
+            j->done_arg = arg;
+            struct weft_err xe = {0};
+            int xrc = weft_cc_support_execute_async(p->support, &j->inv, job_done, j, &xe);
+            if (xrc != 0) {
+                struct weft_cc_result res = {0};
+                job_done(j, xrc, &res, &xe);
+            }
+            return;
+        }
+    }
+    done(arg, rc, out, len, &e);
+    weft_free(out);
+    if (j != NULL) {
+        job_clear(j);
+        weft_free(j);
+    }
 }
 
 int peer__endorser_register(struct weft_peer *p, struct weft_rpc_server *rpc,

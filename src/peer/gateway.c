@@ -1,10 +1,14 @@
 /*
  * The gateway.Gateway service (weft/gateway.h; spec transaction-flow.md
- * §5-§8). Handlers run on the gRPC worker pool and may block:
- *  - Endorse asks every org of its layout at once (the own org on the
- *    handler's thread, each other org on a worker of the gateway's pool,
- *    gw->jobs, whose threads start on demand and then stay);
- *    calls to other peers are blocking client calls with deadlines;
+ * §5-§8). Handlers run on the gRPC worker pool and may block, except:
+ *  - Endorse asks every org of its layout at once. With the peer's
+ *    asynchronous endorser (backend endorse_async) it runs on the rpc
+ *    completion-queue thread: the own org's endorsement and the other orgs'
+ *    ProcessProposal calls are started there and the last one to complete
+ *    answers (gw_ecall); a retry on another peer, another layout, or a peer
+ *    not dialled yet moves the call to a worker of the gateway's pool,
+ *    gw->jobs, where the blocking code (collect_parallel, fill_layout)
+ *    carries on with deadlines;
  *  - Submit answers later too: it sends over one long-lived Broadcast
  *    stream per orderer, shared by all calls, and the stream's reader thread
  *    answers each call from the orderer's in-order answers (a failed
@@ -123,6 +127,8 @@ struct weft_gateway {
     struct gw_bcast *bcasts; /* one shared Broadcast stream per orderer */
     struct weft_pool *jobs;  /* Endorse: other orgs' shares (collect_parallel) */
     struct weft_rpc_server *rpc; /* its completion threads finish remote endorsements */
+    uint32_t ecalls;          /* Endorse calls whose state lives (gw->mu) */
+    pthread_cond_t ecall_cv;  /* ecalls dropped to 0 */
     struct gw_watch *watches;
     bool stopping;
     struct weft_gateway_stats stats;
@@ -485,6 +491,22 @@ static void endorse_outcome(struct weft_gateway *gw, int rc, const struct weft_r
     count_endorsement(gw, oc);
 }
 
+/* The outcome of the local endorser (rc, resp and e as the backend gives
+ * them). On OK *pr is the decoded response (caller frees). */
+static void local_outcome(struct weft_gateway *gw, int rc, const uint8_t *resp, size_t len,
+                          const struct weft_err *e, Protos__ProposalResponse **pr,
+                          struct gw_outcome *oc)
+{
+    if (rc != 0) {
+        *pr = NULL;
+        gw_classify(false, true, e->msg[0] ? e->msg : weft_strerror(rc), NULL, oc);
+        count_endorsement(gw, oc);
+        return;
+    }
+    struct weft_rpc_result r = {.data = (uint8_t *)(uintptr_t)resp, .len = len};
+    endorse_outcome(gw, 0, &r, pr, oc);
+}
+
 /* One ProcessProposal, on this thread. On OK *pr is the decoded response
  * (caller frees). */
 static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config *cfg,
@@ -498,11 +520,9 @@ static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config
     int rc;
     if (ep->local) {
         rc = gw->be.endorse(gw->be.ctx, p->sp, p->sp_len, &r.data, &r.len, &e);
-        if (rc != 0) {
-            gw_classify(false, true, e.msg[0] ? e.msg : weft_strerror(rc), NULL, oc);
-            count_endorsement(gw, oc);
-            return;
-        }
+        local_outcome(gw, rc, r.data, r.len, &e, pr, oc);
+        weft_rpc_result_clear(&r);
+        return;
     } else {
         struct weft_rpc_client *c = client_for(gw, cfg, ep->address, deadline_ns, &e);
         if (c == NULL) {
@@ -818,8 +838,10 @@ static bool layout_feasible(const struct gw_endorse *x, const struct gw_layout *
  * endorsements from its peers, one peer after another (a peer that fails
  * retryably is replaced by the next of the same org). Touches only its own
  * org's endpoints, so the orgs of a layout run on separate threads. */
+struct gw_ecall;
 struct gw_org_job {
     struct gw_endorse *x;
+    struct gw_ecall *ec; /* the async Endorse it belongs to (ecall_start) */
     const char *mspid;
     uint32_t need;
     Protos__ProposalResponse *pr[MAX_ENDPOINTS];
@@ -970,85 +992,54 @@ static void org_job_pooled(void *arg)
     pthread_mutex_unlock(mu);
 }
 
-/* Collects the endorsements of layout l from all its orgs at once (plus
- * the gateway's own org when own_first, as Fabric's gateway always asks it
- * first): the own org on this thread, every other org on a worker of the
- * gateway's pool (gw->jobs; a job that cannot be queued runs here after the
- * own org's). The responses join x->got in layout order, own org first; one whose
- * payload differs from the first is dropped with a detail. *own_failed is
- * set when the own org could not endorse at all because of a
- * non-retryable failure (then only its details are kept, as when it is
- * asked alone). */
-static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bool own_first,
-                             bool *own_failed)
+/* The jobs of layout l (NULL when out of memory): the gateway's own org
+ * first when own_first or when l needs it (Fabric's gateway always asks it
+ * first), then every other org of l. */
+static struct gw_org_job *jobs_build(struct gw_endorse *x, const struct gw_layout *l,
+                                     bool own_first, size_t *nj)
 {
     const char *own = x->gw->mspid;
-    struct gw_org_job *jobs = weft_calloc(l->n + 1, sizeof(*jobs));
-    *own_failed = false;
-    if (jobs == NULL || l == NULL) {
-        weft_free(jobs);
-        return; /* the sequential fallback still runs */
+    struct gw_org_job *jobs = l == NULL ? NULL : weft_calloc(l->n + 1, sizeof(*jobs));
+    *nj = 0;
+    if (jobs == NULL) {
+        return NULL;
     }
-    size_t nj = 0;
+    size_t n = 0;
     if (own_first || gw_layout_need(l, own) > 0) {
         uint32_t need = gw_layout_need(l, own);
-        jobs[nj].mspid = own;
-        jobs[nj++].need = need > 0 ? need : 1;
+        jobs[n].mspid = own;
+        jobs[n++].need = need > 0 ? need : 1;
     }
     for (size_t o = 0; o < l->n; o++) {
         if (strcmp(l->orgs[o].mspid, own) != 0) {
-            jobs[nj].mspid = l->orgs[o].mspid;
-            jobs[nj++].need = l->orgs[o].n;
+            jobs[n].mspid = l->orgs[o].mspid;
+            jobs[n++].need = l->orgs[o].n;
         }
     }
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_mutex_init(&mu, NULL);
-    pthread_cond_init(&cv, NULL);
-    for (size_t i = 0; i < nj; i++) {
+    for (size_t i = 0; i < n; i++) {
         jobs[i].x = x;
-        jobs[i].mu = &mu;
-        jobs[i].cv = &cv;
-        if (i == 0) {
-            continue; /* the first job runs on this thread */
-        }
-        if (x->gw->rpc != NULL) {
-            jobs[i].async = jobs[i].queued = true;
-            jobs[i].done = !org_job_start(&jobs[i]);
-        } else {
-            jobs[i].queued = weft_pool_submit(x->gw->jobs, org_job_pooled, &jobs[i]) == 0;
-        }
     }
-    for (size_t i = 0; i < nj; i++) {
-        if (!jobs[i].queued) {
-            org_job_run(&jobs[i]);
-        }
-    }
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nj; i++) {
-        while (jobs[i].queued && !jobs[i].done) {
-            if (jobs[i].async && !jobs[i].inflight) { /* an attempt ended: the next one */
-                pthread_mutex_unlock(&mu);
-                bool more = org_job_start(&jobs[i]);
-                pthread_mutex_lock(&mu);
-                jobs[i].done = !more;
-                continue;
-            }
-            pthread_cond_wait(&cv, &mu);
-        }
-    }
-    pthread_mutex_unlock(&mu);
-    pthread_cond_destroy(&cv);
-    pthread_mutex_destroy(&mu);
-    if (strcmp(jobs[0].mspid, own) == 0 && jobs[0].n == 0 && jobs[0].nonretry) {
-        *own_failed = true;
-    }
+    *nj = n;
+    return jobs;
+}
+
+/* Moves the jobs' endorsements into x->got in job order (own org first);
+ * one whose payload differs from the first is dropped with a detail.
+ * *own_failed is set when the own org could not endorse at all because of a
+ * non-retryable failure (then only its details are kept, as when it is
+ * asked alone). The jobs keep no endorsement afterwards. */
+static void jobs_merge(struct gw_endorse *x, struct gw_org_job *jobs, size_t nj,
+                       bool *own_failed)
+{
+    *own_failed = nj > 0 && strcmp(jobs[0].mspid, x->gw->mspid) == 0 && jobs[0].n == 0 &&
+                  jobs[0].nonretry;
     for (size_t i = 0; i < nj; i++) {
         struct gw_org_job *j = &jobs[i];
         if (*own_failed && i > 0) {
             for (size_t k = 0; k < j->n; k++) {
                 protos__proposal_response__free_unpacked(j->pr[k], NULL);
             }
+            j->n = 0;
             gw_details_free(&j->d);
             continue;
         }
@@ -1082,147 +1073,291 @@ static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bo
                 protos__proposal_response__free_unpacked(pr, NULL);
             }
         }
+        j->n = 0;
+    }
+}
+
+/* Frees jobs and whatever they still hold. */
+static void jobs_free(struct gw_org_job *jobs, size_t nj)
+{
+    for (size_t i = 0; jobs != NULL && i < nj; i++) {
+        for (size_t k = 0; k < jobs[i].n; k++) {
+            protos__proposal_response__free_unpacked(jobs[i].pr[k], NULL);
+        }
+        gw_details_free(&jobs[i].d);
     }
     weft_free(jobs);
 }
 
-static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
-                     struct weft_buf *resp)
+/* Collects the endorsements of layout l from all its orgs at once, blocking
+ * (jobs_build says which): the own org on this thread, every other org as
+ * async calls on gw->rpc's threads (or, without an rpc server, on workers
+ * of gw->jobs; a job that cannot be queued runs here after the own org's).
+ * Then jobs_merge. */
+static void collect_parallel(struct gw_endorse *x, const struct gw_layout *l, bool own_first,
+                             bool *own_failed)
 {
-    struct weft_gateway *gw = ctx;
-    uint64_t t0 = weft_clock_mono_ns();
-    stat_inc(gw, &gw->stats.endorse);
-    Gateway__EndorseRequest *r = gateway__endorse_request__unpack(NULL, len, req);
-    struct gw_prop p = {0};
-    struct gw_layouts ls = {0};
-    struct gw_endorse *x = weft_calloc(1, sizeof(*x));
-    struct weft_err e = {0};
-    uint8_t *env = NULL;
-    size_t env_len = 0;
-    char msg[700];
-    int code;
-    if (x == NULL) {
-        code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
-        goto out;
+    size_t nj = 0;
+    struct gw_org_job *jobs = jobs_build(x, l, own_first, &nj);
+    *own_failed = false;
+    if (jobs == NULL) {
+        return; /* the sequential fallback still runs */
     }
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&cv, NULL);
+    for (size_t i = 0; i < nj; i++) {
+        jobs[i].mu = &mu;
+        jobs[i].cv = &cv;
+        if (i == 0) {
+            continue; /* the first job runs on this thread */
+        }
+        if (x->gw->rpc != NULL) {
+            jobs[i].async = jobs[i].queued = true;
+            jobs[i].done = !org_job_start(&jobs[i]);
+        } else {
+            jobs[i].queued = weft_pool_submit(x->gw->jobs, org_job_pooled, &jobs[i]) == 0;
+        }
+    }
+    for (size_t i = 0; i < nj; i++) {
+        if (!jobs[i].queued) {
+            org_job_run(&jobs[i]);
+        }
+    }
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nj; i++) {
+        while (jobs[i].queued && !jobs[i].done) {
+            if (jobs[i].async && !jobs[i].inflight) { /* an attempt ended: the next one */
+                pthread_mutex_unlock(&mu);
+                bool more = org_job_start(&jobs[i]);
+                pthread_mutex_lock(&mu);
+                jobs[i].done = !more;
+                continue;
+            }
+            pthread_cond_wait(&cv, &mu);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&cv);
+    pthread_mutex_destroy(&mu);
+    jobs_merge(x, jobs, nj, own_failed);
+    jobs_free(jobs, nj);
+}
+
+/* One Endorse call. Planned on the thread that received it (endorse_plan).
+ * With the backend's endorse_async the first layout's endorsements start
+ * there too (ecall_start), and the completion of the last attempt
+ * concludes: on that rpc thread when no further network call is needed,
+ * else on a worker of gw->jobs, which also runs the whole collection when
+ * it cannot start without waiting (a peer not dialled yet). Without
+ * endorse_async, h_endorse runs everything on the server's worker. */
+struct gw_ecall {
+    struct weft_gateway *gw;
+    struct weft_rpc_call *call;
+    uint64_t t0;
+    Gateway__EndorseRequest *r;
+    struct gw_prop p;
+    struct gw_layouts ls;
+    struct gw_endorse x;
+    const struct gw_layout *first; /* collected at once, all its orgs in parallel */
+    bool own_first;
+    struct gw_org_job *jobs; /* NULL until ecall_start started them */
+    size_t nj;
+    bool merged; /* the jobs' endorsements are in x */
+    int pending;  /* attempts in flight, plus the starter's hold (atomic) */
+    bool replied; /* the answer's claim: conclusion or cancellation (atomic) */
+};
+
+static struct gw_ecall *ecall_new(struct weft_gateway *gw, struct weft_rpc_call *call)
+{
+    struct gw_ecall *ec = weft_calloc(1, sizeof(*ec));
+    if (ec != NULL) {
+        pthread_mutex_lock(&gw->mu);
+        gw->ecalls++;
+        pthread_mutex_unlock(&gw->mu);
+        ec->gw = gw;
+        ec->call = call;
+        ec->t0 = weft_clock_mono_ns();
+        ec->x.gw = gw;
+        ec->x.p = &ec->p;
+    }
+    return ec;
+}
+
+static void ecall_free(struct gw_ecall *ec)
+{
+    if (ec == NULL) {
+        return;
+    }
+    jobs_free(ec->jobs, ec->nj);
+    for (size_t i = 0; i < ec->x.n_got; i++) {
+        protos__proposal_response__free_unpacked(ec->x.got[i].pr, NULL);
+    }
+    gw_details_free(&ec->x.d);
+    gw_layouts_free(&ec->ls);
+    prop_clear(&ec->p);
+    gateway__endorse_request__free_unpacked(ec->r, NULL);
+    struct weft_gateway *gw = ec->gw;
+    weft_free(ec);
+    pthread_mutex_lock(&gw->mu); /* the last touch of gw: weft_gateway_free waits for it */
+    if (--gw->ecalls == 0) {
+        pthread_cond_broadcast(&gw->ecall_cv);
+    }
+    pthread_mutex_unlock(&gw->mu);
+}
+
+/* Decodes the request, finds the chaincode's layouts and picks the first to
+ * collect. WEFT_RPC_OK to go on, else the call's failure (message set). */
+static int endorse_plan(struct gw_ecall *ec, const uint8_t *req, size_t len)
+{
+    struct weft_gateway *gw = ec->gw;
+    struct weft_rpc_call *call = ec->call;
+    struct gw_endorse *x = &ec->x;
+    struct gw_layouts *ls = &ec->ls;
+    struct weft_err e = {0};
+    char msg[700];
+    Gateway__EndorseRequest *r = ec->r = gateway__endorse_request__unpack(NULL, len, req);
     if (r == NULL) {
-        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, "an endorse request is required", NULL);
-        goto out;
+        return fail(call, WEFT_RPC_INVALID_ARGUMENT, "an endorse request is required", NULL);
     }
     if (r->proposed_transaction == NULL) {
-        code = fail(call, WEFT_RPC_INVALID_ARGUMENT,
+        return fail(call, WEFT_RPC_INVALID_ARGUMENT,
                     "the proposed transaction must contain a signed proposal", NULL);
-        goto out;
     }
-    if (prop_parse(r->proposed_transaction, &p, &e) != 0) {
+    if (prop_parse(r->proposed_transaction, &ec->p, &e) != 0) {
         snprintf(msg, sizeof(msg), "failed to unpack transaction proposal: %s", e.msg);
-        code = fail(call, WEFT_RPC_INVALID_ARGUMENT, msg, NULL);
-        goto out;
+        return fail(call, WEFT_RPC_INVALID_ARGUMENT, msg, NULL);
     }
-    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, p.channel);
+    const struct weft_channel_config *cfg = gw->be.config(gw->be.ctx, ec->p.channel);
     if (cfg == NULL) {
-        snprintf(msg, sizeof(msg), "channel '%s' not found", p.channel);
-        code = fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
-        goto out;
+        snprintf(msg, sizeof(msg), "channel '%s' not found", ec->p.channel);
+        return fail(call, WEFT_RPC_NOT_FOUND, msg, NULL);
     }
-    x->gw = gw;
     x->cfg = cfg;
-    x->p = &p;
     x->deadline = deadline_for(call, gw->endorse_ms);
     known_peers(gw, cfg, &x->eps);
     if (r->n_endorsing_organizations > 0) {
         /* one endorsement from each requested org */
-        ls.v = weft_calloc(1, sizeof(*ls.v));
-        if (ls.v == NULL) {
-            code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
-            goto out;
+        ls->v = weft_calloc(1, sizeof(*ls->v));
+        if (ls->v == NULL) {
+            return fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
         }
-        ls.n = 1;
-        ls.v[0].orgs = weft_calloc(r->n_endorsing_organizations, sizeof(*ls.v[0].orgs));
-        for (size_t i = 0; ls.v[0].orgs != NULL && i < r->n_endorsing_organizations; i++) {
+        ls->n = 1;
+        ls->v[0].orgs = weft_calloc(r->n_endorsing_organizations, sizeof(*ls->v[0].orgs));
+        for (size_t i = 0; ls->v[0].orgs != NULL && i < r->n_endorsing_organizations; i++) {
             if (in_list(r->endorsing_organizations, i, r->endorsing_organizations[i])) {
                 continue;
             }
-            ls.v[0].orgs[ls.v[0].n].mspid = weft_strdup(r->endorsing_organizations[i]);
-            ls.v[0].orgs[ls.v[0].n++].n = 1;
+            ls->v[0].orgs[ls->v[0].n].mspid = weft_strdup(r->endorsing_organizations[i]);
+            ls->v[0].orgs[ls->v[0].n++].n = 1;
         }
     } else {
-        if (cc_layouts(gw, cfg, p.channel, p.cc, &ls, &e) != 0) {
-            code = fail(call, WEFT_RPC_FAILED_PRECONDITION, e.msg, NULL);
-            goto out;
+        if (cc_layouts(gw, cfg, ec->p.channel, ec->p.cc, ls, &e) != 0) {
+            return fail(call, WEFT_RPC_FAILED_PRECONDITION, e.msg, NULL);
         }
-        if (ls.n == 0) {
+        if (ls->n == 0) {
             snprintf(msg, sizeof(msg),
                      "no combination of peers can be derived which satisfy the endorsement "
-                     "policy of chaincode %s in channel %s", p.cc, p.channel);
-            code = fail(call, WEFT_RPC_FAILED_PRECONDITION, msg, NULL);
-            goto out;
+                     "policy of chaincode %s in channel %s", ec->p.cc, ec->p.channel);
+            return fail(call, WEFT_RPC_FAILED_PRECONDITION, msg, NULL);
         }
-    }
-    bool any_feasible = false;
-    for (size_t i = 0; i < ls.n && !any_feasible; i++) {
-        any_feasible = layout_feasible(x, &ls.v[i]);
-    }
-    if (!any_feasible) {
-        snprintf(msg, sizeof(msg),
-                 "no peers available to satisfy the endorsement policy of chaincode %s in "
-                 "channel %s", p.cc, p.channel);
-        code = fail(call, WEFT_RPC_UNAVAILABLE, msg, NULL);
-        goto out;
     }
     /* The first layout that can be met (with the gateway's own org when it
      * has a say): all its orgs at once. Unless orgs were requested, the own
      * org is asked too, as Fabric's gateway always endorses there first; its
      * non-retryable failure (a chaincode error, a refused proposal) ends the
      * call as "failed to endorse". */
-    {
-        const struct gw_layout *first = NULL;
-        for (size_t i = 0; i < ls.n && first == NULL; i++) {
-            if (layout_feasible(x, &ls.v[i]) && gw_layout_need(&ls.v[i], gw->mspid) > 0) {
-                first = &ls.v[i];
-            }
-        }
-        for (size_t i = 0; i < ls.n && first == NULL; i++) {
-            if (layout_feasible(x, &ls.v[i])) {
-                first = &ls.v[i];
-            }
-        }
-        bool own_failed = false;
-        collect_parallel(x, first, r->n_endorsing_organizations == 0, &own_failed);
-        if (own_failed) {
-            code = fail(call, WEFT_RPC_ABORTED,
-                        "failed to endorse transaction, see attached details for more info",
-                        &x->d);
-            goto out;
+    for (size_t i = 0; i < ls->n && ec->first == NULL; i++) {
+        if (layout_feasible(x, &ls->v[i]) && gw_layout_need(&ls->v[i], gw->mspid) > 0) {
+            ec->first = &ls->v[i];
         }
     }
-    const struct gw_layout *done = NULL;
-    for (size_t i = 0; i < ls.n && done == NULL && !x->nonretry; i++) {
+    for (size_t i = 0; i < ls->n && ec->first == NULL; i++) {
+        if (layout_feasible(x, &ls->v[i])) {
+            ec->first = &ls->v[i];
+        }
+    }
+    if (ec->first == NULL) {
+        snprintf(msg, sizeof(msg),
+                 "no peers available to satisfy the endorsement policy of chaincode %s in "
+                 "channel %s", ec->p.cc, ec->p.channel);
+        return fail(call, WEFT_RPC_UNAVAILABLE, msg, NULL);
+    }
+    ec->own_first = r->n_endorsing_organizations == 0;
+    return WEFT_RPC_OK;
+}
+
+/* The layout the answer uses: the first (in plan order) that can be met
+ * and is met, asking further peers where one is short (blocking calls).
+ * NULL when none could be. */
+static const struct gw_layout *endorse_fill(struct gw_ecall *ec)
+{
+    struct gw_endorse *x = &ec->x;
+    for (size_t i = 0; i < ec->ls.n && !x->nonretry; i++) {
         if (weft_clock_mono_ns() >= x->deadline) {
             break;
         }
-        if (layout_feasible(x, &ls.v[i]) && fill_layout(x, &ls.v[i])) {
-            done = &ls.v[i];
+        if (layout_feasible(x, &ec->ls.v[i]) && fill_layout(x, &ec->ls.v[i])) {
+            return &ec->ls.v[i];
         }
+    }
+    return NULL;
+}
+
+/* Whether endorse_fill would call out: the first layout it would try is
+ * not met by the endorsements held already. */
+static bool endorse_fill_calls(const struct gw_ecall *ec)
+{
+    const struct gw_endorse *x = &ec->x;
+    if (x->nonretry || weft_clock_mono_ns() >= x->deadline) {
+        return false;
+    }
+    for (size_t i = 0; i < ec->ls.n; i++) {
+        const struct gw_layout *l = &ec->ls.v[i];
+        if (!layout_feasible(x, l)) {
+            continue;
+        }
+        for (size_t o = 0; o < l->n; o++) {
+            if (got_count(x, l->orgs[o].mspid) < l->orgs[o].n) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return false;
+}
+
+/* The answer, once the collection is over (own_failed: the own org could
+ * not endorse at all; done: endorse_fill's layout): the failure (message
+ * and details set) or the prepared transaction in resp. Never blocks. */
+static int endorse_answer(struct gw_ecall *ec, bool own_failed, const struct gw_layout *done,
+                          struct weft_buf *resp)
+{
+    struct weft_rpc_call *call = ec->call;
+    struct gw_endorse *x = &ec->x;
+    struct weft_err e = {0};
+    if (own_failed) {
+        return fail(call, WEFT_RPC_ABORTED,
+                    "failed to endorse transaction, see attached details for more info", &x->d);
     }
     if (done == NULL) {
         if (weft_clock_mono_ns() >= x->deadline) {
-            code = fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
+            return fail(call, WEFT_RPC_DEADLINE_EXCEEDED,
                         x->n_got == 0
                             ? "endorsement timeout expired while collecting first endorsement"
                             : "endorsement timeout expired while collecting endorsements",
                         NULL);
-        } else if (x->n_got == 0) {
-            code = fail(call, WEFT_RPC_ABORTED,
+        }
+        if (x->n_got == 0) {
+            return fail(call, WEFT_RPC_ABORTED,
                         "failed to endorse transaction, see attached details for more info",
                         &x->d);
-        } else {
-            code = fail(call, WEFT_RPC_ABORTED,
-                        "failed to collect enough transaction endorsements, see attached "
-                        "details for more info",
-                        &x->d);
         }
-        goto out;
+        return fail(call, WEFT_RPC_ABORTED,
+                    "failed to collect enough transaction endorsements, see attached "
+                    "details for more info",
+                    &x->d);
     }
     /* the endorsements the layout counts, in collection order */
     const Protos__ProposalResponse *use[MAX_ENDPOINTS];
@@ -1237,9 +1372,10 @@ static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, 
             use[nu++] = x->got[i].pr;
         }
     }
-    if (gw_prepare_envelope(p.pbytes, p.plen, use, nu, &env, &env_len, &e) != 0) {
-        code = fail(call, WEFT_RPC_ABORTED, e.msg, NULL);
-        goto out;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    if (gw_prepare_envelope(ec->p.pbytes, ec->p.plen, use, nu, &env, &env_len, &e) != 0) {
+        return fail(call, WEFT_RPC_ABORTED, e.msg, NULL);
     }
     /* EndorseResponse{prepared_transaction (1) = Envelope} */
     uint8_t hdr[11];
@@ -1253,25 +1389,250 @@ static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, 
             break;
         }
     }
+    int code = WEFT_RPC_OK;
     if (weft_buf_append(resp, hdr, h) != 0 || weft_buf_append(resp, env, env_len) != 0) {
         code = fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "response too large", NULL);
-        goto out;
-    }
-    code = WEFT_RPC_OK;
-out:
-    observe(gw, "Endorse", code, t0);
-    if (x != NULL) {
-        for (size_t i = 0; i < x->n_got; i++) {
-            protos__proposal_response__free_unpacked(x->got[i].pr, NULL);
-        }
-        gw_details_free(&x->d);
-        weft_free(x);
     }
     weft_free(env);
-    gw_layouts_free(&ls);
-    prop_clear(&p);
-    gateway__endorse_request__free_unpacked(r, NULL);
     return code;
+}
+
+/* Endorse on the server's worker (backend without endorse_async). */
+static int h_endorse(void *ctx, struct weft_rpc_call *call, const uint8_t *req, size_t len,
+                     struct weft_buf *resp)
+{
+    struct weft_gateway *gw = ctx;
+    stat_inc(gw, &gw->stats.endorse);
+    struct gw_ecall *ec = ecall_new(gw, call);
+    if (ec == NULL) {
+        return fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    }
+    int code = endorse_plan(ec, req, len);
+    if (code == WEFT_RPC_OK) {
+        bool own_failed = false;
+        collect_parallel(&ec->x, ec->first, ec->own_first, &own_failed);
+        code = endorse_answer(ec, own_failed, own_failed ? NULL : endorse_fill(ec), resp);
+    }
+    observe(gw, "Endorse", code, ec->t0);
+    ecall_free(ec);
+    return code;
+}
+
+/* ---- Endorse without a worker (backend endorse_async) ------------------------------ */
+
+/* Takes the right to answer; false when the other side (conclusion or
+ * cancellation) has it. */
+static bool ecall_claim(struct gw_ecall *ec)
+{
+    return !__atomic_exchange_n(&ec->replied, true, __ATOMIC_ACQ_REL);
+}
+
+/* The client is gone (cancel, deadline, server stop): answered now, under
+ * the call's lock. The last attempt's completion, which always follows
+ * (remote calls carry the deadline and the server's stop cancels them; the
+ * chaincode support enforces its execute timeout), frees the call's state. */
+static void ecall_cancelled(void *arg)
+{
+    struct gw_ecall *ec = arg;
+    struct weft_gateway *gw = ec->gw; /* ec may go once the claim is lost */
+    struct weft_rpc_call *call = ec->call;
+    uint64_t t0 = ec->t0;
+    if (!ecall_claim(ec)) {
+        return;
+    }
+    observe(gw, "Endorse", WEFT_RPC_CANCELLED, t0);
+    weft_rpc_call_set_message(call, "endorse cancelled");
+    (void)weft_rpc_call_reply(call, WEFT_RPC_CANCELLED, NULL, 0);
+    release(gw);
+}
+
+/* Answers (when the claim is still ours) with endorse_answer's outcome and
+ * frees ec. */
+static void ecall_finish(struct gw_ecall *ec, bool own_failed, const struct gw_layout *done)
+{
+    struct weft_gateway *gw = ec->gw;
+    if (ecall_claim(ec)) {
+        struct weft_buf resp;
+        weft_buf_init(&resp, WEFT_RPC_DEFAULT_MAX_MSG);
+        int code = endorse_answer(ec, own_failed, done, &resp);
+        observe(gw, "Endorse", code, ec->t0);
+        (void)weft_rpc_call_reply(ec->call, code, resp.data, resp.len);
+        weft_buf_close(&resp);
+        release(gw);
+    }
+    ecall_free(ec);
+}
+
+/* On a worker of gw->jobs: the rest of a collection that needs blocking
+ * calls (retries on further peers, other layouts), or all of it when it
+ * could not start without waiting (jobs NULL). */
+static void ecall_pooled(void *arg)
+{
+    struct gw_ecall *ec = arg;
+    bool own_failed = false;
+    if (ec->jobs == NULL) {
+        collect_parallel(&ec->x, ec->first, ec->own_first, &own_failed);
+    } else if (!ec->merged) {
+        for (size_t i = 0; i < ec->nj; i++) {
+            org_job_run(&ec->jobs[i]); /* nothing to do for a complete share */
+        }
+        jobs_merge(&ec->x, ec->jobs, ec->nj, &own_failed);
+    } /* else merged by ecall_collected, which concludes an own failure itself */
+    ecall_finish(ec, own_failed, own_failed ? NULL : endorse_fill(ec));
+}
+
+/* Every started attempt has completed: conclude here when nothing more
+ * must be asked, else on a worker. */
+static void ecall_collected(struct gw_ecall *ec)
+{
+    bool more = false;
+    for (size_t i = 0; i < ec->nj && !more; i++) {
+        more = org_job_pick(&ec->jobs[i]) != NULL; /* a retry is due */
+    }
+    if (!more) {
+        bool own_failed = false;
+        jobs_merge(&ec->x, ec->jobs, ec->nj, &own_failed);
+        if (own_failed || !endorse_fill_calls(ec)) {
+            ecall_finish(ec, own_failed, own_failed ? NULL : endorse_fill(ec));
+            return;
+        }
+        ec->merged = true; /* ecall_pooled goes straight on to other layouts */
+    }
+    if (weft_pool_submit(ec->gw->jobs, ecall_pooled, ec) != 0) {
+        ecall_finish(ec, false, NULL); /* the gateway is stopping */
+    }
+}
+
+static void ecall_unhold(struct gw_ecall *ec)
+{
+    if (__atomic_sub_fetch(&ec->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+        ecall_collected(ec);
+    }
+}
+
+/* One attempt's end (pr taken): recorded on its own job, which no other
+ * thread touches while the attempt is in flight. */
+static void ecall_attempt_done(struct gw_org_job *j, Protos__ProposalResponse *pr,
+                               struct gw_outcome *oc)
+{
+    org_job_record(j, j->cur, pr, oc);
+    ecall_unhold(j->ec);
+}
+
+static void ecall_local_done(void *arg, int rc, const uint8_t *resp, size_t resp_len,
+                             const struct weft_err *e)
+{
+    struct gw_org_job *j = arg;
+    Protos__ProposalResponse *pr = NULL;
+    struct gw_outcome oc;
+    local_outcome(j->x->gw, rc, resp, resp_len, e, &pr, &oc);
+    ecall_attempt_done(j, pr, &oc);
+}
+
+static void ecall_remote_done(void *ctx, int rc, struct weft_rpc_result *r)
+{
+    struct gw_org_job *j = ctx;
+    Protos__ProposalResponse *pr = NULL;
+    struct gw_outcome oc;
+    endorse_outcome(j->x->gw, rc, r, &pr, &oc);
+    weft_rpc_result_clear(r);
+    ecall_attempt_done(j, pr, &oc);
+}
+
+/* The client of a peer already dialled, or NULL (dialling may wait). */
+static struct weft_rpc_client *client_dialled(struct weft_gateway *gw, const char *address)
+{
+    struct weft_rpc_client *c = NULL;
+    pthread_mutex_lock(&gw->mu);
+    for (struct gw_client *e = gw->clients; e != NULL && c == NULL; e = e->next) {
+        if (strcmp(e->address, address) == 0 && __atomic_load_n(&e->dialled, __ATOMIC_ACQUIRE)) {
+            c = e->c;
+        }
+    }
+    pthread_mutex_unlock(&gw->mu);
+    return c;
+}
+
+/* Starts each job's first attempt without waiting. False (nothing started)
+ * when one of them would have to wait: a peer not dialled yet. */
+static bool ecall_start(struct gw_ecall *ec)
+{
+    struct gw_endorse *x = &ec->x;
+    size_t nj = 0;
+    struct gw_org_job *jobs = jobs_build(x, ec->first, ec->own_first, &nj);
+    if (jobs == NULL || nj > MAX_ENDPOINTS) {
+        jobs_free(jobs, nj);
+        return false;
+    }
+    struct weft_rpc_client *cli[MAX_ENDPOINTS];
+    struct gw_ep *ep[MAX_ENDPOINTS];
+    for (size_t i = 0; i < nj; i++) {
+        jobs[i].ec = ec;
+        jobs[i].cur = ep[i] = org_job_pick(&jobs[i]);
+        cli[i] = NULL;
+        if (ep[i] == NULL) {
+            continue; /* no peer of the org: its share stays short */
+        }
+        if (!ep[i]->local && (cli[i] = client_dialled(ec->gw, ep[i]->address)) == NULL) {
+            jobs_free(jobs, nj);
+            return false;
+        }
+    }
+    ec->jobs = jobs;
+    ec->nj = nj;
+    ec->pending = 1;
+    for (size_t i = 0; i < nj; i++) {
+        struct gw_org_job *j = &jobs[i];
+        if (ep[i] == NULL) {
+            continue;
+        }
+        ep[i]->used = true;
+        j->attempts = 1;
+        __atomic_add_fetch(&ec->pending, 1, __ATOMIC_ACQ_REL);
+        if (ep[i]->local) {
+            ec->gw->be.endorse_async(ec->gw->be.ctx, ec->p.sp, ec->p.sp_len, ecall_local_done,
+                                     j);
+            continue;
+        }
+        struct weft_rpc_result r = {0};
+        int rc = weft_rpc_client_unary_async(cli[i], ec->gw->rpc, METHOD_PROCESS_PROPOSAL,
+                                             ec->p.sp, ec->p.sp_len, ms_left(x->deadline),
+                                             ecall_remote_done, j, &r);
+        if (rc != 0) {
+            Protos__ProposalResponse *pr = NULL;
+            struct gw_outcome oc;
+            endorse_outcome(ec->gw, rc, &r, &pr, &oc);
+            weft_rpc_result_clear(&r);
+            ecall_attempt_done(j, pr, &oc);
+        }
+    }
+    ecall_unhold(ec);
+    return true;
+}
+
+/* Endorse on the completion-queue thread that received it: planned here,
+ * its first attempts started, answered later (no worker held meanwhile). */
+static int h_endorse_async(void *ctx, struct weft_rpc_call *call, const uint8_t *req,
+                           size_t len, struct weft_buf *resp)
+{
+    struct weft_gateway *gw = ctx;
+    (void)resp;
+    stat_inc(gw, &gw->stats.endorse);
+    struct gw_ecall *ec = ecall_new(gw, call);
+    if (ec == NULL) {
+        return fail(call, WEFT_RPC_RESOURCE_EXHAUSTED, "out of memory", NULL);
+    }
+    int code = endorse_plan(ec, req, len);
+    if (code != WEFT_RPC_OK) {
+        observe(gw, "Endorse", code, ec->t0);
+        ecall_free(ec);
+        return code;
+    }
+    weft_rpc_call_on_cancel(call, ecall_cancelled, ec);
+    if (!ecall_start(ec) && weft_pool_submit(gw->jobs, ecall_pooled, ec) != 0) {
+        ecall_finish(ec, false, NULL);
+    }
+    return WEFT_RPC_DEFERRED;
 }
 
 /* ---- Submit --------------------------------------------------------------------- */
@@ -2536,6 +2897,7 @@ int weft_gateway_new(const struct weft_gateway_opts *o, const struct weft_gatewa
     }
     pthread_mutex_init(&gw->mu, NULL);
     pthread_cond_init(&gw->cv, NULL);
+    pthread_cond_init(&gw->ecall_cv, NULL);
     gw->be = *be;
     gw->mspid = weft_strdup(o->mspid);
     gw->endpoint = weft_strdup(o->endpoint != NULL ? o->endpoint : "");
@@ -2654,6 +3016,7 @@ static void release(struct weft_gateway *gw)
         return code;                                                                           \
     }
 GW_LIMITED(l_endorse, h_endorse)
+GW_LIMITED(l_endorse_async, h_endorse_async)
 GW_LIMITED(l_submit, h_submit)
 GW_LIMITED(l_commit_status, h_commit_status)
 GW_LIMITED(l_evaluate, h_evaluate)
@@ -2673,7 +3036,12 @@ int weft_gateway_register(struct weft_gateway *gw, struct weft_rpc_server *rpc,
                           struct weft_err *err)
 {
     gw->rpc = rpc;
-    int rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", l_endorse, gw);
+    /* with an asynchronous local endorser, Endorse never blocks: it runs on
+     * the completion-queue thread and answers when its endorsements are in */
+    int rc = gw->be.endorse_async != NULL
+                 ? weft_rpc_server_add_unary_flags(rpc, "/gateway.Gateway/Endorse",
+                                                   l_endorse_async, gw, WEFT_RPC_INLINE)
+                 : weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Endorse", l_endorse, gw);
     if (rc == 0) {
         rc = weft_rpc_server_add_unary(rpc, "/gateway.Gateway/Submit", l_submit, gw);
     }
@@ -2720,6 +3088,13 @@ void weft_gateway_free(struct weft_gateway *gw)
         weft_free(w->channel);
         weft_free(w);
     }
+    /* an Endorse answered at the server's stop may still wait for its last
+     * attempt (a local chaincode run ends by the execute timeout) */
+    pthread_mutex_lock(&gw->mu);
+    while (gw->ecalls > 0) {
+        pthread_cond_wait(&gw->ecall_cv, &gw->mu);
+    }
+    pthread_mutex_unlock(&gw->mu);
     /* no Endorse runs any more; queued Submit attempts end (shutting down);
      * then the readers answer what is still pending on their streams, with
      * no pool left to move on (gw->jobs NULL) */
@@ -2751,6 +3126,7 @@ void weft_gateway_free(struct weft_gateway *gw)
     weft_free(gw->mspid);
     weft_free(gw->endpoint);
     pthread_cond_destroy(&gw->cv);
+    pthread_cond_destroy(&gw->ecall_cv);
     pthread_mutex_destroy(&gw->mu);
     weft_free(gw);
 }

@@ -23,6 +23,12 @@ static int be_endorse(void *ctx, const uint8_t *sp, size_t sp_len, uint8_t **res
     return weft_peer_endorse(ctx, sp, sp_len, resp, resp_len, err);
 }
 
+static void be_endorse_async(void *ctx, const uint8_t *sp, size_t sp_len,
+                             weft_peer_endorse_done_fn done, void *arg)
+{
+    weft_peer_endorse_async(ctx, sp, sp_len, done, arg);
+}
+
 static const struct weft_channel_config *be_config(void *ctx, const char *channel)
 {
     return peer__channel_config(ctx, channel);
@@ -98,6 +104,7 @@ int peer__gateway_start(struct weft_peer *p, struct weft_config *cfg, struct wef
     struct weft_gateway_backend be = {
         .ctx = p,
         .endorse = be_endorse,
+        .endorse_async = be_endorse_async,
         .config = be_config,
         .ledger = be_ledger,
     };

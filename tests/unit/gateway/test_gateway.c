@@ -84,6 +84,11 @@ struct fx {
     int bcast_streams, bcast_msgs; /* Broadcast calls and envelopes seen */
     int ord_delay_ms;              /* the fake orderer's time per envelope */
     int bcast_answers;             /* BroadcastResponses sent */
+    /* the second group: the local endorser is asynchronous (endorse_async,
+     * answered from apool's threads, as the peer's chaincode completions) */
+    bool async_local;
+    struct weft_pool *apool;
+    int local_async_calls;
 };
 
 static struct fx F;
@@ -157,6 +162,53 @@ static int fake_endorse(void *ctx, const uint8_t *sp, size_t sp_len, uint8_t **r
     }
     *resp = make_pr(FGET(local_mode), "org1-peer", resp_len);
     return 0;
+}
+
+struct async_job {
+    uint8_t *sp;
+    size_t len;
+    void (*done)(void *arg, int rc, const uint8_t *resp, size_t resp_len,
+                 const struct weft_err *err);
+    void *arg;
+};
+
+static void async_job_run(void *a)
+{
+    struct async_job *j = a;
+    uint8_t *resp = NULL;
+    size_t rl = 0;
+    struct weft_err err = {0};
+    int rc = fake_endorse(NULL, j->sp, j->len, &resp, &rl, &err);
+    j->done(j->arg, rc, resp, rl, &err);
+    weft_free(resp);
+    weft_free(j->sp);
+    weft_free(j);
+}
+
+/* The asynchronous local endorser: a refusal at once (as the peer's checks
+ * answer on the calling thread), anything else later from another thread. */
+static void fake_endorse_async(void *ctx, const uint8_t *sp, size_t sp_len,
+                               void (*done)(void *arg, int rc, const uint8_t *resp,
+                                            size_t resp_len, const struct weft_err *err),
+                               void *arg)
+{
+    (void)ctx;
+    __atomic_fetch_add(&F.local_async_calls, 1, __ATOMIC_SEQ_CST);
+    if (FGET(local_mode) == M_REFUSE) {
+        struct weft_err err = {0};
+        int rc = fake_endorse(NULL, sp, sp_len, NULL, NULL, &err);
+        done(arg, rc, NULL, 0, &err);
+        return;
+    }
+    struct async_job *j = weft_calloc(1, sizeof(*j));
+    assert_non_null(j);
+    j->sp = weft_malloc(sp_len);
+    assert_non_null(j->sp);
+    memcpy(j->sp, sp, sp_len);
+    j->len = sp_len;
+    j->done = done;
+    j->arg = arg;
+    assert_int_equal(weft_pool_submit(F.apool, async_job_run, j), 0);
 }
 
 static const struct weft_channel_config *fake_config(void *ctx, const char *ch)
@@ -250,10 +302,13 @@ static void commit_blocks(struct weft_ledger *l, unsigned from, unsigned to)
     }
 }
 
+static bool g_async_local; /* the group being set up uses endorse_async */
+
 static int setup(void **state)
 {
     (void)state;
     memset(&F, 0, sizeof(F));
+    F.async_local = g_async_local;
     struct weft_err err = {0};
     F.dir = wt_tmpdir("gateway");
     struct weft_ledger_options lo;
@@ -309,6 +364,11 @@ static int setup(void **state)
         .config = fake_config,
         .ledger = fake_ledger,
     };
+    if (F.async_local) {
+        F.apool = weft_pool_new(4);
+        assert_non_null(F.apool);
+        be.endorse_async = fake_endorse_async;
+    }
     if (weft_gateway_new(&go, &be, &F.gw, &err) != 0) {
         fail_msg("gateway: %s", err.msg);
     }
@@ -333,7 +393,8 @@ static int teardown(void **state)
     weft_rpc_client_free(F.cli);
     weft_rpc_server_stop(F.srv, 1000);
     weft_rpc_server_free(F.srv);
-    weft_gateway_free(F.gw);
+    weft_gateway_free(F.gw); /* waits for Endorse state still held by apool's jobs */
+    weft_pool_free(F.apool);
     weft_rpc_server_free(F.org2a);
     weft_rpc_server_free(F.org2b);
     weft_rpc_server_free(F.ord);
@@ -985,6 +1046,62 @@ static void test_endorse_parallel(void **state)
     protos__transaction__free_unpacked(t, NULL);
     common__payload__free_unpacked(p, NULL);
     gateway__endorse_response__free_unpacked(er, NULL);
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+}
+
+/* With an asynchronous local endorser each Endorse asks it once through
+ * endorse_async (the completion-queue path), never through the blocking
+ * endorse. */
+static void test_endorse_async_used(void **state)
+{
+    (void)state;
+    struct weft_rpc_result r = {0};
+    size_t len = 0;
+    uint8_t *req = endorse_req(&len, NULL);
+    FSET(local_mode, M_OK);
+    FSET(org2a_mode, M_OK);
+    FSET(org2b_mode, M_OK);
+    for (int i = 0; i < 5; i++) {
+        int a0 = FGET(local_async_calls), l0 = FGET(local_calls);
+        assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_OK);
+        assert_int_equal(FGET(local_async_calls) - a0, 1);
+        assert_int_equal(FGET(local_calls) - l0, 1);
+    }
+    /* a refusal known at once (on the calling thread) ends the call */
+    FSET(local_mode, M_REFUSE);
+    assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_ABORTED);
+    Gateway__ErrorDetail *d[8];
+    size_t nd = decode_details(&r, WEFT_RPC_ABORTED, d, 8);
+    assert_int_equal(nd, 1);
+    assert_string_equal(d[0]->address, "peer0.org1.example.com:7051");
+    free_details(d, nd);
+    FSET(local_mode, M_OK);
+    weft_rpc_result_clear(&r);
+    weft_free(req);
+}
+
+/* Clients that give up while the endorsers are still at work get their
+ * deadline; each call's slot under the concurrency limit (8) comes back, so
+ * after more abandoned calls than the limit a new one still succeeds, and
+ * the abandoned calls' late completions are absorbed (ASan: nothing leaks,
+ * nothing is used after it is freed). */
+static void test_endorse_async_abandoned(void **state)
+{
+    (void)state;
+    struct weft_rpc_result r = {0};
+    size_t len = 0;
+    uint8_t *req = endorse_req(&len, NULL);
+    FSET(local_mode, M_OK);
+    FSET(org2a_mode, M_OK);
+    FSET(org2b_mode, M_OK);
+    FSET(delay_ms, 300);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 50, &r),
+                         WEFT_RPC_DEADLINE_EXCEEDED);
+    }
+    FSET(delay_ms, 0);
+    assert_int_equal(call("/gateway.Gateway/Endorse", req, len, 5000, &r), WEFT_RPC_OK);
     weft_rpc_result_clear(&r);
     weft_free(req);
 }
@@ -1657,5 +1774,17 @@ int main(void)
         cmocka_unit_test(test_commit_status_deferred),
         cmocka_unit_test(test_metrics),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    /* the same Endorse checks with an asynchronous local endorser: Endorse
+     * then runs on the completion-queue thread (gateway.c ecall_*) */
+    const struct CMUnitTest async_tests[] = {
+        cmocka_unit_test(test_endorse),
+        cmocka_unit_test(test_endorse_parallel),
+        cmocka_unit_test(test_endorse_async_used),
+        cmocka_unit_test(test_endorse_async_abandoned),
+        cmocka_unit_test(test_endorse),
+    };
+    g_async_local = true;
+    failed += cmocka_run_group_tests_name("gateway_async_local", async_tests, setup, teardown);
+    return failed;
 }
