@@ -57,11 +57,20 @@ struct node_spec {
     const char *name; /* "peer" */
     enum cmd_config_daemon daemon;
     struct node_keys keys;
+    /* gRPC's polling engine unless GRPC_POLL_STRATEGY says otherwise (NULL:
+     * gRPC's own default, epoll1) */
+    const char *grpc_poller;
 };
 
+/* The peer uses gRPC's poll engine: each completion queue polls its own
+ * connections, where epoll1's one poller for the whole process must wake
+ * the thread an event belongs to (bench/e2e: about 18% fewer context
+ * switches and 5% less CPU per transaction in the peers). The orderer keeps
+ * epoll1 (poll doubled its context switches). */
 static const struct node_spec peer_spec = {
     .name = "peer",
     .daemon = CMD_CONFIG_PEER,
+    .grpc_poller = "poll",
     .keys =
         {
             .listen_address = "peer.listenAddress",
@@ -482,6 +491,9 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
         }
     }
 
+    if (spec->grpc_poller != NULL) {
+        (void)setenv("GRPC_POLL_STRATEGY", spec->grpc_poller, 0); /* before gRPC starts */
+    }
     /* A client that disconnects mid-reply must not kill the node. */
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;

@@ -331,6 +331,21 @@ static struct weft_rpc_client *client_for(struct weft_gateway *gw,
     return client_ready(gw, e, deadline_ns);
 }
 
+/* The next call to address waits (briefly) for its connection again, as
+ * the first did: after a transport failure the channel reconnects only
+ * while someone polls it, which a failing fast call does not do under
+ * gRPC's poll engine. */
+static void client_redial(struct weft_gateway *gw, const char *address)
+{
+    pthread_mutex_lock(&gw->mu);
+    for (struct gw_client *c = gw->clients; c != NULL; c = c->next) {
+        if (strcmp(c->address, address) == 0) {
+            __atomic_store_n(&c->dialled, false, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&gw->mu);
+}
+
 /* ---- the proposal -------------------------------------------------------------- */
 
 struct gw_prop {
@@ -781,6 +796,9 @@ static bool try_ep(struct gw_endorse *x, struct gw_ep *ep, bool retry)
         return true;
     }
     protos__proposal_response__free_unpacked(pr, NULL);
+    if (oc.code == WEFT_RPC_UNAVAILABLE && !ep->local) {
+        client_redial(x->gw, ep->address);
+    }
     if (!oc.retry) {
         x->nonretry = true;
     }
@@ -893,6 +911,9 @@ static void org_job_record(struct gw_org_job *j, const struct gw_ep *ep,
         return;
     }
     protos__proposal_response__free_unpacked(pr, NULL);
+    if (oc->code == WEFT_RPC_UNAVAILABLE && !ep->local) {
+        client_redial(j->x->gw, ep->address);
+    }
     if (!oc->retry) {
         j->nonretry = true;
     }
