@@ -550,6 +550,9 @@ static void endorse_on(struct weft_gateway *gw, const struct weft_channel_config
     }
     endorse_outcome(gw, rc, &r, pr, oc);
     weft_rpc_result_clear(&r);
+    if (oc->code == WEFT_RPC_UNAVAILABLE) {
+        client_redial(gw, ep->address);
+    }
 }
 
 /* Layouts of the chaincode's endorsement policy: _lifecycle's
@@ -1885,6 +1888,9 @@ static void submit_answer(struct gw_submit *j, const struct gw_bentry *e,
         j->done = true;
     }
     pthread_mutex_unlock(&j->mu);
+    if (a->rc != 0) {
+        client_redial(gw, o->address); /* the stream broke: reconnect before reuse */
+    }
     if (code >= 0) {
         submit_reply(j, code, code == WEFT_RPC_OK ? NULL : msg, false);
         return;
@@ -2152,6 +2158,7 @@ static bool submit_send(struct gw_submit *j, struct gw_bentry *e, char *msg, siz
     if (s == NULL) {
         pthread_mutex_unlock(&b->mu);
         pthread_mutex_unlock(&b->send_mu);
+        client_redial(gw, address);
         return false;
     }
     if (b->tail != NULL) {
