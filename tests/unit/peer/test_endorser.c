@@ -43,6 +43,8 @@ struct fixture {
     struct weft_rpc_server *rpc;
     struct weft_rpc_client *client;
     bool via_rpc;
+    bool via_async; /* endorse() through weft_peer_endorse_async */
+    int async_calls, async_on_caller;
 };
 
 static struct fixture *G;
@@ -372,6 +374,65 @@ static uint8_t *make_proposal(const struct prop_opts *o, size_t *len, char txid_
     return out;
 }
 
+/* One weft_peer_endorse_async outcome, waited for by the test thread. */
+struct async_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    bool on_caller; /* done ran before weft_peer_endorse_async returned */
+    bool returned;
+    int rc;
+    uint8_t *out;
+    size_t len;
+    struct weft_err e;
+};
+
+static void async_done(void *arg, int rc, const uint8_t *resp, size_t len,
+                       const struct weft_err *e)
+{
+    struct async_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    assert_false(w->done); /* exactly once */
+    w->on_caller = !w->returned;
+    w->rc = rc;
+    if (rc == 0) {
+        w->out = weft_malloc(len > 0 ? len : 1);
+        assert_non_null(w->out);
+        memcpy(w->out, resp, len);
+        w->len = len;
+    } else {
+        w->e = *e;
+    }
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int endorse_async_wait(const uint8_t *sp, size_t len, uint8_t **out, size_t *ol,
+                              struct weft_err *e)
+{
+    struct async_wait w = {.rc = -1};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    weft_peer_endorse_async(G->peer, sp, len, async_done, &w);
+    pthread_mutex_lock(&w.mu);
+    w.returned = true;
+    while (!w.done) {
+        pthread_cond_wait(&w.cv, &w.mu);
+    }
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    G->async_on_caller += w.on_caller;
+    G->async_calls++;
+    *out = w.out;
+    *ol = w.len;
+    if (w.rc != 0) {
+        *e = w.e;
+    }
+    return w.rc;
+}
+
 /* Endorses; returns the rc and the decoded response (or NULL). */
 static int endorse(const struct prop_opts *o, Protos__ProposalResponse **pr, struct weft_err *e,
                    uint8_t phash[32])
@@ -395,6 +456,8 @@ static int endorse(const struct prop_opts *o, Protos__ProposalResponse **pr, str
             snprintf(e->msg, sizeof(e->msg), "%s", r.message != NULL ? r.message : "");
         }
         weft_rpc_result_clear(&r);
+    } else if (G->via_async) {
+        rc = endorse_async_wait(sp, len, &out, &ol, e);
     } else {
         rc = weft_peer_endorse(G->peer, sp, len, &out, &ol, e);
     }
@@ -736,6 +799,18 @@ static void test_malformed(void **state)
     assert_serving();
 }
 
+static void test_malformed_async(void)
+{
+    uint8_t *out = NULL;
+    size_t ol = 0;
+    struct weft_err e = {0};
+    const uint8_t junk[] = {0x0a, 0xff, 0x01};
+    assert_int_equal(endorse_async_wait(junk, sizeof(junk), &out, &ol, &e), WEFT_EPARSE);
+    assert_null(out);
+    assert_non_null(strstr(e.msg, "SignedProposal"));
+    assert_serving();
+}
+
 static void test_chaincode_errors(void **state)
 {
     (void)state;
@@ -951,6 +1026,24 @@ static void test_chaincode_errors_rpc(void **state)
     G->via_rpc = false;
 }
 
+/* The same through weft_peer_endorse_async (the gateway's local
+ * endorser): the outcomes and error texts of the blocking call; a refusal
+ * is known on the calling thread, a chaincode's outcome comes later from
+ * its completion. */
+static void test_endorse_async(void **state)
+{
+    G->via_async = true;
+    G->async_calls = G->async_on_caller = 0;
+    test_endorse_ok(state);
+    test_bad_signature(state);
+    test_malformed_async();
+    test_chaincode_errors(state); /* (test_duplicate_txid commits block 1: once only) */
+    assert_true(G->async_calls >= 8);
+    assert_true(G->async_on_caller >= 2);                /* the refusals */
+    assert_true(G->async_on_caller < G->async_calls);    /* the chaincode runs */
+    G->via_async = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -965,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_acl_writers),
         cmocka_unit_test(test_chaincode_errors),
         cmocka_unit_test(test_chaincode_errors_rpc),
+        cmocka_unit_test(test_endorse_async),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
