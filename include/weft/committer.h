@@ -115,6 +115,16 @@ const struct weft_channel_config *weft_validator_config(const struct weft_valida
  * (WEFT_EINVAL). */
 int weft_validator_prepare(struct weft_validator *v, const struct Common__Block *blk,
                            struct weft_vblock **out, struct weft_err *err) WEFT_WARN_UNUSED;
+/* prepare in two halves: start parses the block and hands its signatures
+ * to the parallel verifier; end works on them too, waits for them and sets
+ * the outcome. Between the two the caller may start the next block (not
+ * after a config block: weft_vblock_is_config is known after start). Every
+ * started block must be ended before finish; weft_vblock_free of a started
+ * block waits for its signature checks. */
+int weft_validator_prepare_start(struct weft_validator *v, const struct Common__Block *blk,
+                                 struct weft_vblock **out, struct weft_err *err) WEFT_WARN_UNUSED;
+int weft_validator_prepare_end(struct weft_validator *v, struct weft_vblock *vb,
+                               struct weft_err *err) WEFT_WARN_UNUSED;
 /* True when the prepared block holds a config transaction: the next block
  * must not be prepared before this one has been finished (its MSPs may
  * change). */

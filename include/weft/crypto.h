@@ -480,6 +480,16 @@ struct weft_verifier *weft_verifier_new(unsigned nthreads, struct weft_vcache *c
  * (per-item results tell which), WEFT_ESHUTDOWN after free began. Any thread,
  * concurrently; must not be called from inside a verifier worker. */
 int weft_verifier_run(struct weft_verifier *v, struct weft_verify_item *items, size_t n);
+/* weft_verifier_run in two halves, so that the caller can do other work
+ * while the workers check: start lists items[0..n) for the workers (they
+ * must stay valid until finish) and returns a handle, or NULL when out of
+ * memory or stopping (then call weft_verifier_run instead); finish works on
+ * the batch too, waits until every result is set, frees the handle and
+ * returns what weft_verifier_run would have. Same threads as run. */
+struct weft_verify_batch;
+struct weft_verify_batch *weft_verifier_start(struct weft_verifier *v,
+                                              struct weft_verify_item *items, size_t n);
+int weft_verifier_finish(struct weft_verifier *v, struct weft_verify_batch *b);
 /* Number of worker threads. */
 unsigned weft_verifier_threads(const struct weft_verifier *v);
 /* Joins the workers and frees. No weft_verifier_run may be in progress.

@@ -198,6 +198,56 @@ unsigned weft_verifier_threads(const struct weft_verifier *v)
     return v != NULL ? v->nthreads : 0;
 }
 
+/* Sets b up for items[0..n) and, when there is more than one item, lists
+ * it for the workers. WEFT_ESHUTDOWN after free began. */
+static int batch_begin(struct weft_verifier *v, struct vbatch *b, struct weft_verify_item *items,
+                       size_t n)
+{
+    memset(b, 0, sizeof(*b));
+    b->items = items;
+    b->n = n;
+    /* About eight chunks per thread, so uneven items still balance. */
+    size_t per = n / ((size_t)(v->nthreads + 1) * 8);
+    b->chunk = per > 0 ? per : 1;
+    atomic_init(&b->next, 0);
+    atomic_init(&b->done, 0);
+    pthread_mutex_lock(&v->lock);
+    if (v->stopping) {
+        pthread_mutex_unlock(&v->lock);
+        return WEFT_ESHUTDOWN;
+    }
+    if (n > 1) {
+        b->listed = true;
+        if (v->tail != NULL) {
+            v->tail->link = b;
+        } else {
+            v->head = b;
+        }
+        v->tail = b;
+        pthread_cond_broadcast(&v->work);
+    }
+    pthread_mutex_unlock(&v->lock);
+    return 0;
+}
+
+/* Works on b with the workers until every item is done. */
+static int batch_end(struct weft_verifier *v, struct vbatch *b)
+{
+    batch_work(v->cache, b);
+    pthread_mutex_lock(&v->lock);
+    batch_unlist(v, b);
+    while (atomic_load_explicit(&b->done, memory_order_acquire) < b->n || b->workers > 0) {
+        pthread_cond_wait(&v->finished, &v->lock);
+    }
+    pthread_mutex_unlock(&v->lock);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i].result != 0) {
+            return WEFT_EBADSIG;
+        }
+    }
+    return 0;
+}
+
 int weft_verifier_run(struct weft_verifier *v, struct weft_verify_item *items, size_t n)
 {
     if (v == NULL || (items == NULL && n != 0)) {
@@ -207,47 +257,39 @@ int weft_verifier_run(struct weft_verifier *v, struct weft_verify_item *items, s
         return 0;
     }
     struct vbatch b;
-    memset(&b, 0, sizeof(b));
-    b.items = items;
-    b.n = n;
-    /* About eight chunks per thread, so uneven items still balance. */
-    size_t per = n / ((size_t)(v->nthreads + 1) * 8);
-    b.chunk = per > 0 ? per : 1;
-    atomic_init(&b.next, 0);
-    atomic_init(&b.done, 0);
+    int rc = batch_begin(v, &b, items, n);
+    return rc != 0 ? rc : batch_end(v, &b);
+}
 
-    pthread_mutex_lock(&v->lock);
-    if (v->stopping) {
-        pthread_mutex_unlock(&v->lock);
-        return WEFT_ESHUTDOWN;
-    }
-    if (n > 1) {
-        b.listed = true;
-        if (v->tail != NULL) {
-            v->tail->link = &b;
-        } else {
-            v->head = &b;
-        }
-        v->tail = &b;
-        pthread_cond_broadcast(&v->work);
-    }
-    pthread_mutex_unlock(&v->lock);
+struct weft_verify_batch {
+    struct vbatch b;
+};
 
-    batch_work(v->cache, &b);
-
-    pthread_mutex_lock(&v->lock);
-    batch_unlist(v, &b);
-    while (atomic_load_explicit(&b.done, memory_order_acquire) < n || b.workers > 0) {
-        pthread_cond_wait(&v->finished, &v->lock);
+struct weft_verify_batch *weft_verifier_start(struct weft_verifier *v,
+                                              struct weft_verify_item *items, size_t n)
+{
+    if (v == NULL || (items == NULL && n != 0)) {
+        return NULL;
     }
-    pthread_mutex_unlock(&v->lock);
-
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].result != 0) {
-            return WEFT_EBADSIG;
-        }
+    struct weft_verify_batch *h = weft_malloc(sizeof(*h));
+    if (h == NULL) {
+        return NULL;
     }
-    return 0;
+    if (batch_begin(v, &h->b, items, n) != 0) {
+        weft_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int weft_verifier_finish(struct weft_verifier *v, struct weft_verify_batch *h)
+{
+    if (v == NULL || h == NULL) {
+        return WEFT_EINVAL;
+    }
+    int rc = h->b.n == 0 ? 0 : batch_end(v, &h->b);
+    weft_free(h);
+    return rc;
 }
 
 void weft_verifier_free(struct weft_verifier *v)

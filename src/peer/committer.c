@@ -8,7 +8,8 @@
  * The validation thread unpacks a block, checks it is the next one and (when
  * configured) that its orderer signatures satisfy BlockValidation, then runs
  * weft_validator_prepare: every creator and endorsement signature of the
- * block in one batch on the parallel verifier. The commit thread takes
+ * block in one batch on the parallel verifier (started before the
+ * previous block's batch is joined: prep_main). The commit thread takes
  * prepared blocks in order, runs weft_validator_finish (ledger duplicates,
  * policies, MVCC: this needs the previous block's state, which is why it is
  * here), writes the TRANSACTIONS_FILTER and commits. So the signature work
@@ -156,18 +157,93 @@ static void refuse(struct weft_committer *c, const struct weft_err *e)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Unpacks it and checks that it is block `expect` with valid orderer
+ * signatures; false (err set) when it must be refused. */
+static bool prep_admit(struct weft_committer *c, struct qitem *it, uint64_t expect,
+                       struct weft_err *err)
+{
+    it->blk = common__block__unpack(PEER_PB, it->len, it->bytes);
+    weft_free(it->bytes);
+    it->bytes = NULL;
+    if (it->blk == NULL || it->blk->header == NULL || it->blk->data == NULL) {
+        weft_err_set(err, WEFT_EINVAL, "block does not parse as common.Block");
+        return false;
+    }
+    if (it->blk->header->number != expect) {
+        weft_err_set(err, WEFT_EINVAL, "block %llu: expected block %llu",
+                     (unsigned long long)it->blk->header->number, (unsigned long long)expect);
+        return false;
+    }
+    if (c->verify && expect > 0 && weft_validator_verify_block(c->v, it->blk, expect, err) != 0) {
+        return false;
+    }
+    return true;
+}
+
+/* Ends it's signature checks and hands it to the commit thread; after a
+ * config block, waits until it is committed. false when stopping (it is
+ * freed). */
+static bool prep_publish(struct weft_committer *c, struct qitem *it)
+{
+    struct weft_err err = {0};
+    if (weft_validator_prepare_end(c->v, it->vb, &err) != 0) {
+        item_free(it);
+        set_fatal(c, &err);
+        return false;
+    }
+    bool barrier = weft_vblock_is_config(it->vb);
+    uint64_t number = it->blk->header->number;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping && c->ready.n >= 2) {
+        pthread_cond_wait(&c->cond, &c->mu);
+    }
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->mu);
+        item_free(it);
+        return false;
+    }
+    q_push(&c->ready, it);
+    pthread_cond_broadcast(&c->cond);
+    /* a config block changes the MSPs and policies of what follows */
+    while (barrier && !c->stopping && c->height <= number) {
+        pthread_cond_wait(&c->cond, &c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return true;
+}
+
+/* The validation thread. Two blocks in flight: block N+1 is unpacked,
+ * checked and parsed, and its signatures handed to the verifier's workers
+ * (prepare_start) before this thread joins the checks of block N
+ * (prepare_end), so the workers do not wait while a block is parsed. A
+ * config block is ended at once (what follows it is checked under its
+ * config). */
 static void *prep_main(void *arg)
 {
     weft_thread_name("commit-prep");
     struct weft_committer *c = arg;
+    struct qitem *pending = NULL; /* started, not ended */
     for (;;) {
         pthread_mutex_lock(&c->mu);
+        if (pending != NULL && (c->in.n == 0 || c->stopping)) {
+            pthread_mutex_unlock(&c->mu); /* nothing to overlap with */
+            bool live = prep_publish(c, pending);
+            pending = NULL;
+            if (!live) {
+                break;
+            }
+            continue;
+        }
         while (!c->stopping && c->in.n == 0) {
+            if (c->prep_busy) { /* idle: weft_committer_next_number may answer */
+                c->prep_busy = false;
+                pthread_cond_broadcast(&c->cond);
+            }
             pthread_cond_wait(&c->cond, &c->mu);
         }
         if (c->stopping) {
             pthread_mutex_unlock(&c->mu);
-            return NULL;
+            break;
         }
         struct qitem *it = q_pop(&c->in);
         c->prep_busy = true;
@@ -176,58 +252,42 @@ static void *prep_main(void *arg)
         pthread_mutex_unlock(&c->mu);
 
         struct weft_err err = {0};
-        it->blk = common__block__unpack(PEER_PB, it->len, it->bytes);
-        weft_free(it->bytes);
-        it->bytes = NULL;
-        bool ok = true;
-        if (it->blk == NULL || it->blk->header == NULL || it->blk->data == NULL) {
-            weft_err_set(&err, WEFT_EINVAL, "block does not parse as common.Block");
-            ok = false;
-        } else if (it->blk->header->number != expect) {
-            weft_err_set(&err, WEFT_EINVAL, "block %llu: expected block %llu",
-                         (unsigned long long)it->blk->header->number,
-                         (unsigned long long)expect);
-            ok = false;
-        } else if (c->verify && expect > 0 &&
-                   weft_validator_verify_block(c->v, it->blk, expect, &err) != 0) {
-            ok = false;
-        }
-        if (!ok) {
+        if (!prep_admit(c, it, expect, &err)) {
             item_free(it);
             refuse(c, &err);
-            pthread_mutex_lock(&c->mu);
-            c->prep_busy = false;
-            pthread_cond_broadcast(&c->cond);
-            pthread_mutex_unlock(&c->mu);
             continue;
         }
-        if (weft_validator_prepare(c->v, it->blk, &it->vb, &err) != 0) {
+        pthread_mutex_lock(&c->mu);
+        c->expect = expect + 1;
+        pthread_mutex_unlock(&c->mu);
+        if (weft_validator_prepare_start(c->v, it->blk, &it->vb, &err) != 0) {
             item_free(it);
             set_fatal(c, &err);
-            return NULL;
+            break;
         }
         bool barrier = weft_vblock_is_config(it->vb);
-        pthread_mutex_lock(&c->mu);
-        while (!c->stopping && c->ready.n >= 2) {
-            pthread_cond_wait(&c->cond, &c->mu);
-        }
-        if (c->stopping) {
-            c->prep_busy = false;
-            pthread_mutex_unlock(&c->mu);
+        if (pending != NULL && !prep_publish(c, pending)) {
+            pending = NULL;
             item_free(it);
-            return NULL;
+            break;
         }
-        q_push(&c->ready, it);
-        c->expect = expect + 1;
-        pthread_cond_broadcast(&c->cond);
-        /* a config block changes the MSPs and policies of what follows */
-        while (barrier && !c->stopping && c->height <= expect) {
-            pthread_cond_wait(&c->cond, &c->mu);
+        pending = NULL;
+        if (barrier) {
+            if (!prep_publish(c, it)) {
+                break;
+            }
+        } else {
+            pending = it;
         }
-        c->prep_busy = false;
-        pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->mu);
     }
+    if (pending != NULL) {
+        item_free(pending); /* waits for its signature checks */
+    }
+    pthread_mutex_lock(&c->mu);
+    c->prep_busy = false;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
 }
 
 /* Puts codes into metadata[TRANSACTIONS_FILTER] (the block was unpacked with

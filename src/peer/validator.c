@@ -155,6 +155,13 @@ struct weft_vblock {
     bool is_config;
     struct weft_verify_item *items;
     size_t n_items, cap_items;
+    /* the signature batch between prepare_start and prepare_end */
+    bool started;
+    struct weft_verify_batch *batch;  /* on the verifier, or NULL: checked in end */
+    struct weft_verify_item *live;    /* items with a certificate, when some lack one */
+    size_t *live_map;                 /* live[k] is items[live_map[k]] */
+    size_t n_live;
+    struct weft_verifier *verifier;   /* batch's */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -290,11 +297,16 @@ void weft_vblock_free(struct weft_vblock *vb)
     if (vb == NULL) {
         return;
     }
+    if (vb->batch != NULL) { /* started and never ended: the workers let go first */
+        (void)weft_verifier_finish(vb->verifier, vb->batch);
+    }
     for (size_t i = 0; i < vb->ntx; i++) {
         vtx_clear(&vb->txs[i]);
     }
     weft_free(vb->txs);
     weft_free(vb->items);
+    weft_free(vb->live);
+    weft_free(vb->live_map);
     weft_free(vb);
 }
 
@@ -664,8 +676,45 @@ static int build_idset(struct weft_vblock *vb, struct vtx *t)
     return rc;
 }
 
-int weft_validator_prepare(struct weft_validator *v, const struct Common__Block *blk,
-                           struct weft_vblock **out, struct weft_err *err)
+/* The block's signature items still to check: all of them, or a copy of
+ * those with a certificate (items of endorsers that did not deserialize
+ * are left out); vb->live stays NULL in the first case. */
+static int batch_items(struct weft_vblock *vb, struct weft_verify_item **items, size_t *n)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < vb->n_items; i++) {
+        live += vb->items[i].cert != NULL;
+    }
+    vb->n_live = live;
+    if (live == vb->n_items) {
+        *items = vb->items;
+        *n = live;
+        return 0;
+    }
+    *items = NULL;
+    *n = 0;
+    if (live == 0) {
+        return 0;
+    }
+    vb->live = weft_malloc(live * sizeof(*vb->live));
+    vb->live_map = weft_malloc(live * sizeof(*vb->live_map));
+    if (vb->live == NULL || vb->live_map == NULL) {
+        return WEFT_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < vb->n_items; i++) {
+        if (vb->items[i].cert != NULL) {
+            vb->live_map[k] = i;
+            vb->live[k++] = vb->items[i];
+        }
+    }
+    *items = vb->live;
+    *n = live;
+    return 0;
+}
+
+int weft_validator_prepare_start(struct weft_validator *v, const struct Common__Block *blk,
+                                 struct weft_vblock **out, struct weft_err *err)
 {
     if (blk == NULL || blk->header == NULL || blk->data == NULL) {
         return weft_err_set(err, WEFT_EINVAL, "validator: block without header or data");
@@ -702,51 +751,58 @@ int weft_validator_prepare(struct weft_validator *v, const struct Common__Block 
             goto cleanup;
         }
     }
-    /* one batch for every signature of the block; empty items (endorsers
-     * that did not deserialize) are left out of it */
-    size_t live = 0;
-    for (size_t i = 0; i < vb->n_items; i++) {
-        live += vb->items[i].cert != NULL;
+    /* one batch for every signature of the block */
+    vb->started = true;
+    struct weft_verify_item *items = NULL;
+    size_t n = 0;
+    rc = batch_items(vb, &items, &n);
+    if (rc != 0) {
+        weft_err_set(err, rc, "out of memory");
+        goto cleanup;
     }
-    if (live == vb->n_items && live > 0) {
-        if (v->verifier != NULL) {
-            (void)weft_verifier_run(v->verifier, vb->items, vb->n_items);
-        } else {
-            for (size_t i = 0; i < vb->n_items; i++) {
-                (void)weft_verify_item_run(v->cache, &vb->items[i]);
-            }
-        }
-    } else if (live > 0) {
-        struct weft_verify_item *batch = weft_malloc(live * sizeof(*batch));
-        size_t *map = weft_malloc(live * sizeof(*map));
-        if (batch == NULL || map == NULL) {
-            weft_free(batch);
-            weft_free(map);
-            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
-            goto cleanup;
-        }
-        size_t k = 0;
-        for (size_t i = 0; i < vb->n_items; i++) {
-            if (vb->items[i].cert != NULL) {
-                map[k] = i;
-                batch[k++] = vb->items[i];
-            }
-        }
-        if (v->verifier != NULL) {
-            (void)weft_verifier_run(v->verifier, batch, live);
-        } else {
-            for (size_t i = 0; i < live; i++) {
-                (void)weft_verify_item_run(v->cache, &batch[i]);
-            }
-        }
-        for (size_t i = 0; i < live; i++) {
-            vb->items[map[i]].result = batch[i].result;
-        }
-        weft_free(batch);
-        weft_free(map);
+    if (n > 0 && v->verifier != NULL) {
+        vb->verifier = v->verifier;
+        vb->batch = weft_verifier_start(v->verifier, items, n); /* NULL: checked in end */
     }
-    __atomic_fetch_add(&v->stats.sig_checks, live, __ATOMIC_RELAXED);
-    for (size_t i = 0; i < vb->ntx; i++) {
+cleanup:
+    weft_sha256_free(sh);
+    if (rc != 0) {
+        weft_vblock_free(vb);
+        return rc;
+    }
+    __atomic_fetch_add(&v->stats.prepare_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
+    *out = vb;
+    return 0;
+}
+
+int weft_validator_prepare_end(struct weft_validator *v, struct weft_vblock *vb,
+                               struct weft_err *err)
+{
+    if (!vb->started) {
+        return 0; /* the genesis block: nothing to check */
+    }
+    uint64_t t0 = weft_clock_mono_ns();
+    vb->started = false;
+    struct weft_verify_item *items = vb->live != NULL ? vb->live : vb->items;
+    size_t n = vb->n_live;
+    if (vb->batch != NULL) {
+        (void)weft_verifier_finish(v->verifier, vb->batch);
+        vb->batch = NULL;
+    } else if (n > 0 && v->verifier != NULL) {
+        (void)weft_verifier_run(v->verifier, items, n);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            (void)weft_verify_item_run(v->cache, &items[i]);
+        }
+    }
+    if (vb->live != NULL) {
+        for (size_t k = 0; k < n; k++) {
+            vb->items[vb->live_map[k]].result = vb->live[k].result;
+        }
+    }
+    __atomic_fetch_add(&v->stats.sig_checks, n, __ATOMIC_RELAXED);
+    int rc = 0;
+    for (size_t i = 0; i < vb->ntx && rc == 0; i++) {
         struct vtx *t = &vb->txs[i];
         if (t->code != WEFT_TXC_NOT_VALIDATED) {
             continue;
@@ -759,17 +815,25 @@ int weft_validator_prepare(struct weft_validator *v, const struct Common__Block 
             rc = build_idset(vb, t);
             if (rc != 0) {
                 weft_err_set(err, rc, "out of memory");
-                goto cleanup;
             }
         }
     }
-cleanup:
-    weft_sha256_free(sh);
+    __atomic_fetch_add(&v->stats.prepare_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
+    return rc;
+}
+
+int weft_validator_prepare(struct weft_validator *v, const struct Common__Block *blk,
+                           struct weft_vblock **out, struct weft_err *err)
+{
+    struct weft_vblock *vb = NULL;
+    int rc = weft_validator_prepare_start(v, blk, &vb, err);
+    if (rc == 0) {
+        rc = weft_validator_prepare_end(v, vb, err);
+    }
     if (rc != 0) {
         weft_vblock_free(vb);
         return rc;
     }
-    __atomic_fetch_add(&v->stats.prepare_ns, weft_clock_mono_ns() - t0, __ATOMIC_RELAXED);
     *out = vb;
     return 0;
 }

@@ -137,6 +137,50 @@ static void test_parallel_equals_single(void **state)
     teardown_fixture(&f);
 }
 
+/* start/finish: two batches in flight at once (the committer's pipeline)
+ * give the results run gives; a one-item and an empty batch too. */
+static void test_start_finish(void **state)
+{
+    (void)state;
+    static struct fixture f;
+    build(&f);
+    int single[NITEMS];
+    for (int i = 0; i < NITEMS; i++) {
+        single[i] = weft_verify_item_run(NULL, &f.items[i]);
+    }
+    static struct weft_verify_item a[NITEMS], b[NITEMS];
+    memcpy(a, f.items, sizeof(a));
+    memcpy(b, f.items, sizeof(b));
+    for (int i = 0; i < NITEMS; i++) {
+        a[i].result = b[i].result = 12345;
+    }
+    struct weft_verifier *v = weft_verifier_new(2, NULL);
+    assert_non_null(v);
+    struct weft_verify_batch *ha = weft_verifier_start(v, a, NITEMS);
+    struct weft_verify_batch *hb = weft_verifier_start(v, b, NITEMS);
+    assert_non_null(ha);
+    assert_non_null(hb);
+    assert_int_equal(weft_verifier_finish(v, ha), WEFT_EBADSIG);
+    assert_int_equal(weft_verifier_finish(v, hb), WEFT_EBADSIG);
+    for (int i = 0; i < NITEMS; i++) {
+        assert_int_equal(a[i].result, single[i]);
+        assert_int_equal(b[i].result, single[i]);
+    }
+    struct weft_verify_item one = f.items[0];
+    one.result = 12345;
+    struct weft_verify_batch *h1 = weft_verifier_start(v, &one, 1);
+    assert_non_null(h1);
+    assert_int_equal(weft_verifier_finish(v, h1), 0);
+    assert_int_equal(one.result, 0);
+    struct weft_verify_batch *h0 = weft_verifier_start(v, NULL, 0);
+    assert_non_null(h0);
+    assert_int_equal(weft_verifier_finish(v, h0), 0);
+    assert_null(weft_verifier_start(NULL, a, 1));
+    assert_int_equal(weft_verifier_finish(v, NULL), WEFT_EINVAL);
+    weft_verifier_free(v);
+    teardown_fixture(&f);
+}
+
 static void test_cache_hits(void **state)
 {
     (void)state;
@@ -284,6 +328,7 @@ int run_verifier_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parallel_equals_single),
+        cmocka_unit_test(test_start_finish),
         cmocka_unit_test(test_cache_hits),
         cmocka_unit_test(test_vcache_bounded),
         cmocka_unit_test(test_concurrent_callers),
