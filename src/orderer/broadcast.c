@@ -62,6 +62,11 @@ struct bc_stream {
     struct weft_orderer *o;
     struct weft_rpc_call *call;
     bool from_cluster;
+    /* the last chain (and its config) the forwarding caller was found to be
+     * a consenter of: one certificate comparison per stream, not per
+     * envelope (receipt is serial, so only the receiving thread uses it) */
+    const struct orderer_chain *consenter_of;
+    const void *consenter_conf;
     pthread_mutex_t mu; /* guards the fields below */
     struct bc_item *head, *tail;
     size_t n;
@@ -595,6 +600,21 @@ void orderer__broadcast_stop_forwarders(struct weft_orderer *o)
 
 /* ---- admission --------------------------------------------------------------------- */
 
+/* Whether the forwarding caller of bs is one of ch's consenters. */
+static bool caller_is_consenter(struct bc_stream *bs, struct orderer_chain *ch)
+{
+    const void *conf = orderer__chain_conf_id(ch);
+    if (bs->consenter_of == ch && bs->consenter_conf == conf) {
+        return true;
+    }
+    if (!orderer__cluster_caller_is_consenter(bs->call, ch)) {
+        return false;
+    }
+    bs->consenter_of = ch;
+    bs->consenter_conf = conf;
+    return true;
+}
+
 /* Admits one envelope (msg taken) for item it, which is in the FIFO already:
  * settles it now (refusal) or hands it to the chain or the forwarder, which
  * settle it later. Returns false for a refusal (receipt stops). */
@@ -612,8 +632,7 @@ static bool admit(struct bc_stream *bs, uint8_t *msg, size_t len, struct bc_item
     }
     if (st == ORDERER_SUCCESS) {
         ch = orderer__lookup(o, m.chdr->channel_id);
-        if (bs->from_cluster && ch != NULL &&
-            !orderer__cluster_caller_is_consenter(bs->call, ch)) {
+        if (bs->from_cluster && ch != NULL && !caller_is_consenter(bs, ch)) {
             st = ORDERER_FORBIDDEN;
             snprintf(info, sizeof(info), "forwarding node's client certificate is not a consenter's");
         } else if (bs->from_cluster && ch != NULL) {

@@ -139,6 +139,11 @@ const struct orderer_chan_view *orderer__chain_view(const struct orderer_chain *
     return &ch->view;
 }
 
+const void *orderer__chain_conf_id(const struct orderer_chain *ch)
+{
+    return ch->conf;
+}
+
 struct weft_ledger *orderer__chain_ledger(struct orderer_chain *ch)
 {
     return ch->ledger;

@@ -321,6 +321,9 @@ int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
 int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, size_t size,
                            orderer_ticket_cb cb, void *cb_arg, char info[ORDERER_INFO_LEN]);
 /* Raft id of the consenter whose client TLS certificate is pem (0: none). */
+/* Identifies the chain's channel configuration (set once at creation: config
+ * updates are refused), for caches keyed on it. */
+const void *orderer__chain_conf_id(const struct orderer_chain *ch);
 uint64_t orderer__chain_consenter_id(const struct orderer_chain *ch, const uint8_t *pem,
                                      size_t len);
 /* Passes an inbound Raft byte stream (fd, always taken) from consenter id to
