@@ -523,14 +523,13 @@ static void on_timer(void *ctx)
     }
 }
 
-/* Header hash of a decoded block. */
-static int block_hash(const Common__Block *b, uint8_t out[32])
+/* Header hash of a decoded block header. */
+static int block_hash(const Common__BlockHeader *h, uint8_t out[32])
 {
     uint8_t *der = NULL;
     size_t der_len = 0;
-    int rc = orderer__header_der(b->header->number, b->header->previous_hash.data,
-                                 b->header->previous_hash.len, b->header->data_hash.data,
-                                 b->header->data_hash.len, &der, &der_len);
+    int rc = orderer__header_der(h->number, h->previous_hash.data, h->previous_hash.len,
+                                 h->data_hash.data, h->data_hash.len, &der, &der_len);
     if (rc != 0) {
         return rc;
     }
@@ -539,28 +538,82 @@ static int block_hash(const Common__Block *b, uint8_t out[32])
     return 0;
 }
 
+static int read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *at < len; shift += 7) {
+        uint8_t c = p[(*at)++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if ((c & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return WEFT_EPARSE;
+}
+
+/* The header of a serialized common.Block, decoded alone: the entry's data
+ * (every envelope) is not unpacked and copied just to read it. NULL when
+ * the bytes are not a block with a header. */
+static Common__BlockHeader *block_header_unpack(const uint8_t *p, size_t len)
+{
+    size_t at = 0;
+    while (at < len) {
+        uint64_t tag = 0, n = 0;
+        if (read_varint(p, len, &at, &tag) != 0) {
+            return NULL;
+        }
+        switch (tag & 7) {
+        case 0:
+            if (read_varint(p, len, &at, &n) != 0) {
+                return NULL;
+            }
+            break;
+        case 1:
+            n = 8;
+            goto skip;
+        case 5:
+            n = 4;
+            goto skip;
+        case 2:
+            if (read_varint(p, len, &at, &n) != 0) {
+                return NULL;
+            }
+            if (tag >> 3 == 1 && n <= len - at) { /* Block.header */
+                return common__block_header__unpack(ORDERER_PB, (size_t)n, p + at);
+            }
+        skip:
+            if (n > len - at) {
+                return NULL;
+            }
+            at += (size_t)n;
+            break;
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
 static void on_apply(void *ctx, const uint8_t *data, size_t len)
 {
     struct orderer_chain *ch = ctx;
-    Common__Block *b = common__block__unpack(ORDERER_PB, len, data);
-    if (b == NULL || b->header == NULL) {
+    Common__BlockHeader *bh = block_header_unpack(data, len);
+    if (bh == NULL) {
         WEFT_ERROR(lg_chain, "[%s] committed Raft entry is not a block", ch->channel_id);
-        if (b != NULL) {
-            common__block__free_unpacked(b, ORDERER_PB);
-        }
         return;
     }
-    uint64_t num = b->header->number;
+    uint64_t num = bh->number;
     uint64_t height = ch->applied_height;
     if (num < height) {
-        common__block__free_unpacked(b, ORDERER_PB);
+        common__block_header__free_unpacked(bh, ORDERER_PB);
         return; /* replayed entry already in the ledger */
     }
-    bool links = num == height && b->header->previous_hash.len == 32 &&
-                 memcmp(b->header->previous_hash.data, ch->applied_hash, 32) == 0;
+    bool links = num == height && bh->previous_hash.len == 32 &&
+                 memcmp(bh->previous_hash.data, ch->applied_hash, 32) == 0;
     uint8_t hash[32];
-    int hrc = block_hash(b, hash);
-    common__block__free_unpacked(b, ORDERER_PB);
+    int hrc = block_hash(bh, hash);
+    common__block_header__free_unpacked(bh, ORDERER_PB);
     /* records of blocks this node proposed up to num: ours (same hash) ride
      * with the block, the others were replaced by another leader's */
     struct orderer_ticket **tickets = NULL;
