@@ -61,6 +61,7 @@ struct gw_client {
     char *address;
     struct weft_rpc_client *c;
     bool dialled; /* the first call's wait for the connection is over (atomic) */
+    bool redialling; /* a worker is waiting for the connection again (atomic) */
 };
 
 /* A deferred CommitStatus call waiting for its transaction (no thread is
@@ -331,17 +332,33 @@ static struct weft_rpc_client *client_for(struct weft_gateway *gw,
     return client_ready(gw, e, deadline_ns);
 }
 
-/* The next call to address waits (briefly) for its connection again, as
- * the first did: after a transport failure the channel reconnects only
- * while someone polls it, which a failing fast call does not do under
- * gRPC's poll engine. */
+/* On a worker of gw->jobs: waits (at most GW_FIRST_DIAL_MS) for the
+ * client's connection, which polls the channel meanwhile. */
+static void redial_job(void *arg)
+{
+    struct gw_client *e = arg;
+    if (weft_rpc_client_wait_ready(e->c, GW_FIRST_DIAL_MS) != 0) {
+        WEFT_DEBUG(lg_gw, "%s: not connected again after %d ms", e->address, GW_FIRST_DIAL_MS);
+    }
+    __atomic_store_n(&e->redialling, false, __ATOMIC_RELEASE);
+}
+
+/* After a transport failure to address: a worker waits for its connection
+ * again (one at a time per address), as the first call did. Under gRPC's
+ * poll engine a broken channel reconnects only while someone polls it, and
+ * calls that fail fast do not; the calls themselves keep failing fast
+ * meanwhile and move on to another peer or orderer. */
 static void client_redial(struct weft_gateway *gw, const char *address)
 {
     pthread_mutex_lock(&gw->mu);
-    for (struct gw_client *c = gw->clients; c != NULL; c = c->next) {
-        if (strcmp(c->address, address) == 0) {
-            __atomic_store_n(&c->dialled, false, __ATOMIC_RELEASE);
-        }
+    struct gw_client *e = gw->clients;
+    while (e != NULL && strcmp(e->address, address) != 0) {
+        e = e->next;
+    }
+    bool start = e != NULL && gw->jobs != NULL &&
+                 !__atomic_exchange_n(&e->redialling, true, __ATOMIC_ACQ_REL);
+    if (start && weft_pool_submit(gw->jobs, redial_job, e) != 0) {
+        __atomic_store_n(&e->redialling, false, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&gw->mu);
 }
