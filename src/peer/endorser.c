@@ -853,6 +853,48 @@ static int to_worker(struct weft_peer *p, struct weft_rpc_call *call, const uint
     return WEFT_RPC_DEFERRED;
 }
 
+/* A new job with proposal sp checked on this thread (inline: a system
+ * chaincode's proposal is left to a worker, j->to_worker). rc as
+ * endorse_check's; *out is a response known at once. */
+static int job_check_inline(struct weft_peer *p, const uint8_t *sp, size_t sp_len,
+                            struct endorse_job **jp, uint8_t **out, size_t *len,
+                            struct weft_err *e)
+{
+    struct endorse_job *j = *jp = weft_calloc(1, sizeof(*j));
+    if (j == NULL) {
+        return weft_err_set(e, WEFT_ENOMEM, "out of memory");
+    }
+    j->p = p;
+    j->inline_only = true;
+    return endorse_check(j, sp, sp_len, out, len, e);
+}
+
+/* The job's own copy of the SignedProposal for the chaincode (the caller's
+ * is not kept). */
+static int job_keep_sp(struct endorse_job *j, const uint8_t *sp, size_t sp_len,
+                       struct weft_err *e)
+{
+    j->sp = weft_malloc(sp_len > 0 ? sp_len : 1);
+    if (j->sp == NULL) {
+        return weft_err_set(e, WEFT_ENOMEM, "out of memory");
+    }
+    memcpy(j->sp, sp, sp_len);
+    j->inv.signed_proposal = j->sp;
+    return 0;
+}
+
+/* Starts the job's chaincode; job_done delivers the outcome and frees the
+ * job (perhaps before this returns). */
+static void job_run_cc(struct endorse_job *j)
+{
+    struct weft_err xe = {0};
+    int xrc = weft_cc_support_execute_async(j->p->support, &j->inv, job_done, j, &xe);
+    if (xrc != 0) {
+        struct weft_cc_result res = {0};
+        job_done(j, xrc, &res, &xe);
+    }
+}
+
 /* ProcessProposal, on the completion-queue thread that received it: the
  * checks, then the chaincode is started and the call answered later by its
  * completion (no thread hop, none held while it runs). Refused proposals
@@ -864,37 +906,18 @@ static int process_proposal(void *ctx, struct weft_rpc_call *call, const uint8_t
     uint8_t *out = NULL;
     size_t len = 0;
     struct weft_err e = {0};
-    struct endorse_job *j = weft_calloc(1, sizeof(*j));
-    int rc = j == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory") : 0;
-    if (rc == 0) {
-        j->p = p;
-        j->inline_only = true;
-        rc = endorse_check(j, req, req_len, &out, &len, &e);
-    }
+    struct endorse_job *j = NULL;
+    int rc = job_check_inline(p, req, req_len, &j, &out, &len, &e);
     if (rc == 0 && j->to_worker) {
         job_clear(j);
         weft_free(j);
         return to_worker(p, call, req, req_len);
     }
-    if (rc == 0 && j->execute) {
-        /* the request is not ours past this return: the chaincode gets a
-         * copy of the SignedProposal */
-        j->sp = weft_malloc(req_len > 0 ? req_len : 1);
-        if (j->sp == NULL) {
-            rc = weft_err_set(&e, WEFT_ENOMEM, "out of memory");
-        } else {
-            memcpy(j->sp, req, req_len);
-            j->inv.signed_proposal = j->sp;
-            j->call = call;
-            weft_rpc_call_on_cancel(call, job_cancelled, j);
-            struct weft_err xe = {0};
-            int xrc = weft_cc_support_execute_async(p->support, &j->inv, job_done, j, &xe);
-            if (xrc != 0) {
-                struct weft_cc_result res = {0};
-                job_done(j, xrc, &res, &xe);
-            }
-            return WEFT_RPC_DEFERRED;
-        }
+    if (rc == 0 && j->execute && (rc = job_keep_sp(j, req, req_len, &e)) == 0) {
+        j->call = call;
+        weft_rpc_call_on_cancel(call, job_cancelled, j);
+        job_run_cc(j);
+        return WEFT_RPC_DEFERRED;
     }
     if (j != NULL) {
         job_clear(j);
@@ -916,13 +939,8 @@ void weft_peer_endorse_async(struct weft_peer *p, const uint8_t *sp, size_t sp_l
     uint8_t *out = NULL;
     size_t len = 0;
     struct weft_err e = {0};
-    struct endorse_job *j = weft_calloc(1, sizeof(*j));
-    int rc = j == NULL ? weft_err_set(&e, WEFT_ENOMEM, "out of memory") : 0;
-    if (rc == 0) {
-        j->p = p;
-        j->inline_only = true;
-        rc = endorse_check(j, sp, sp_len, &out, &len, &e);
-    }
+    struct endorse_job *j = NULL;
+    int rc = job_check_inline(p, sp, sp_len, &j, &out, &len, &e);
     if (rc == 0 && j->to_worker) {
         job_clear(j);
         weft_free(j);
@@ -937,23 +955,11 @@ void weft_peer_endorse_async(struct weft_peer *p, const uint8_t *sp, size_t sp_l
             }
             rc = weft_err_set(&e, WEFT_ESHUTDOWN, "peer stopping");
         }
-    } else if (rc == 0 && j->execute) {
-        j->sp = weft_malloc(sp_len > 0 ? sp_len : 1);
-        if (j->sp == NULL) {
-            rc = weft_err_set(&e, WEFT_ENOMEM, "out of memory");
-        } else {
-            memcpy(j->sp, sp, sp_len);
-            j->inv.signed_proposal = j->sp;
-            j->done = done;
-            j->done_arg = arg;
-            struct weft_err xe = {0};
-            int xrc = weft_cc_support_execute_async(p->support, &j->inv, job_done, j, &xe);
-            if (xrc != 0) {
-                struct weft_cc_result res = {0};
-                job_done(j, xrc, &res, &xe);
-            }
-            return;
-        }
+    } else if (rc == 0 && j->execute && (rc = job_keep_sp(j, sp, sp_len, &e)) == 0) {
+        j->done = done;
+        j->done_arg = arg;
+        job_run_cc(j);
+        return;
     }
     done(arg, rc, out, len, &e);
     weft_free(out);
