@@ -168,5 +168,16 @@ function broadcastAll(client, envs) {
   });
 }
 
+// PIDs a test saw, with their command line: a PID is the test's while it
+// runs the same command (never signal a reused PID).
+const cmdlineOf = (pid) => {
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return null; }
+};
+class Pids {
+  constructor() { this.m = new Map(); }
+  add(pid) { const c = cmdlineOf(pid); if (c !== null && !this.m.has(pid)) this.m.set(pid, c); }
+  running() { return [...this.m].filter(([pid, c]) => alive(pid) && cmdlineOf(pid) === c).map(([p]) => p); }
+}
+
 module.exports = { dep, freePort, portFree, freeBase, waitFor, alive, childrenOf, stopPid, height,
-  loadIdentity, sign, envelope, broadcastAll };
+  loadIdentity, sign, envelope, broadcastAll, Pids };

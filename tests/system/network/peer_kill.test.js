@@ -22,23 +22,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const G = require('../../interop/gateway/net.js');
-const { freeBase, alive, childrenOf, stopPid, height } = require('../../lib/node/weft-test.js');
+const { freeBase, alive, childrenOf, stopPid, height, Pids } = require('../../lib/node/weft-test.js');
 
 const WEFT = process.env.WEFT_BIN;
 const DIGEST = process.env.PEER_STATE_DIGEST;
 const APP = path.join(process.env.WEFT_SOURCE_DIR, 'samples', 'app', 'app.js');
 
-const cmdline = (pid) => {
-  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return null; }
-};
-
-// PIDs this test saw, with their command line: a PID is ours while it runs
-// the same command (never signal a reused PID).
-class Pids {
-  constructor() { this.m = new Map(); }
-  add(pid) { const c = cmdline(pid); if (c !== null && !this.m.has(pid)) this.m.set(pid, c); }
-  running() { return [...this.m].filter(([pid, c]) => alive(pid) && cmdline(pid) === c).map(([p]) => p); }
-}
 
 // The sample application, its output and exit code; killed by PID on timeout.
 function runApp(args, ms) {
