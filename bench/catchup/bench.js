@@ -34,6 +34,29 @@ function statusKb(pid, field) {
   return m ? Number(m[1]) : -1;
 }
 
+// BENCH_TRACE=FILE: every 10 ms, each of the peer's threads' CPU ticks and
+// the system's idle ticks (diagnosis of where the pipeline waits; off by
+// default, it costs CPU on the measured cores).
+function traceSample(pid, others) {
+  const row = { t: Number(process.hrtime.bigint()) / 1e6, th: {} };
+  for (const [name, p] of Object.entries(others)) {
+    try { row.th[`${name}/${p}`] = cpuSeconds(p) * TICK; } catch (e) { /* gone */ }
+  }
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      row.th[`${name}/${tid}`] = Number(f[11]) + Number(f[12]);
+    } catch (e) { /* thread gone */ }
+  }
+  const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  row.idle = cpu[3] + cpu[4];
+  row.steal = cpu[7];
+  row.busy = cpu.slice(0, 8).reduce((a, b) => a + b, 0) - row.idle;
+  return row;
+}
+
 async function metrics(h) {
   return (await fetch(`http://127.0.0.1:${h.ports.peerOps}/metrics`)).text();
 }
@@ -69,6 +92,13 @@ async function main() {
     const pid = h.peer.child.pid;
     const rss0 = statusKb(pid, 'VmRSS');
     const cpu0 = cpuSeconds(pid);
+    const trace = process.env.BENCH_TRACE ? [] : null;
+    const tracer = trace && setInterval(() => { try { trace.push(traceSample(pid,
+      { ORDERER: h.orderer.child.pid, BENCH: process.pid })); } catch (e) { /* */ } }, 10);
+    // BENCH_PERF=FILE: `perf record` of the peer from the join to the end
+    const perf = process.env.BENCH_PERF ? require('node:child_process').spawn('perf',
+      ['record', '-F', '499', ...(process.env.BENCH_PERF_CG === 'none' ? [] : ['--call-graph', process.env.BENCH_PERF_CG || 'fp']), '-p', String(pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' }) : null;
+    if (perf) await new Promise((res) => setTimeout(res, 500));
     const t0 = process.hrtime.bigint();
     const r = await L.channelCmd(h, ['join', '--block', h.genesis]);
     assert.strictEqual(r.code, 0, r.stderr);
@@ -85,6 +115,14 @@ async function main() {
       await new Promise((res) => setTimeout(res, height - got > 3 ? 100 : 5));
     }
     const cpu = cpuSeconds(pid) - cpu0;
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((res) => perf.on('exit', res));
+    }
+    if (tracer) {
+      clearInterval(tracer);
+      fs.writeFileSync(process.env.BENCH_TRACE, JSON.stringify({ t0: Number(t0) / 1e6, t1: Number(t1) / 1e6, trace }));
+    }
     const hwm = statusKb(pid, 'VmHWM');
     const secs = Number(t1 - t0) / 1e9;
     const text = await metrics(h);

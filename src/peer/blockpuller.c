@@ -246,6 +246,8 @@ static void pull_once(struct weft_blockpuller *p, const struct endpoint *endpoin
     if (weft_rpc_stream_send(s, env, envl) != 0) {
         goto done;
     }
+    WEFT_DEBUG(lg_pull, "channel %s: seek from block %llu sent to %s", p->channel,
+               (unsigned long long)next, endpoint->addr);
     while (!stopping(p)) {
         uint8_t *m = NULL;
         size_t ml = 0;
@@ -261,7 +263,7 @@ static void pull_once(struct weft_blockpuller *p, const struct endpoint *endpoin
         if (rc != 0 || m == NULL) {
             break;
         }
-        struct peer_bytes b;
+        struct peer_bytes b = {0};
         int status;
         if (parse_response(m, ml, &b, &status) < 0 || b.p == NULL) {
             weft_free(m);
@@ -285,6 +287,7 @@ static void pull_once(struct weft_blockpuller *p, const struct endpoint *endpoin
         }
         *got = true;
         count(p, &p->stats.blocks);
+        WEFT_DEBUG(lg_pull, "channel %s: received a block of %zu bytes", p->channel, b.len);
     }
 done:
     weft_free(env);

@@ -32,13 +32,18 @@
 #include "weft/committer.h"
 #include "weft/configtx.h"
 #include "weft/ledger.h"
+#include "weft/log.h"
+
+WEFT_LOGGER(lg_commit, "committer");
 
 struct qitem {
     struct qitem *next;
     uint8_t *bytes; /* in-queue: serialized block */
     size_t len;
-    Common__Block *blk;      /* ready-queue: unpacked block ... */
+    Common__Block *blk;      /* ready-queue: unpacked block (in `arena`) ... */
     struct weft_vblock *vb;  /* ... and its prepared validation */
+    uint8_t *codes;          /* its TRANSACTIONS_FILTER, once finished */
+    struct peer_arena arena; /* blk's messages */
 };
 
 struct queue {
@@ -101,9 +106,8 @@ static void item_free(struct qitem *it)
         return;
     }
     weft_vblock_free(it->vb);
-    if (it->blk != NULL) {
-        common__block__free_unpacked(it->blk, PEER_PB);
-    }
+    peer__arena_free(&it->arena); /* it->blk */
+    weft_free(it->codes);
     weft_free(it->bytes);
     weft_free(it);
 }
@@ -162,7 +166,7 @@ static void refuse(struct weft_committer *c, const struct weft_err *e)
 static bool prep_admit(struct weft_committer *c, struct qitem *it, uint64_t expect,
                        struct weft_err *err)
 {
-    it->blk = common__block__unpack(PEER_PB, it->len, it->bytes);
+    it->blk = common__block__unpack(&it->arena.pb, it->len, it->bytes);
     weft_free(it->bytes);
     it->bytes = NULL;
     if (it->blk == NULL || it->blk->header == NULL || it->blk->data == NULL) {
@@ -266,6 +270,8 @@ static void *prep_main(void *arg)
             break;
         }
         bool barrier = weft_vblock_is_config(it->vb);
+        WEFT_DEBUG(lg_commit, "block %llu: signatures handed to the verifier",
+                   (unsigned long long)expect);
         if (pending != NULL && !prep_publish(c, pending)) {
             pending = NULL;
             item_free(it);
@@ -290,13 +296,14 @@ static void *prep_main(void *arg)
     return NULL;
 }
 
-/* Puts codes into metadata[TRANSACTIONS_FILTER] (the block was unpacked with
- * PEER_PB, so its arrays are weft_malloc'd). */
-static int set_filter(Common__Block *blk, uint8_t *codes, size_t ntx)
+/* Points metadata[TRANSACTIONS_FILTER] of it->blk at it->codes (ntx
+ * bytes); new metadata arrays come from the block's arena. */
+static int set_filter(struct qitem *it, size_t ntx)
 {
+    Common__Block *blk = it->blk;
     Common__BlockMetadata *md = blk->metadata;
     if (md == NULL) {
-        md = weft_calloc(1, sizeof(*md));
+        md = peer__arena_alloc(&it->arena, sizeof(*md));
         if (md == NULL) {
             return WEFT_ENOMEM;
         }
@@ -304,19 +311,18 @@ static int set_filter(Common__Block *blk, uint8_t *codes, size_t ntx)
         blk->metadata = md;
     }
     if (md->n_metadata < 5) {
-        ProtobufCBinaryData *n = weft_calloc(5, sizeof(*n));
+        ProtobufCBinaryData *n = peer__arena_alloc(&it->arena, 5 * sizeof(*n));
         if (n == NULL) {
             return WEFT_ENOMEM;
         }
+        memset(n, 0, 5 * sizeof(*n));
         if (md->n_metadata > 0) {
             memcpy(n, md->metadata, md->n_metadata * sizeof(*n));
         }
-        weft_free(md->metadata);
         md->metadata = n;
         md->n_metadata = 5;
     }
-    weft_free(md->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER].data);
-    md->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER].data = codes;
+    md->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER].data = it->codes;
     md->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER].len = ntx;
     return 0;
 }
@@ -337,23 +343,22 @@ static void *commit_main(void *arg)
         struct qitem *it = q_pop(&c->ready);
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->mu);
+        WEFT_DEBUG(lg_commit, "block %llu: signatures checked, committing",
+                   (unsigned long long)it->blk->header->number);
 
         struct weft_err err = {0};
         size_t ntx = it->blk->data->n_data;
-        uint8_t *codes = weft_malloc(ntx > 0 ? ntx : 1);
-        int rc = codes != NULL ? 0 : weft_err_set(&err, WEFT_ENOMEM, "out of memory");
+        it->codes = weft_malloc(ntx > 0 ? ntx : 1);
+        int rc = it->codes != NULL ? 0 : weft_err_set(&err, WEFT_ENOMEM, "out of memory");
         if (rc == 0) {
-            rc = weft_validator_finish(c->v, it->vb, codes, ntx, &err);
+            rc = weft_validator_finish(c->v, it->vb, it->codes, ntx, &err);
         }
         if (rc == 0) {
-            rc = set_filter(it->blk, codes, ntx);
-            if (rc == 0) {
-                codes = NULL; /* owned by the block now */
-            } else {
+            rc = set_filter(it, ntx);
+            if (rc != 0) {
                 weft_err_set(&err, rc, "out of memory");
             }
         }
-        weft_free(codes);
         if (rc == 0) {
             uint64_t t0 = weft_clock_mono_ns();
             rc = weft_ledger_commit(c->ledger, it->blk, &err);
@@ -365,6 +370,8 @@ static void *commit_main(void *arg)
             return NULL;
         }
         uint64_t number = it->blk->header->number;
+        WEFT_DEBUG(lg_commit, "block %llu committed (%zu transactions)", (unsigned long long)number,
+                   ntx);
         if (c->on_commit != NULL) {
             const ProtobufCBinaryData *f =
                 &it->blk->metadata->metadata[COMMON__BLOCK_METADATA_INDEX__TRANSACTIONS_FILTER];
@@ -486,6 +493,7 @@ int weft_committer_submit(struct weft_committer *c, uint8_t *bytes, size_t len,
     }
     it->bytes = bytes;
     it->len = len;
+    peer__arena_init(&it->arena);
     q_push(&c->in, it);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->mu);

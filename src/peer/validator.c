@@ -162,6 +162,7 @@ struct weft_vblock {
     size_t *live_map;                 /* live[k] is items[live_map[k]] */
     size_t n_live;
     struct weft_verifier *verifier;   /* batch's */
+    struct peer_arena arena;          /* every message decoded by prepare */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -259,36 +260,7 @@ static void vtx_clear(struct vtx *t)
     weft_free(t->nks);
     weft_free(t->vns);
     weft_msp_identity_unref(t->creator);
-    if (t->rws != NULL) {
-        rwset__tx_read_write_set__free_unpacked(t->rws, PEER_PB);
-    }
-    if (t->cca != NULL) {
-        protos__chaincode_action__free_unpacked(t->cca, PEER_PB);
-    }
-    if (t->ext != NULL) {
-        protos__chaincode_header_extension__free_unpacked(t->ext, PEER_PB);
-    }
-    if (t->prp != NULL) {
-        protos__proposal_response_payload__free_unpacked(t->prp, PEER_PB);
-    }
-    if (t->cap != NULL) {
-        protos__chaincode_action_payload__free_unpacked(t->cap, PEER_PB);
-    }
-    if (t->tx != NULL) {
-        protos__transaction__free_unpacked(t->tx, PEER_PB);
-    }
-    if (t->shdr != NULL) {
-        common__signature_header__free_unpacked(t->shdr, PEER_PB);
-    }
-    if (t->chdr != NULL) {
-        common__channel_header__free_unpacked(t->chdr, PEER_PB);
-    }
-    if (t->payload != NULL) {
-        common__payload__free_unpacked(t->payload, PEER_PB);
-    }
-    if (t->env != NULL) {
-        common__envelope__free_unpacked(t->env, PEER_PB);
-    }
+    /* the decoded messages live in the block's arena */
     memset(t, 0, sizeof(*t));
 }
 
@@ -307,6 +279,7 @@ void weft_vblock_free(struct weft_vblock *vb)
     weft_free(vb->items);
     weft_free(vb->live);
     weft_free(vb->live_map);
+    peer__arena_free(&vb->arena);
     weft_free(vb);
 }
 
@@ -334,13 +307,13 @@ static int add_item(struct weft_vblock *vb, size_t *idx)
 /* ---- phase 1: structure ------------------------------------------------------ */
 
 /* Steps 1-4 of spec 6.1: envelope, payload, common header. */
-static uint8_t check_common(struct vtx *t, const ProtobufCBinaryData *d)
+static uint8_t check_common(struct vtx *t, const ProtobufCBinaryData *d, ProtobufCAllocator *pb)
 {
-    t->env = common__envelope__unpack(PEER_PB, d->len, d->data);
+    t->env = common__envelope__unpack(pb, d->len, d->data);
     if (t->env == NULL) {
         return WEFT_TXC_INVALID_OTHER_REASON;
     }
-    t->payload = common__payload__unpack(PEER_PB, t->env->payload.len, t->env->payload.data);
+    t->payload = common__payload__unpack(pb, t->env->payload.len, t->env->payload.data);
     if (t->payload == NULL) {
         return WEFT_TXC_BAD_PAYLOAD;
     }
@@ -348,12 +321,12 @@ static uint8_t check_common(struct vtx *t, const ProtobufCBinaryData *d)
     if (h == NULL) {
         return WEFT_TXC_BAD_COMMON_HEADER;
     }
-    t->chdr = common__channel_header__unpack(PEER_PB, h->channel_header.len,
+    t->chdr = common__channel_header__unpack(pb, h->channel_header.len,
                                              h->channel_header.data);
     if (t->chdr == NULL) {
         return WEFT_TXC_BAD_COMMON_HEADER;
     }
-    t->shdr = common__signature_header__unpack(PEER_PB, h->signature_header.len,
+    t->shdr = common__signature_header__unpack(pb, h->signature_header.len,
                                                h->signature_header.data);
     if (t->shdr == NULL) {
         return WEFT_TXC_BAD_COMMON_HEADER;
@@ -369,64 +342,55 @@ static uint8_t check_common(struct vtx *t, const ProtobufCBinaryData *d)
 }
 
 /* tx_id == hex(SHA-256(nonce || creator)). */
-static bool txid_ok(const Common__ChannelHeader *ch, const Common__SignatureHeader *sh)
+static bool txid_ok(const Common__ChannelHeader *ch, const Common__SignatureHeader *shdr,
+                    struct weft_sha256 *sh)
 {
-    size_t n = sh->nonce.len + sh->creator.len;
-    uint8_t *buf = weft_malloc(n > 0 ? n : 1);
-    if (buf == NULL) {
+    uint8_t h[WEFT_SHA256_LEN];
+    if (weft_sha256_reset(sh) != 0 ||
+        weft_sha256_update(sh, shdr->nonce.data, shdr->nonce.len) != 0 ||
+        weft_sha256_update(sh, shdr->creator.data, shdr->creator.len) != 0 ||
+        weft_sha256_final(sh, h) != 0) {
         return false;
     }
-    memcpy(buf, sh->nonce.data, sh->nonce.len);
-    memcpy(buf + sh->nonce.len, sh->creator.data, sh->creator.len);
-    uint8_t h[WEFT_SHA256_LEN];
-    weft_sha256(buf, n, h);
-    weft_free(buf);
     char hex[2 * WEFT_SHA256_LEN + 1];
     weft_crypto_hex(h, sizeof(h), hex);
     return ch->tx_id != NULL && strcmp(ch->tx_id, hex) == 0;
 }
 
 /* validateEndorserTransaction (step 7). */
-static uint8_t check_endorser_tx(struct vtx *t)
+static uint8_t check_endorser_tx(struct vtx *t, ProtobufCAllocator *pb, struct weft_sha256 *sh)
 {
-    t->tx = protos__transaction__unpack(PEER_PB, t->payload->data.len, t->payload->data.data);
+    t->tx = protos__transaction__unpack(pb, t->payload->data.len, t->payload->data.data);
     if (t->tx == NULL || t->tx->n_actions != 1 || t->tx->actions[0] == NULL) {
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
     }
     const Protos__TransactionAction *a = t->tx->actions[0];
     Common__SignatureHeader *ash =
-        common__signature_header__unpack(PEER_PB, a->header.len, a->header.data);
+        common__signature_header__unpack(pb, a->header.len, a->header.data);
     if (ash == NULL) {
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
     }
-    bool ok = ash->nonce.len > 0 && ash->creator.len > 0;
-    common__signature_header__free_unpacked(ash, PEER_PB);
-    if (!ok) {
+    if (ash->nonce.len == 0 || ash->creator.len == 0) { /* ash stays in the arena */
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
     }
-    t->cap = protos__chaincode_action_payload__unpack(PEER_PB, a->payload.len, a->payload.data);
+    t->cap = protos__chaincode_action_payload__unpack(pb, a->payload.len, a->payload.data);
     if (t->cap == NULL || t->cap->action == NULL) {
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
     }
     const ProtobufCBinaryData *prpb = &t->cap->action->proposal_response_payload;
-    t->prp = protos__proposal_response_payload__unpack(PEER_PB, prpb->len, prpb->data);
+    t->prp = protos__proposal_response_payload__unpack(pb, prpb->len, prpb->data);
     if (t->prp == NULL) {
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
     }
     /* proposal hash = H(channel header || action's signature header || ccpp) */
     const ProtobufCBinaryData *chb = &t->payload->header->channel_header;
     const ProtobufCBinaryData *ccpp = &t->cap->chaincode_proposal_payload;
-    size_t n = chb->len + a->header.len + ccpp->len;
-    uint8_t *buf = weft_malloc(n > 0 ? n : 1);
-    if (buf == NULL) {
+    uint8_t h[WEFT_SHA256_LEN];
+    if (weft_sha256_reset(sh) != 0 || weft_sha256_update(sh, chb->data, chb->len) != 0 ||
+        weft_sha256_update(sh, a->header.data, a->header.len) != 0 ||
+        weft_sha256_update(sh, ccpp->data, ccpp->len) != 0 || weft_sha256_final(sh, h) != 0) {
         return WEFT_TXC_INVALID_OTHER_REASON;
     }
-    memcpy(buf, chb->data, chb->len);
-    memcpy(buf + chb->len, a->header.data, a->header.len);
-    memcpy(buf + chb->len + a->header.len, ccpp->data, ccpp->len);
-    uint8_t h[WEFT_SHA256_LEN];
-    weft_sha256(buf, n, h);
-    weft_free(buf);
     if (t->prp->proposal_hash.len != sizeof(h) ||
         memcmp(t->prp->proposal_hash.data, h, sizeof(h)) != 0) {
         return WEFT_TXC_INVALID_ENDORSER_TRANSACTION;
@@ -441,19 +405,19 @@ static bool is_syscc(const char *name)
 }
 
 /* Plugin dispatcher structure (spec 6.2, before the policy). */
-static uint8_t check_dispatch(struct vtx *t)
+static uint8_t check_dispatch(struct vtx *t, ProtobufCAllocator *pb)
 {
-    t->ext = protos__chaincode_header_extension__unpack(PEER_PB, t->chdr->extension.len,
+    t->ext = protos__chaincode_header_extension__unpack(pb, t->chdr->extension.len,
                                                         t->chdr->extension.data);
     if (t->ext == NULL) {
         return WEFT_TXC_BAD_HEADER_EXTENSION;
     }
-    t->cca = protos__chaincode_action__unpack(PEER_PB, t->prp->extension.len,
+    t->cca = protos__chaincode_action__unpack(pb, t->prp->extension.len,
                                               t->prp->extension.data);
     if (t->cca == NULL) {
         return WEFT_TXC_BAD_RESPONSE_PAYLOAD;
     }
-    t->rws = rwset__tx_read_write_set__unpack(PEER_PB, t->cca->results.len, t->cca->results.data);
+    t->rws = rwset__tx_read_write_set__unpack(pb, t->cca->results.len, t->cca->results.data);
     if (t->rws == NULL) {
         return WEFT_TXC_BAD_RWSET;
     }
@@ -509,12 +473,8 @@ static uint8_t check_dispatch(struct vtx *t)
     t->ccname = name;
     if (t->cca->events.len > 0) {
         Protos__ChaincodeEvent *ev =
-            protos__chaincode_event__unpack(PEER_PB, t->cca->events.len, t->cca->events.data);
-        bool ok = ev != NULL && ev->chaincode_id != NULL && strcmp(ev->chaincode_id, name) == 0;
-        if (ev != NULL) {
-            protos__chaincode_event__free_unpacked(ev, PEER_PB);
-        }
-        if (!ok) {
+            protos__chaincode_event__unpack(pb, t->cca->events.len, t->cca->events.data);
+        if (ev == NULL || ev->chaincode_id == NULL || strcmp(ev->chaincode_id, name) != 0) {
             return WEFT_TXC_INVALID_OTHER_REASON;
         }
     }
@@ -594,7 +554,7 @@ static int prepare_tx(struct weft_validator *v, struct weft_vblock *vb, struct v
                       const ProtobufCBinaryData *d, struct weft_sha256 *sh)
 {
     t->creator_item = SIZE_MAX;
-    t->code = check_common(t, d);
+    t->code = check_common(t, d, &vb->arena.pb);
     if (t->code != WEFT_TXC_VALID) {
         return 0;
     }
@@ -621,10 +581,10 @@ static int prepare_tx(struct weft_validator *v, struct weft_vblock *vb, struct v
     t->code = WEFT_TXC_NOT_VALIDATED;
     /* steps 6-9: decided now, applied if the creator signature holds */
     if (t->type == HDR_ENDORSER) {
-        if (!txid_ok(t->chdr, t->shdr)) {
+        if (!txid_ok(t->chdr, t->shdr, sh)) {
             t->post_code = WEFT_TXC_BAD_PROPOSAL_TXID;
         } else {
-            t->post_code = check_endorser_tx(t);
+            t->post_code = check_endorser_tx(t, &vb->arena.pb, sh);
         }
     } else if (t->type == HDR_CONFIG) {
         if (t->payload->data.len == 0) {
@@ -641,7 +601,7 @@ static int prepare_tx(struct weft_validator *v, struct weft_vblock *vb, struct v
     if (t->post_code != WEFT_TXC_VALID || t->type != HDR_ENDORSER) {
         return 0;
     }
-    t->dispatch_code = check_dispatch(t);
+    t->dispatch_code = check_dispatch(t, &vb->arena.pb);
     return queue_endorsements(v, vb, t, sh);
 }
 
@@ -724,6 +684,7 @@ int weft_validator_prepare_start(struct weft_validator *v, const struct Common__
     if (vb == NULL) {
         return weft_err_set(err, WEFT_ENOMEM, "out of memory");
     }
+    peer__arena_init(&vb->arena);
     vb->blk = blk;
     vb->number = blk->header->number;
     vb->ntx = blk->data->n_data;

@@ -17,6 +17,24 @@
 extern ProtobufCAllocator peer__pb_alloc;
 #define PEER_PB (&peer__pb_alloc)
 
+/* A bump allocator for the messages of one block: protobuf-c's unpack of
+ * a block's envelopes, payloads, transactions... allocates tens of small
+ * objects per transaction, all freed together when the block is done. Its
+ * `pb` allocator hands out 16-byte aligned pieces of 1 MiB chunks (larger
+ * requests get a chunk of their own); its free is a no-op and
+ * peer__arena_free releases everything at once, so the decoded messages
+ * must not be freed one by one (*_free_unpacked with it is harmless but
+ * useless). Not thread-safe: one thread allocates at a time. */
+struct peer_arena {
+    ProtobufCAllocator pb;
+    struct peer_arena_chunk *chunks; /* newest first; the first is the current one */
+    size_t used, cap;                /* of the current chunk */
+};
+
+void peer__arena_init(struct peer_arena *a);
+void *peer__arena_alloc(struct peer_arena *a, size_t size);
+void peer__arena_free(struct peer_arena *a); /* everything; a can be reused */
+
 /* A byte string pointing into a buffer owned by someone else. */
 struct peer_bytes {
     const uint8_t *p;

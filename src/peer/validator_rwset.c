@@ -26,6 +26,99 @@ static void pb_free(void *ctx, void *p)
 
 ProtobufCAllocator peer__pb_alloc = {pb_alloc, pb_free, NULL};
 
+/* ---- block arena ---------------------------------------------------------- */
+
+#define ARENA_CHUNK ((size_t)1 << 20)
+#define ARENA_ALIGN ((size_t)16)
+
+struct peer_arena_chunk {
+    struct peer_arena_chunk *next;
+    size_t size; /* usable bytes after the header */
+    /* data follows, ARENA_ALIGN aligned */
+};
+
+#define CHUNK_HDR ((sizeof(struct peer_arena_chunk) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1))
+
+static void *arena_pb_alloc(void *ctx, size_t size)
+{
+    return peer__arena_alloc(ctx, size);
+}
+
+static void arena_pb_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+void peer__arena_init(struct peer_arena *a)
+{
+    a->pb.alloc = arena_pb_alloc;
+    a->pb.free = arena_pb_free;
+    a->pb.allocator_data = a;
+    a->chunks = NULL;
+    a->used = a->cap = 0;
+}
+
+static uint8_t *chunk_data(struct peer_arena_chunk *c)
+{
+    return (uint8_t *)c + CHUNK_HDR;
+}
+
+void *peer__arena_alloc(struct peer_arena *a, size_t size)
+{
+    size_t need = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    if (need < size) {
+        return NULL;
+    }
+    if (a->chunks != NULL && a->cap - a->used >= need) {
+        void *p = chunk_data(a->chunks) + a->used;
+        a->used += need;
+        return p;
+    }
+    if (need > ARENA_CHUNK / 4) {
+        /* a chunk of its own, kept behind the current one */
+        if (need > SIZE_MAX - CHUNK_HDR) {
+            return NULL;
+        }
+        struct peer_arena_chunk *c = weft_malloc(CHUNK_HDR + need);
+        if (c == NULL) {
+            return NULL;
+        }
+        c->size = need;
+        if (a->chunks != NULL) {
+            c->next = a->chunks->next;
+            a->chunks->next = c;
+        } else {
+            c->next = NULL;
+            a->chunks = c;
+            a->used = a->cap = need;
+        }
+        return chunk_data(c);
+    }
+    struct peer_arena_chunk *c = weft_malloc(CHUNK_HDR + ARENA_CHUNK);
+    if (c == NULL) {
+        return NULL;
+    }
+    c->size = ARENA_CHUNK;
+    c->next = a->chunks;
+    a->chunks = c;
+    a->cap = ARENA_CHUNK;
+    a->used = need;
+    return chunk_data(c);
+}
+
+void peer__arena_free(struct peer_arena *a)
+{
+    struct peer_arena_chunk *c = a->chunks;
+    while (c != NULL) {
+        struct peer_arena_chunk *next = c->next;
+        weft_free(c);
+        c = next;
+    }
+    a->chunks = NULL;
+    a->used = a->cap = 0;
+}
+
 static int varint(struct peer_pb *r, uint64_t *out)
 {
     uint64_t v = 0;
