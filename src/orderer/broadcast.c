@@ -12,9 +12,13 @@
  *   - on the leader, queued for ordering with a commit ticket whose callback
  *     settles it from the chain's committer thread;
  *   - on a follower, handed to the node's forwarder (one for all Broadcast
- *     streams): a sender thread that opens one Submit stream to the leader
- *     and writes, and a reader thread that settles the forwarded envelopes
- *     from the leader's answers, in order.
+ *     streams): a sender thread that opens one SubmitBatch stream to the
+ *     leader and writes what is queued as one message (up to
+ *     BC_FWD_MSG_MAX bytes), and a reader thread that settles the forwarded
+ *     envelopes from the leader's answers, in order. The leader answers a
+ *     run of envelopes settled together with one message ("the next n got
+ *     SUCCESS"): per forwarded envelope, no gRPC message of its own either
+ *     way (see orderer_int.h for the wire format).
  * Items wait in a per-stream FIFO; whoever settles one sends every settled
  * reply at the head, so replies leave in envelope order. Receipt pauses
  * while BC_MAX_INFLIGHT replies are owed.
@@ -39,6 +43,7 @@ WEFT_LOGGER(lg_bcast, "orderer.common.broadcast");
 #define BC_RESUME_AT (BC_MAX_INFLIGHT / 2)
 #define BC_FORWARD_WAIT_NS (40ull * 1000000000ull)
 #define BC_FORWARD_POLL_MS 1000
+#define BC_FWD_MSG_MAX ((size_t)1 << 20)
 
 struct bc_stream;
 struct bc_fwd;
@@ -165,6 +170,13 @@ static int send_reply(struct weft_rpc_call *call, int st, const char *info)
     return weft_rpc_call_send(call, buf, n);
 }
 
+static int send_answer(struct weft_rpc_call *call, size_t count, int st, const char *info)
+{
+    uint8_t buf[ORDERER_INFO_LEN + 64];
+    size_t n = orderer__submit_answer_pack(count, st, st == ORDERER_SUCCESS ? "" : info, buf);
+    return weft_rpc_call_send(call, buf, n);
+}
+
 static void item_free(struct bc_item *it)
 {
     weft_free(it->channel);
@@ -190,26 +202,42 @@ static bool drain_locked(struct bc_stream *bs)
 {
     while (bs->head != NULL && bs->head->settled) {
         struct bc_item *it = bs->head;
-        bs->head = it->next;
-        if (bs->head == NULL) {
-            bs->tail = NULL;
+        /* a forwarding stream answers a run of settled SUCCESSes at once */
+        size_t run = 1;
+        if (bs->from_cluster && it->status == ORDERER_SUCCESS) {
+            for (struct bc_item *x = it->next;
+                 x != NULL && x->settled && x->status == ORDERER_SUCCESS; x = x->next) {
+                run++;
+            }
         }
-        bs->n--;
-        if (!bs->stop && !bs->released) {
-            if (it->status != ORDERER_SUCCESS) {
+        bool reply = !bs->stop && !bs->released;
+        int status = it->status;
+        if (reply) {
+            if (status != ORDERER_SUCCESS) {
                 WEFT_WARN(lg_bcast, "[channel: %s] rejecting broadcast message from %s: %s: %s",
                           it->channel != NULL ? it->channel : "?", weft_rpc_call_peer(bs->call),
-                          orderer__status_name(it->status), it->info);
+                          orderer__status_name(status), it->info);
             }
-            count_bcast(bs, it);
-            int rc = send_reply(bs->call, it->status, it->info);
-            if (rc != 0 || it->status != ORDERER_SUCCESS) {
+            int rc = bs->from_cluster ? send_answer(bs->call, run, status, it->info)
+                                      : send_reply(bs->call, status, it->info);
+            if (rc != 0 || status != ORDERER_SUCCESS) {
                 bs->stop = true; /* Fabric ends the stream after a refusal */
                 weft_rpc_call_pause_recv(bs->call);
                 (void)weft_rpc_call_finish(bs->call, WEFT_RPC_OK, NULL);
             }
         }
-        item_free(it);
+        for (size_t k = 0; k < run; k++) {
+            it = bs->head;
+            bs->head = it->next;
+            if (bs->head == NULL) {
+                bs->tail = NULL;
+            }
+            bs->n--;
+            if (reply) {
+                count_bcast(bs, it);
+            }
+            item_free(it);
+        }
     }
     if (bs->paused && !bs->stop && !bs->released && bs->n <= BC_RESUME_AT) {
         bs->paused = false;
@@ -222,25 +250,36 @@ static bool drain_locked(struct bc_stream *bs)
     return bs->released && bs->head == NULL;
 }
 
-/* Settles one item with its outcome and replies what can be replied. Any
- * thread; the item must not be touched afterwards. */
-static void settle(struct bc_item *it, int status, const char *info)
+/* Settles one item with its outcome and, with drain, replies what can be
+ * replied. Without drain the caller settles another item of the same
+ * stream right after (with drain on the last one), so that a run leaves
+ * together. Any thread; the item must not be touched afterwards. */
+static void settle_ex(struct bc_item *it, int status, const char *info, bool drain)
 {
     struct bc_stream *bs = it->bs;
     pthread_mutex_lock(&bs->mu);
     it->settled = true;
     it->status = status;
-    snprintf(it->info, sizeof(it->info), "%s", info != NULL ? info : "");
-    bool free_state = drain_locked(bs);
+    if (status == ORDERER_SUCCESS) {
+        it->info[0] = '\0';
+    } else {
+        snprintf(it->info, sizeof(it->info), "%s", info != NULL ? info : "");
+    }
+    bool free_state = drain && drain_locked(bs);
     pthread_mutex_unlock(&bs->mu);
     if (free_state) {
         stream_free(bs);
     }
 }
 
-static void on_committed(void *arg, int status, const char *info)
+static void settle(struct bc_item *it, int status, const char *info)
 {
-    settle(arg, status, info);
+    settle_ex(it, status, info, true);
+}
+
+static void on_committed(void *arg, int status, const char *info, bool more)
+{
+    settle_ex(arg, status, info, !more);
 }
 
 /* ---- forwarding to the leader ------------------------------------------------------ */
@@ -335,11 +374,13 @@ static void *fwd_reader(void *arg)
             }
             continue;
         }
-        Orderer__BroadcastResponse *r =
-            rc == 0 && msg != NULL ? orderer__broadcast_response__unpack(ORDERER_PB, len, msg)
-                                   : NULL;
+        uint64_t count = 0;
+        int st = 0;
+        char info[ORDERER_INFO_LEN];
+        bool ok = rc == 0 && msg != NULL &&
+                  orderer__submit_answer_unpack(msg, len, &count, &st, info) == 0;
         weft_free(msg);
-        if (r == NULL) {
+        if (!ok) {
             char why[ORDERER_INFO_LEN];
             snprintf(why, sizeof(why),
                      "forwarding to the leader at %.100s failed (stream ended); the envelope "
@@ -348,22 +389,38 @@ static void *fwd_reader(void *arg)
             fwd_fail(f, why);
             break;
         }
-        int st = (int)r->status;
-        char info[ORDERER_INFO_LEN];
-        snprintf(info, sizeof(info), "%s", r->info != NULL ? r->info : "");
-        orderer__broadcast_response__free_unpacked(r, ORDERER_PB);
+        /* the answer is for the next `count` envelopes sent */
         pthread_mutex_lock(&f->mu);
-        struct bc_item *it = f->ackq;
-        if (it != NULL) {
-            f->ackq = it->fnext;
+        struct bc_item *run = f->ackq, *last = NULL;
+        uint64_t taken = 0;
+        for (struct bc_item *x = f->ackq; x != NULL && taken < count; x = x->fnext) {
+            last = x;
+            taken++;
+        }
+        if (last != NULL) {
+            f->ackq = last->fnext;
+            last->fnext = NULL;
             if (f->ackq == NULL) {
                 f->ackq_tail = NULL;
             }
             f->ack_wait_since = weft_clock_mono_ns();
+        } else {
+            run = NULL;
         }
         pthread_mutex_unlock(&f->mu);
-        if (it != NULL) {
-            settle(it, st, info);
+        while (run != NULL) {
+            struct bc_item *next = run->fnext;
+            /* replies of one client stream leave together */
+            settle_ex(run, st, info, next == NULL || next->bs != run->bs);
+            run = next;
+        }
+        if (taken < count) {
+            char why[ORDERER_INFO_LEN];
+            snprintf(why, sizeof(why),
+                     "forwarding to the leader at %.100s failed (more answers than envelopes)",
+                     f->addr);
+            fwd_fail(f, why);
+            break;
         }
         if (st != ORDERER_SUCCESS) {
             /* the leader ends the stream after a refusal without reading on */
@@ -403,6 +460,8 @@ static void *fwd_sender(void *arg)
         fwd_unref(f);
         return NULL;
     }
+    struct weft_buf b;
+    weft_buf_init(&b, (size_t)1 << 30);
     for (;;) {
         pthread_mutex_lock(&f->mu);
         while (f->sendq == NULL && !f->closing && !f->broken) {
@@ -449,16 +508,23 @@ static void *fwd_sender(void *arg)
         }
         f->ackq_tail = last;
         pthread_mutex_unlock(&f->mu);
+        /* what is queued goes out as SubmitBatch messages of up to
+         * BC_FWD_MSG_MAX bytes (one envelope larger than that alone) */
         bool failed = false;
         for (k = 0; k < n; k++) {
-            /* a batch goes out in as few writes as HTTP/2 allows */
-            int src = k + 1 < n ? weft_rpc_stream_send_more(f->s, envs[k], lens[k])
-                                : weft_rpc_stream_send(f->s, envs[k], lens[k]);
-            if (!failed && src != 0) {
+            if (!failed && b.len > 0 && b.len + lens[k] > BC_FWD_MSG_MAX) {
+                failed = weft_rpc_stream_send(f->s, b.data, b.len) != 0;
+                weft_buf_reset(&b);
+            }
+            if (!failed && orderer__submit_batch_add(&b, envs[k], lens[k]) != 0) {
                 failed = true;
             }
             weft_free(envs[k]);
         }
+        if (!failed && b.len > 0) {
+            failed = weft_rpc_stream_send(f->s, b.data, b.len) != 0;
+        }
+        weft_buf_reset(&b);
         weft_free(envs);
         weft_free(lens);
         if (failed) {
@@ -468,6 +534,7 @@ static void *fwd_sender(void *arg)
             break;
         }
     }
+    weft_buf_close(&b);
     if (weft_rpc_stream_close_send(f->s) != 0) {
         fwd_fail(f, "forwarding stream to the leader ended");
     }
@@ -652,7 +719,7 @@ static bool admit(struct bc_stream *bs, uint8_t *msg, size_t len, struct bc_item
         char addr[300];
         int route = orderer__chain_route(ch, addr, sizeof(addr), info);
         if (route == 0) {
-            st = orderer__chain_enqueue(ch, msg, len, size, on_committed, it, info);
+            st = orderer__chain_enqueue(ch, msg, len, size, on_committed, it, bs, info);
             msg = NULL; /* taken */
             if (st == ORDERER_SUCCESS) {
                 orderer__chain_unref(ch);
@@ -701,10 +768,11 @@ static void *on_open_cluster(void *ctx, struct weft_rpc_call *call)
     return open_stream(ctx, call, true);
 }
 
-static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, size_t len)
+/* Queues and admits one envelope (msg taken). False once the stream takes
+ * no more (refusal, out of memory, stopped). */
+static bool receive_one(struct bc_stream *bs, struct weft_rpc_call *call, uint8_t *msg, size_t len)
 {
-    struct bc_stream *bs = state;
-    struct bc_item *it = weft_calloc(1, sizeof(*it));
+    struct bc_item *it = msg != NULL ? weft_calloc(1, sizeof(*it)) : NULL;
     pthread_mutex_lock(&bs->mu);
     bool take = it != NULL && !bs->stop;
     if (take) {
@@ -731,10 +799,60 @@ static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, si
     if (!take) {
         weft_free(msg);
         weft_free(it);
-        return;
+        return false;
     }
     if (!admit(bs, msg, len, it)) {
         weft_rpc_call_pause_recv(call); /* a refusal ends the stream: read no further */
+        return false;
+    }
+    return true;
+}
+
+static void on_message(void *state, struct weft_rpc_call *call, uint8_t *msg, size_t len)
+{
+    struct bc_stream *bs = state;
+    if (!bs->from_cluster) {
+        (void)receive_one(bs, call, msg, len);
+        return;
+    }
+    /* a follower's SubmitBatch: its envelopes in order */
+    size_t at = 0;
+    const uint8_t *env = NULL;
+    size_t env_len = 0;
+    int r;
+    while ((r = orderer__submit_batch_next(msg, len, &at, &env, &env_len)) == 1) {
+        uint8_t *copy = weft_malloc(env_len > 0 ? env_len : 1);
+        if (copy != NULL && env_len > 0) {
+            memcpy(copy, env, env_len);
+        }
+        if (!receive_one(bs, call, copy, env_len)) {
+            break;
+        }
+    }
+    weft_free(msg);
+    if (r < 0) {
+        /* malformed batch: refused like a malformed envelope */
+        struct bc_item *it = weft_calloc(1, sizeof(*it));
+        pthread_mutex_lock(&bs->mu);
+        bool take = it != NULL && !bs->stop;
+        if (take) {
+            it->bs = bs;
+            it->type = -1;
+            if (bs->tail != NULL) {
+                bs->tail->next = it;
+            } else {
+                bs->head = it;
+            }
+            bs->tail = it;
+            bs->n++;
+        }
+        pthread_mutex_unlock(&bs->mu);
+        if (take) {
+            weft_rpc_call_pause_recv(call);
+            settle(it, ORDERER_BAD_REQUEST, "malformed forwarded batch");
+        } else {
+            weft_free(it);
+        }
     }
 }
 

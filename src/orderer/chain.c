@@ -751,10 +751,11 @@ int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
 }
 
 int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, size_t size,
-                           orderer_ticket_cb cb, void *cb_arg, char info[ORDERER_INFO_LEN])
+                           orderer_ticket_cb cb, void *cb_arg, const void *group,
+                           char info[ORDERER_INFO_LEN])
 {
     uint8_t *copy = env;
-    struct orderer_ticket *t = orderer__ticket_new(cb, cb_arg);
+    struct orderer_ticket *t = orderer__ticket_new(cb, cb_arg, group);
     if (t == NULL) {
         weft_free(copy);
         snprintf(info, ORDERER_INFO_LEN, "out of memory");

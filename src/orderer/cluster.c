@@ -12,12 +12,15 @@
  *                                 the sender to the receiver (libraft writes
  *                                 only on connections it opened, so nothing
  *                                 flows back).
- *   /weft.orderer.Cluster/Submit  bidi stream speaking Broadcast (Envelope in,
- *                                 BroadcastResponse out, in order): a
- *                                 follower forwards a client's Broadcast
- *                                 stream through one such stream to the
- *                                 leader, which runs the checks again and
- *                                 answers once the envelope is committed.
+ *   /weft.orderer.Cluster/SubmitBatch
+ *                                 bidi stream: a follower forwards the
+ *                                 envelopes its Broadcast streams admitted
+ *                                 through one such stream to the leader,
+ *                                 several per message (SubmitBatch in,
+ *                                 SubmitAnswer out, in order: "the next n
+ *                                 envelopes got this BroadcastResponse";
+ *                                 orderer_int.h); the leader answers once
+ *                                 the envelopes are committed.
  * Authentication: the caller's TLS client certificate (mutual TLS) must be
  * the client_tls_cert of one of the channel's consenters (compared as
  * certificates, whatever the PEM line breaks); that consenter's position in
@@ -53,7 +56,7 @@
 WEFT_LOGGER(lg_cluster, "orderer.common.cluster");
 
 #define M_RAFT "/weft.orderer.Cluster/Raft"
-#define M_SUBMIT "/weft.orderer.Cluster/Submit"
+#define M_SUBMIT "/weft.orderer.Cluster/SubmitBatch"
 
 struct cluster_client {
     char *address;

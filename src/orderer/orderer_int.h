@@ -64,19 +64,43 @@ struct orderer_batch_cfg {
  * and written to this node's ledger), or a failure status with info when it
  * was dropped (leadership lost, channel closing, ...). Owned by the chain
  * until finished. */
-typedef void (*orderer_ticket_cb)(void *arg, int status, const char *info);
+/* more: the next ticket finished in the same call (orderer__tickets_finish)
+ * belongs to the same group (e.g. the same Broadcast stream), so the callee
+ * may hold its reply back and send the run at once on the last one. */
+typedef void (*orderer_ticket_cb)(void *arg, int status, const char *info, bool more);
 struct orderer_ticket {
     uint64_t t0_ns; /* admission time (commit latency) */
     orderer_ticket_cb cb;
     void *cb_arg;
+    const void *group; /* NULL: none */
 };
 /* NULL: no memory. */
-struct orderer_ticket *orderer__ticket_new(orderer_ticket_cb cb, void *cb_arg);
+struct orderer_ticket *orderer__ticket_new(orderer_ticket_cb cb, void *cb_arg, const void *group);
 /* Reports the outcome through the callback (on this thread, no lock held)
  * and frees the ticket. NULL-safe. */
 void orderer__ticket_finish(struct orderer_ticket *t, int status, const char *info);
-/* The same for n tickets (NULL entries skipped). */
+/* The same for n tickets (NULL entries skipped), with `more` set while the
+ * next ticket has the same non-NULL group. */
 void orderer__tickets_finish(struct orderer_ticket **t, size_t n, int status, const char *info);
+
+/* ---- forwarding wire format (cluster.c's SubmitBatch stream) ----------------- */
+
+/* Follower -> leader: SubmitBatch{repeated bytes envelope = 1}. Appends one
+ * envelope's field to b. */
+int orderer__submit_batch_add(struct weft_buf *b, const uint8_t *env, size_t len) WEFT_WARN_UNUSED;
+/* The next envelope of a SubmitBatch from *at: 1 with *env (pointing into
+ * msg) and *env_len, 0 at the end, WEFT_EPARSE for malformed bytes. Fields
+ * other than 1 are skipped. */
+int orderer__submit_batch_next(const uint8_t *msg, size_t len, size_t *at, const uint8_t **env,
+                               size_t *env_len);
+/* Leader -> follower: SubmitAnswer{uint64 count = 1; BroadcastResponse
+ * response = 2}: the next `count` forwarded envelopes, in order, got this
+ * answer. Packs into buf (ORDERER_INFO_LEN + 64 bytes suffice); returns the
+ * length. */
+size_t orderer__submit_answer_pack(uint64_t count, int status, const char *info, uint8_t *buf);
+/* 0 with *count >= 1, *status, info; WEFT_EPARSE. */
+int orderer__submit_answer_unpack(const uint8_t *msg, size_t len, uint64_t *count, int *status,
+                                  char info[ORDERER_INFO_LEN]);
 
 /* One envelope in a batch: serialized common.Envelope (owned by the batch),
  * its Fabric size (len(payload) + len(signature)) and its commit ticket
@@ -264,8 +288,8 @@ bool orderer__cluster_is_self(const struct orderer_cluster *cl, const uint8_t *c
 /* Two PEM encodings of the same (first) certificate. */
 bool orderer__cert_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
 struct weft_rpc_stream;
-/* Opens a forwarding stream (/weft.orderer.Cluster/Submit, the Broadcast
- * protocol between consenters) to the leader at address. NULL with info on
+/* Opens a forwarding stream (/weft.orderer.Cluster/SubmitBatch: SubmitBatch
+ * messages in, SubmitAnswer messages out, see above) to the leader at address. NULL with info on
  * failure. */
 struct weft_rpc_stream *orderer__cluster_open_submit(struct orderer_cluster *cl,
                                                      const char *address,
@@ -314,12 +338,13 @@ uint64_t orderer__chain_leader_id(struct orderer_chain *ch);
 int orderer__chain_route(struct orderer_chain *ch, char *addr, size_t cap,
                          char info[ORDERER_INFO_LEN]);
 /* Leader: queues an admitted envelope (env taken, weft_malloc'd) for
- * ordering. Returns 200, and later cb(cb_arg, status, info) reports once,
+ * ordering. Returns 200, and later cb(cb_arg, status, info, more) reports once,
  * on the thread that settles it, whether it was committed (200) or dropped;
  * or returns 503 with info at once (not the leader, queue full, out of
  * memory; cb is never called then). Any thread. */
 int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, size_t size,
-                           orderer_ticket_cb cb, void *cb_arg, char info[ORDERER_INFO_LEN]);
+                           orderer_ticket_cb cb, void *cb_arg, const void *group,
+                           char info[ORDERER_INFO_LEN]);
 /* Raft id of the consenter whose client TLS certificate is pem (0: none). */
 /* Identifies the chain's channel configuration (set once at creation: config
  * updates are refused), for caches keyed on it. */

@@ -517,6 +517,104 @@ static void test_seek(void **state)
     assert_int_equal(resolve(weft_memdup("\x0a\x05zz", 4), &len, 10, &p), 400);
 }
 
+/* ---- forwarding wire format and ticket runs --------------------------------- */
+
+static void test_submit_wire(void **state)
+{
+    (void)state;
+    struct weft_buf b;
+    weft_buf_init(&b, 1u << 20);
+    uint8_t big[300];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t)i;
+    }
+    assert_int_equal(orderer__submit_batch_add(&b, (const uint8_t *)"abc", 3), 0);
+    assert_int_equal(orderer__submit_batch_add(&b, big, sizeof(big)), 0); /* 2-byte length */
+    assert_int_equal(orderer__submit_batch_add(&b, big, 0), 0);
+    size_t at = 0;
+    const uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(orderer__submit_batch_next(b.data, b.len, &at, &env, &len), 1);
+    assert_int_equal(len, 3);
+    assert_memory_equal(env, "abc", 3);
+    assert_int_equal(orderer__submit_batch_next(b.data, b.len, &at, &env, &len), 1);
+    assert_int_equal(len, sizeof(big));
+    assert_memory_equal(env, big, sizeof(big));
+    assert_int_equal(orderer__submit_batch_next(b.data, b.len, &at, &env, &len), 1);
+    assert_int_equal(len, 0);
+    assert_int_equal(orderer__submit_batch_next(b.data, b.len, &at, &env, &len), 0);
+    /* a truncated batch is malformed, never read past its end */
+    at = 0;
+    assert_int_equal(orderer__submit_batch_next(b.data, 3 + 2 + 100, &at, &env, &len), 1);
+    assert_int_equal(orderer__submit_batch_next(b.data, 3 + 2 + 100, &at, &env, &len),
+                     WEFT_EPARSE);
+    weft_buf_close(&b);
+
+    uint8_t buf[ORDERER_INFO_LEN + 64];
+    char info[ORDERER_INFO_LEN];
+    uint64_t count = 0;
+    int st = 0;
+    size_t n = orderer__submit_answer_pack(333, ORDERER_SUCCESS, "", buf);
+    assert_int_equal(orderer__submit_answer_unpack(buf, n, &count, &st, info), 0);
+    assert_int_equal(count, 333);
+    assert_int_equal(st, ORDERER_SUCCESS);
+    assert_string_equal(info, "");
+    char longinfo[ORDERER_INFO_LEN];
+    memset(longinfo, 'x', sizeof(longinfo) - 1);
+    longinfo[sizeof(longinfo) - 1] = '\0';
+    n = orderer__submit_answer_pack(1, ORDERER_UNAVAILABLE, longinfo, buf);
+    assert_true(n <= sizeof(buf));
+    assert_int_equal(orderer__submit_answer_unpack(buf, n, &count, &st, info), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(st, ORDERER_UNAVAILABLE);
+    assert_string_equal(info, longinfo);
+    /* the answer is a protobuf message: its BroadcastResponse decodes alone */
+    assert_int_equal(buf[0], 0x08);
+    assert_int_equal(orderer__submit_answer_unpack(buf, n - 1, &count, &st, info), WEFT_EPARSE);
+    /* a count of 0 or a missing response is malformed */
+    uint8_t zero[] = {0x08, 0x00, 0x12, 0x00};
+    assert_int_equal(orderer__submit_answer_unpack(zero, sizeof(zero), &count, &st, info),
+                     WEFT_EPARSE);
+    uint8_t nores[] = {0x08, 0x05};
+    assert_int_equal(orderer__submit_answer_unpack(nores, sizeof(nores), &count, &st, info),
+                     WEFT_EPARSE);
+}
+
+struct ticket_log {
+    int n;
+    int arg[8];
+    bool more[8];
+};
+
+static struct ticket_log g_tlog;
+
+static void log_ticket(void *arg, int status, const char *info, bool more)
+{
+    assert_int_equal(status, ORDERER_SUCCESS);
+    assert_non_null(info);
+    g_tlog.arg[g_tlog.n] = (int)(intptr_t)arg;
+    g_tlog.more[g_tlog.n++] = more;
+}
+
+static void test_ticket_runs(void **state)
+{
+    (void)state;
+    static const char a = 'a', b = 'b';
+    /* groups a a b NULL a, and a NULL slot: `more` only inside a run */
+    struct orderer_ticket *t[6] = {
+        orderer__ticket_new(log_ticket, (void *)1, &a), orderer__ticket_new(log_ticket, (void *)2, &a),
+        orderer__ticket_new(log_ticket, (void *)3, &b), orderer__ticket_new(log_ticket, (void *)4, NULL),
+        NULL,                                           orderer__ticket_new(log_ticket, (void *)5, &a)};
+    memset(&g_tlog, 0, sizeof(g_tlog));
+    orderer__tickets_finish(t, 6, ORDERER_SUCCESS, NULL);
+    assert_int_equal(g_tlog.n, 5);
+    static const bool want[5] = {true, false, false, false, false};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(g_tlog.arg[i], i + 1);
+        assert_int_equal(g_tlog.more[i], want[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +627,8 @@ int main(void)
         cmocka_unit_test(test_build_alloc_failures),
         cmocka_unit_test(test_bcast_statuses),
         cmocka_unit_test(test_seek),
+        cmocka_unit_test(test_submit_wire),
+        cmocka_unit_test(test_ticket_runs),
         cmocka_unit_test(test_raft_three_groups),
     };
     return cmocka_run_group_tests_name("orderer core", tests, NULL, NULL);
