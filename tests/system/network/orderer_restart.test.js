@@ -8,7 +8,8 @@
 // with its own command line. Then, within a bound, a submit through the
 // same gateway client commits again (the gateway's Broadcast stream and the
 // peers' block pullers reconnected: the commit status needs the block on
-// peer0.org1), 10 more commit, and both peers reach the orderer's height.
+// peer0.org1) and both peers reach the orderer's height; 10 more commit,
+// and both peers reach the orderer's height again.
 // The peer runs gRPC's poll engine, under which a broken channel reconnects
 // only while something polls it: this is the test of that. Bounded: 150 s;
 // every process is stopped by PID, then `weft network down`.
@@ -66,10 +67,12 @@ test('the orderer restarts: the gateway submits again and the peers pull again',
       ord.pid = G.restartNode(ord);
       seen.add(ord.pid);
       await G.waitFor('orderer back', async () => (await height(ord)) >= h0, 30000);
+      const tOrd = Date.now() - tRestart;
 
       // the same gateway client: retried until one commits, bounded
       let failed = 0;
       let lastError = null;
+      let firstError = null;
       const back = await G.waitFor('a submit commits after the restart', async () => {
         try {
           await create();
@@ -77,19 +80,28 @@ test('the orderer restarts: the gateway submits again and the peers pull again',
         } catch (e) {
           failed++;
           lastError = e;
+          if (!firstError) firstError = e;
           await sleep(500);
           return null;
         }
       }, 30000).catch((e) => { throw new Error(`${e.message}; last error: ${lastError}`); });
       assert.strictEqual(back, true);
       const tBack = Date.now() - tRestart;
-      for (let i = 0; i < 10; i++) await create();
 
-      const hFinal = await G.waitFor('both peers at the orderer height', async () => {
+      // both peers' block pullers reconnected: each reaches the orderer's height
+      const atOrdererHeight = async () => {
         const ho = await height(ord);
         for (const p of peers) if ((await height(p)) !== ho) return null;
         return ho;
-      }, 30000);
+      };
+      const hBack = await G.waitFor('both peers at the orderer height after the restart',
+        atOrdererHeight, 30000);
+      assert.ok(hBack >= h0 + 1, `a block was cut after the restart (${h0} -> ${hBack})`);
+      const tPeers = Date.now() - tRestart;
+
+      for (let i = 0; i < 10; i++) await create();
+      const hFinal = await G.waitFor('both peers at the orderer height after 10 more',
+        atOrdererHeight, 30000);
       assert.ok(hFinal >= h0 + 11, `the chain grew after the restart (${h0} -> ${hFinal})`);
 
       gw.close();
@@ -103,8 +115,11 @@ test('the orderer restarts: the gateway submits again and the peers pull again',
       const r = execFileSync(WEFT, ['network', 'down', '--dir', dir], { encoding: 'utf8', timeout: 60000 });
       assert.ok(!fs.existsSync(dir), `down left ${dir}: ${r}`);
       assert.deepStrictEqual(seen.running(), [], 'processes still running after down');
-      console.log(`# orderer restarted at height ${h0}; first commit ${tBack} ms after the restart ` +
-        `(${failed} submits failed before it); final height ${hFinal}; total ${Date.now() - t0} ms`);
+      console.log(`# orderer restarted at height ${h0}; its metrics answered ${tOrd} ms after the restart; ` +
+        `first commit ${tBack} ms after the restart ` +
+        `(${failed} submits failed before it); both peers at height ${hBack} ${tPeers} ms after it; ` +
+        `final height ${hFinal}; total ${Date.now() - t0} ms` +
+        (firstError ? `; first failure: ${String(firstError.message).split('\n')[0]}` : ''));
     } finally {
       if (gw) gw.close();
       if (info) {
