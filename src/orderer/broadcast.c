@@ -279,7 +279,12 @@ static void settle(struct bc_item *it, int status, const char *info)
 
 static void on_committed(void *arg, int status, const char *info, bool more)
 {
-    settle_ex(arg, status, info, !more);
+    /* only a forwarding stream gains by holding replies back: its run
+     * leaves as one message. A client stream's replies are one message
+     * each, and a burst of them would only fill its send queue (whose
+     * bound makes the committer wait). */
+    struct bc_item *it = arg;
+    settle_ex(it, status, info, !more || !it->bs->from_cluster);
 }
 
 /* ---- forwarding to the leader ------------------------------------------------------ */
