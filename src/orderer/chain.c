@@ -538,20 +538,6 @@ static int block_hash(const Common__BlockHeader *h, uint8_t out[32])
     return 0;
 }
 
-static int read_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64 && *at < len; shift += 7) {
-        uint8_t c = p[(*at)++];
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if ((c & 0x80) == 0) {
-            *out = v;
-            return 0;
-        }
-    }
-    return WEFT_EPARSE;
-}
-
 /* The header of a serialized common.Block, decoded alone: the entry's data
  * (every envelope) is not unpacked and copied just to read it. NULL when
  * the bytes are not a block with a header. */
@@ -560,35 +546,16 @@ static Common__BlockHeader *block_header_unpack(const uint8_t *p, size_t len)
     size_t at = 0;
     while (at < len) {
         uint64_t tag = 0, n = 0;
-        if (read_varint(p, len, &at, &tag) != 0) {
+        if (orderer__pb_varint(p, len, &at, &tag) != 0) {
             return NULL;
         }
-        switch (tag & 7) {
-        case 0:
-            if (read_varint(p, len, &at, &n) != 0) {
+        if (tag == ((1u << 3) | 2u)) { /* Block.header, length-delimited */
+            if (orderer__pb_varint(p, len, &at, &n) != 0 || n > len - at) {
                 return NULL;
             }
-            break;
-        case 1:
-            n = 8;
-            goto skip;
-        case 5:
-            n = 4;
-            goto skip;
-        case 2:
-            if (read_varint(p, len, &at, &n) != 0) {
-                return NULL;
-            }
-            if (tag >> 3 == 1 && n <= len - at) { /* Block.header */
-                return common__block_header__unpack(ORDERER_PB, (size_t)n, p + at);
-            }
-        skip:
-            if (n > len - at) {
-                return NULL;
-            }
-            at += (size_t)n;
-            break;
-        default:
+            return common__block_header__unpack(ORDERER_PB, (size_t)n, p + at);
+        }
+        if (orderer__pb_skip(p, len, &at, (unsigned)(tag & 7)) != 0) {
             return NULL;
         }
     }

@@ -346,6 +346,11 @@ int orderer__chain_enqueue(struct orderer_chain *ch, uint8_t *env, size_t len, s
                            orderer_ticket_cb cb, void *cb_arg, const void *group,
                            char info[ORDERER_INFO_LEN]);
 /* Raft id of the consenter whose client TLS certificate is pem (0: none). */
+/* Protobuf wire reading (util.c): a varint at *at, and skipping the value
+ * of a field of wire type wt at *at; both advance *at, WEFT_EPARSE when the
+ * bytes end or the type is unknown. */
+int orderer__pb_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out);
+int orderer__pb_skip(const uint8_t *p, size_t len, size_t *at, unsigned wt);
 /* Identifies the chain's channel configuration (set once at creation: config
  * updates are refused), for caches keyed on it. */
 const void *orderer__chain_conf_id(const struct orderer_chain *ch);

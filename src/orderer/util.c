@@ -94,7 +94,7 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-static int get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
+int orderer__pb_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64 && *at < len; shift += 7) {
@@ -108,13 +108,12 @@ static int get_varint(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
     return WEFT_EPARSE;
 }
 
-/* Skips the value of a field of wire type wt at *at. */
-static int skip_field(const uint8_t *p, size_t len, size_t *at, unsigned wt)
+int orderer__pb_skip(const uint8_t *p, size_t len, size_t *at, unsigned wt)
 {
     uint64_t n = 0;
     switch (wt) {
     case 0:
-        return get_varint(p, len, at, &n);
+        return orderer__pb_varint(p, len, at, &n);
     case 1:
         n = 8;
         break;
@@ -122,7 +121,7 @@ static int skip_field(const uint8_t *p, size_t len, size_t *at, unsigned wt)
         n = 4;
         break;
     case 2:
-        if (get_varint(p, len, at, &n) != 0) {
+        if (orderer__pb_varint(p, len, at, &n) != 0) {
             return WEFT_EPARSE;
         }
         break;
@@ -150,12 +149,12 @@ int orderer__submit_batch_next(const uint8_t *msg, size_t len, size_t *at, const
 {
     while (*at < len) {
         uint64_t tag = 0;
-        if (get_varint(msg, len, at, &tag) != 0) {
+        if (orderer__pb_varint(msg, len, at, &tag) != 0) {
             return WEFT_EPARSE;
         }
         if (tag == ((1u << 3) | 2u)) {
             uint64_t n = 0;
-            if (get_varint(msg, len, at, &n) != 0 || n > len - *at) {
+            if (orderer__pb_varint(msg, len, at, &n) != 0 || n > len - *at) {
                 return WEFT_EPARSE;
             }
             *env = msg + *at;
@@ -163,7 +162,7 @@ int orderer__submit_batch_next(const uint8_t *msg, size_t len, size_t *at, const
             *at += (size_t)n;
             return 1;
         }
-        if (skip_field(msg, len, at, (unsigned)(tag & 7)) != 0) {
+        if (orderer__pb_skip(msg, len, at, (unsigned)(tag & 7)) != 0) {
             return WEFT_EPARSE;
         }
     }
@@ -195,16 +194,16 @@ int orderer__submit_answer_unpack(const uint8_t *msg, size_t len, uint64_t *coun
     bool have_resp = false;
     while (at < len) {
         uint64_t tag = 0;
-        if (get_varint(msg, len, &at, &tag) != 0) {
+        if (orderer__pb_varint(msg, len, &at, &tag) != 0) {
             return WEFT_EPARSE;
         }
         if (tag == ((1u << 3) | 0u)) {
-            if (get_varint(msg, len, &at, &c) != 0) {
+            if (orderer__pb_varint(msg, len, &at, &c) != 0) {
                 return WEFT_EPARSE;
             }
         } else if (tag == ((2u << 3) | 2u)) {
             uint64_t n = 0;
-            if (get_varint(msg, len, &at, &n) != 0 || n > len - at) {
+            if (orderer__pb_varint(msg, len, &at, &n) != 0 || n > len - at) {
                 return WEFT_EPARSE;
             }
             Orderer__BroadcastResponse *r =
@@ -217,7 +216,7 @@ int orderer__submit_answer_unpack(const uint8_t *msg, size_t len, uint64_t *coun
             orderer__broadcast_response__free_unpacked(r, ORDERER_PB);
             have_resp = true;
             at += (size_t)n;
-        } else if (skip_field(msg, len, &at, (unsigned)(tag & 7)) != 0) {
+        } else if (orderer__pb_skip(msg, len, &at, (unsigned)(tag & 7)) != 0) {
             return WEFT_EPARSE;
         }
     }
