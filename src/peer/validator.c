@@ -1404,6 +1404,43 @@ static int apply_config(struct weft_validator *v, const struct vtx *t, struct we
     return 0;
 }
 
+/* Marks DUPLICATE_TXID on every VALID endorser transaction whose id an
+ * earlier VALID one of the block has (the first keeps VALID): one pass with
+ * an open-addressing set of the ids seen. 0 or WEFT_ENOMEM. */
+static int mark_dup_txids(struct weft_vblock *vb)
+{
+    size_t cap = 16;
+    while (cap < 2 * vb->ntx) {
+        cap *= 2;
+    }
+    const char **set = weft_calloc(cap, sizeof(*set));
+    if (set == NULL) {
+        return WEFT_ENOMEM;
+    }
+    for (size_t i = 0; i < vb->ntx; i++) {
+        struct vtx *t = &vb->txs[i];
+        if (t->code != WEFT_TXC_VALID || t->type != HDR_ENDORSER) {
+            continue;
+        }
+        const char *id = t->chdr->tx_id != NULL ? t->chdr->tx_id : "";
+        uint64_t h = 1469598103934665603u; /* FNV-1a */
+        for (const char *c = id; *c != '\0'; c++) {
+            h = (h ^ (uint8_t)*c) * 1099511628211u;
+        }
+        size_t k = (size_t)h & (cap - 1);
+        while (set[k] != NULL && strcmp(set[k], id) != 0) {
+            k = (k + 1) & (cap - 1);
+        }
+        if (set[k] != NULL) {
+            t->code = WEFT_TXC_DUPLICATE_TXID;
+        } else {
+            set[k] = id;
+        }
+    }
+    weft_free(set);
+    return 0;
+}
+
 int weft_validator_finish(struct weft_validator *v, struct weft_vblock *vb, uint8_t *codes,
                           size_t ntx, struct weft_err *err)
 {
@@ -1443,19 +1480,10 @@ int weft_validator_finish(struct weft_validator *v, struct weft_vblock *vb, uint
         }
     }
     /* a later VALID tx repeating an earlier VALID tx's id */
-    for (size_t i = 0; i < vb->ntx; i++) {
-        struct vtx *t = &vb->txs[i];
-        if (t->code != WEFT_TXC_VALID || t->type != HDR_ENDORSER) {
-            continue;
-        }
-        for (size_t j = 0; j < i; j++) {
-            const struct vtx *o = &vb->txs[j];
-            if (o->code == WEFT_TXC_VALID && o->type == HDR_ENDORSER &&
-                strcmp(o->chdr->tx_id, t->chdr->tx_id) == 0) {
-                t->code = WEFT_TXC_DUPLICATE_TXID;
-                break;
-            }
-        }
+    rc = mark_dup_txids(vb);
+    if (rc != 0) {
+        weft_err_set(err, rc, "out of memory");
+        goto cleanup;
     }
     for (size_t i = 0; i < vb->ntx; i++) {
         codes[i] = vb->txs[i].code;
@@ -1463,7 +1491,20 @@ int weft_validator_finish(struct weft_validator *v, struct weft_vblock *vb, uint
     weft_ledger_sim_free(f.qe);
     f.qe = NULL;
     if (vb->number > 0) {
-        rc = weft_ledger_mvcc_validate_block(v->ledger, vb->blk, codes, ntx, err);
+        /* the read/write sets prepare decoded: VALID endorser transactions
+         * have one (the same bytes the ledger would decode), others none */
+        const Rwset__TxReadWriteSet **rws = weft_calloc(ntx + 1, sizeof(*rws));
+        if (rws == NULL) {
+            rc = weft_err_set(err, WEFT_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        for (size_t i = 0; i < ntx; i++) {
+            if (codes[i] == WEFT_TXC_VALID && vb->txs[i].type == HDR_ENDORSER) {
+                rws[i] = vb->txs[i].rws;
+            }
+        }
+        rc = weft_ledger_mvcc_validate(v->ledger, vb->number, rws, codes, ntx, err);
+        weft_free(rws);
         if (rc != 0) {
             weft_err_prefix(err, "block %llu: MVCC", (unsigned long long)vb->number);
             goto cleanup;
