@@ -53,6 +53,11 @@ struct weft_ledger_options {
     /* Block store only: no world state, so transactions are never parsed
      * (the orderer's ledger). Default false. */
     bool no_state;
+    /* Keep no transaction-id index: weft_ledger_tx_by_id and
+     * weft_ledger_block_by_txid answer WEFT_EUNSUPPORTED. The orderer's
+     * ledger, which (as Fabric's) indexes blocks by number only. Default
+     * false. */
+    bool no_txid_index;
 };
 
 /* Fills defaults (history on, sync on). */

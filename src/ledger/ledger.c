@@ -218,12 +218,15 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
                       struct ledger_updates *updates, bool sync_file, struct weft_err *err)
 {
     uint64_t number = blk->header->number;
-    size_t nids, id_bytes;
-    ledger__block_txid_count(blk, &nids, &id_bytes);
+    bool index_txids = !l->opt.no_txid_index;
+    size_t nids = 0, id_bytes = 0;
+    if (index_txids) {
+        ledger__block_txid_count(blk, &nids, &id_bytes);
+    }
     /* Only the committer changes txp: reading it unlocked is safe here. */
-    bool merge = l->txp.blocks + 1 >= LEDGER_TXID_MERGE_BLOCKS ||
-                 l->txp.n + nids >= LEDGER_TXID_MERGE_IDS;
-    if (!merge) {
+    bool merge = index_txids && (l->txp.blocks + 1 >= LEDGER_TXID_MERGE_BLOCKS ||
+                                 l->txp.n + nids >= LEDGER_TXID_MERGE_IDS);
+    if (index_txids && !merge) {
         /* Room first, so that adding the ids after the commit cannot fail. */
         pthread_mutex_lock(&l->txp_mu);
         int rc = ledger__txp_reserve(&l->txp, nids, id_bytes);
@@ -271,7 +274,7 @@ static int commit_txn(struct weft_ledger *l, const Common__Block *blk,
             mdb_txn_abort(txn);
         }
         ledger__gate_read_unlock(&l->txn_lock);
-        if (rc == 0) {
+        if (rc == 0 && index_txids) {
             pthread_mutex_lock(&l->txp_mu);
             if (merge) {
                 ledger__txp_clear(&l->txp);
@@ -525,7 +528,7 @@ static int recover(struct weft_ledger *l, struct weft_err *err)
     }
     ledger__read_end(l, txn);
     l->height = height;
-    rc = load_pending_txids(l, height, err);
+    rc = l->opt.no_txid_index ? 0 : load_pending_txids(l, height, err);
     if (rc != 0) {
         return rc;
     }
@@ -874,6 +877,11 @@ int weft_ledger_block_by_hash(struct weft_ledger *l, const uint8_t *hash, size_t
 int weft_ledger_tx_by_id(struct weft_ledger *l, const char *txid, struct weft_ledger_txloc *out,
                          struct weft_err *err)
 {
+    if (l->opt.no_txid_index) {
+        return weft_err_set(err, WEFT_EUNSUPPORTED,
+                            "transaction '%s': this ledger keeps no transaction-id index",
+                            txid != NULL ? txid : "");
+    }
     size_t n = txid != NULL ? strlen(txid) : 0;
     if (n == 0 || n > 511) {
         return weft_err_set(err, WEFT_ENOTFOUND, "transaction '%s' not found",

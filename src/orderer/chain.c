@@ -939,6 +939,7 @@ int orderer__chain_open(const struct orderer_chain_opts *o, struct orderer_chain
     lo.channel = ch->channel_id;
     lo.history = false;
     lo.no_state = true;
+    lo.no_txid_index = true; /* blocks are looked up by number only */
     lo.no_sync = o->no_sync;
     rc = weft_ledger_open(&ch->ledger, &lo, err);
     if (rc != 0) {

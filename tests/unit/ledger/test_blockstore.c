@@ -329,6 +329,65 @@ static void test_commit_decoded(void **state)
     weft_free(root);
 }
 
+/* The orderer's ledger: blocks only, no txid index. Up to the pending ids'
+ * merge point (64 blocks) and across a reopen, reads by number and hash
+ * work and a txid lookup says the index is not kept. */
+static struct weft_ledger *open_blocks_only(const char *root)
+{
+    struct weft_ledger_options o;
+    weft_ledger_options_init(&o);
+    o.root = root;
+    o.channel = "testchannel";
+    o.history = false;
+    o.no_state = true;
+    o.no_txid_index = true;
+    struct weft_ledger *l = NULL;
+    struct weft_err err;
+    weft_err_clear(&err);
+    if (weft_ledger_open(&l, &o, &err) != 0) {
+        fail_msg("open: %s", err.msg);
+    }
+    return l;
+}
+
+static void test_no_txid_index(void **state)
+{
+    (void)state;
+    char *root = wt_tmpdir("ledger-notxid");
+    struct chain c;
+    chain_build(&c, 64, 2, 1);
+    struct weft_ledger *l = open_blocks_only(root);
+    struct weft_err err;
+    for (size_t i = 0; i < c.n; i++) {
+        assert_int_equal(weft_ledger_commit_bytes(l, c.bytes[i], c.len[i], &err), 0);
+    }
+    for (int round = 0; round < 2; round++) {
+        struct weft_ledger_info info;
+        weft_ledger_info(l, &info);
+        assert_int_equal(info.height, 64);
+        uint8_t *b;
+        size_t len;
+        assert_int_equal(weft_ledger_block_by_number(l, 63, &b, &len, &err), 0);
+        assert_int_equal(len, c.len[63]);
+        assert_memory_equal(b, c.bytes[63], len);
+        weft_free(b);
+        assert_int_equal(weft_ledger_block_by_hash(l, c.hash[3], 32, &b, &len, &err), 0);
+        assert_memory_equal(b, c.bytes[3], len);
+        weft_free(b);
+        struct weft_ledger_txloc t;
+        weft_err_clear(&err);
+        assert_int_equal(weft_ledger_tx_by_id(l, "tx4_1", &t, &err), WEFT_EUNSUPPORTED);
+        assert_non_null(strstr(err.msg, "no transaction-id index"));
+        assert_int_equal(weft_ledger_block_by_txid(l, "tx63_0", &b, &len, &err),
+                         WEFT_EUNSUPPORTED);
+        weft_ledger_close(l);
+        l = round == 0 ? open_blocks_only(root) : NULL;
+    }
+    chain_free(&c);
+    wt_rmtree(root);
+    weft_free(root);
+}
+
 /* ---- refused blocks ----------------------------------------------------- */
 
 static void test_refused(void **state)
@@ -791,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_append_read),
         cmocka_unit_test(test_commit_decoded),
+        cmocka_unit_test(test_no_txid_index),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_replay_unindexed),
