@@ -13,7 +13,10 @@
  * The two daemons differ only in the key names they read; struct node_spec
  * holds those names, so there is one code path.
  */
+#define _GNU_SOURCE /* SCHED_BATCH, SCHED_RESET_ON_FORK */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,6 +483,32 @@ static void start_usage(const struct node_spec *spec, FILE *f)
             cmd_config_daemon_info(spec->daemon)->env_prefix);
 }
 
+
+/* Node threads run under SCHED_BATCH unless WEFT_SCHED_POLICY=normal: a
+ * thread woken by another (a completion, a queued job) then waits for the
+ * waker to block or for its next tick instead of preempting it at once, so a
+ * hand-off costs one context switch, not two (bench/e2e on 2 CPUs: about a
+ * third fewer context switches and 10% less CPU per transaction in the
+ * peers and the orderer). Children (chaincode, builders) start with the
+ * normal policy. Set before any thread starts, so that all inherit it.
+ * Returns a note for the log, or NULL. */
+static const char *set_sched_policy(void)
+{
+    const char *want = getenv("WEFT_SCHED_POLICY");
+    if (want != NULL && strcmp(want, "normal") == 0) {
+        return NULL;
+    }
+    if (want != NULL && want[0] != '\0' && strcmp(want, "batch") != 0) {
+        return "WEFT_SCHED_POLICY must be 'batch' or 'normal'; using 'batch'";
+    }
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp) != 0) {
+        return errno == EPERM ? "SCHED_BATCH not permitted; keeping the normal policy"
+                              : "SCHED_BATCH failed; keeping the normal policy";
+    }
+    return NULL;
+}
+
 static int node_start(const struct node_spec *spec, int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -501,6 +530,7 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
     if (spec->grpc_poller != NULL) {
         (void)setenv("GRPC_POLL_STRATEGY", spec->grpc_poller, 0); /* before gRPC starts */
     }
+    const char *sched_note = set_sched_policy();
     /* A client that disconnects mid-reply must not kill the node. */
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -515,6 +545,9 @@ static int node_start(const struct node_spec *spec, int argc, char **argv)
     int rc = cmd_config_open(spec->daemon, config_path, &n.cfg, &err);
     if (rc == 0) {
         rc = apply_logging(&n, &err);
+    }
+    if (rc == 0 && sched_note != NULL) {
+        WEFT_WARN(lg_node, "%s", sched_note);
     }
     if (rc == 0) {
         rc = node_start_rpc(&n, &err);

@@ -1,6 +1,8 @@
 // `weft peer start` and `weft orderer start` with the sample configs: the
 // operations endpoint answers /healthz, /metrics, /logspec and /version, the
-// gRPC health service answers SERVING, and SIGTERM stops the node in < 2 s.
+// gRPC health service answers SERVING, every thread runs under the scheduling
+// policy WEFT_SCHED_POLICY selects (SCHED_BATCH by default), and SIGTERM stops
+// the node in < 2 s.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert');
@@ -37,7 +39,21 @@ function grpcHealth(port) {
   });
 }
 
-async function checkNode(kind, env, grpcPort, opsPort) {
+// Scheduling policy of every thread of pid (field 41 of /proc/.../stat):
+// a Map policy -> number of threads.
+function threadPolicies(pid) {
+  const out = new Map();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+    out.set(policy, (out.get(policy) || 0) + 1);
+  }
+  return out;
+}
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
+async function checkNode(kind, env, grpcPort, opsPort, policy = SCHED_BATCH) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `weft-${kind}-`));
   const node = startNode(kind, env, dir);
   try {
@@ -68,6 +84,11 @@ async function checkNode(kind, env, grpcPort, opsPort) {
 
     const resp = await grpcHealth(grpcPort);
     assert.deepStrictEqual([...resp], [0x08, 0x01], 'gRPC health says SERVING');
+
+    const policies = threadPolicies(node.child.pid);
+    assert.deepStrictEqual([...policies.keys()], [policy],
+      `every thread's scheduling policy is ${policy}: ${JSON.stringify([...policies])}`);
+    assert.ok(policies.get(policy) > 3, 'the node runs several threads');
 
     const t0 = Date.now();
     node.child.kill('SIGTERM');
@@ -110,4 +131,14 @@ test('a config error names the key and the process exits non-zero', async () => 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('WEFT_SCHED_POLICY=normal keeps the normal scheduling policy', async () => {
+  const grpcPort = await freePort();
+  const opsPort = await freePort();
+  await checkNode('peer', {
+    CORE_PEER_LISTENADDRESS: `127.0.0.1:${grpcPort}`,
+    CORE_OPERATIONS_LISTENADDRESS: `127.0.0.1:${opsPort}`,
+    WEFT_SCHED_POLICY: 'normal',
+  }, grpcPort, opsPort, SCHED_OTHER);
 });
