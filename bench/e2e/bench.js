@@ -5,6 +5,8 @@
 // of the chaincode processes and of this client, from /proc (utime+stime);
 // context switches per committed transaction of the orderer and of the peers
 // (threads alive at the end of a level; /proc/<pid>/task/*/status).
+// Before the first level, BENCH_WARMUP_SECONDS (8) of unmeasured load at the
+// first level's concurrency.
 // BENCH_PERF=<dir>: `perf record` the peers (BENCH_PERF_PIDS=all: and the
 // orderer) during each level into <dir>/e2e-<inflight>.data, with
 // BENCH_PERF_ARGS (default "-g -F 999"; for user-space stacks through
@@ -17,6 +19,10 @@ const { networkUp, networkDown, gatewayFor, waitFor } = require(
     path.join(__dirname, '../../tests/interop/gateway/net.js'));
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 20);
+// unmeasured load before the first level: V8 compiles the chaincode's and
+// the client's hot paths during the first seconds, which would count toward
+// the first level's figures
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS || 8);
 const LEVELS = (process.env.BENCH_INFLIGHT || '50,200').split(',').map(Number);
 function childrenOf(pids) {
     const out = [];
@@ -42,18 +48,18 @@ function cpuSince(pids, base) {
     return pids.reduce((s, pid) => s + cpuSeconds(pid) - (base.get(pid) || 0), 0);
 }
 
-async function level(contracts, inflight, groups) {
+async function level(contracts, inflight, groups, seconds = SECONDS, profile = true) {
     const base = new Map();
     for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuSeconds(pid));
     const cs0 = new Map();
     for (const pid of [...groups.orderer, ...groups.peers]) cs0.set(pid, ctxSwitches(pid)['*']);
-    const prof = startProfile(process.env.BENCH_PERF_PIDS === 'all'
+    const prof = profile && startProfile(process.env.BENCH_PERF_PIDS === 'all'
         ? [...groups.orderer, ...groups.peers] : groups.peers, `e2e-${inflight}`);
     const cl0 = process.cpuUsage();
     const lat = [], endorse = [], submit = [], status = [];
     let committed = 0, failed = 0, seq = 0;
     const errors = new Map();
-    const end = Date.now() + SECONDS * 1000;
+    const end = Date.now() + seconds * 1000;
     async function worker(w) {
         const c = contracts[w % contracts.length];
         while (Date.now() < end) {
@@ -126,6 +132,7 @@ async function level(contracts, inflight, groups) {
         console.error(`pids ${JSON.stringify(groups)}`); // for perf -p
         // warm-up: connections, chaincode JIT
         await Promise.all(Array.from({ length: 20 }, (_, i) => contracts[i % 2].submitTransaction('CreateAsset', `w-${i}`, 'c', '1', 'o', '1')));
+        if (WARMUP_SECONDS > 0) await level(contracts, LEVELS[0], groups, WARMUP_SECONDS, false);
         for (const l of LEVELS) {
             const r = await level(contracts, l, groups);
             out.levels.push(r);
