@@ -52,6 +52,17 @@ static void chain_free(struct chain *c)
     }
 }
 
+static struct weft_ledger *open_with(const struct weft_ledger_options *o)
+{
+    struct weft_ledger *l = NULL;
+    struct weft_err err;
+    weft_err_clear(&err);
+    if (weft_ledger_open(&l, o, &err) != 0) {
+        fail_msg("open: %s", err.msg);
+    }
+    return l;
+}
+
 static struct weft_ledger *open_ledger(const char *root, uint64_t max_file)
 {
     struct weft_ledger_options o;
@@ -59,14 +70,7 @@ static struct weft_ledger *open_ledger(const char *root, uint64_t max_file)
     o.root = root;
     o.channel = "testchannel";
     o.max_file_size = max_file;
-    struct weft_ledger *l = NULL;
-    struct weft_err err;
-    weft_err_clear(&err);
-    int rc = weft_ledger_open(&l, &o, &err);
-    if (rc != 0) {
-        fail_msg("open: %s", err.msg);
-    }
-    return l;
+    return open_with(&o);
 }
 
 static char *chain_dir(const char *root)
@@ -341,13 +345,7 @@ static struct weft_ledger *open_blocks_only(const char *root)
     o.history = false;
     o.no_state = true;
     o.no_txid_index = true;
-    struct weft_ledger *l = NULL;
-    struct weft_err err;
-    weft_err_clear(&err);
-    if (weft_ledger_open(&l, &o, &err) != 0) {
-        fail_msg("open: %s", err.msg);
-    }
-    return l;
+    return open_with(&o);
 }
 
 static void test_no_txid_index(void **state)
