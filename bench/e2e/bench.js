@@ -48,12 +48,12 @@ function cpuSince(pids, base) {
     return pids.reduce((s, pid) => s + cpuSeconds(pid) - (base.get(pid) || 0), 0);
 }
 
-async function level(contracts, inflight, groups, seconds = SECONDS, profile = true) {
+async function level(contracts, inflight, groups, seconds = SECONDS, warmup = false) {
     const base = new Map();
     for (const pids of Object.values(groups)) for (const pid of pids) base.set(pid, cpuSeconds(pid));
     const cs0 = new Map();
     for (const pid of [...groups.orderer, ...groups.peers]) cs0.set(pid, ctxSwitches(pid)['*']);
-    const prof = profile && startProfile(process.env.BENCH_PERF_PIDS === 'all'
+    const prof = !warmup && startProfile(process.env.BENCH_PERF_PIDS === 'all'
         ? [...groups.orderer, ...groups.peers] : groups.peers, `e2e-${inflight}`);
     const cl0 = process.cpuUsage();
     const lat = [], endorse = [], submit = [], status = [];
@@ -63,7 +63,7 @@ async function level(contracts, inflight, groups, seconds = SECONDS, profile = t
     async function worker(w) {
         const c = contracts[w % contracts.length];
         while (Date.now() < end) {
-            const id = `b-${inflight}-${w}-${seq++}`;
+            const id = `${warmup ? 'warm' : 'b'}-${inflight}-${w}-${seq++}`;
             const t0 = process.hrtime.bigint();
             try {
                 const tx = await c.newProposal('CreateAsset', { arguments: [id, 'c', '1', 'o', '1'] }).endorse();
@@ -132,7 +132,7 @@ async function level(contracts, inflight, groups, seconds = SECONDS, profile = t
         console.error(`pids ${JSON.stringify(groups)}`); // for perf -p
         // warm-up: connections, chaincode JIT
         await Promise.all(Array.from({ length: 20 }, (_, i) => contracts[i % 2].submitTransaction('CreateAsset', `w-${i}`, 'c', '1', 'o', '1')));
-        if (WARMUP_SECONDS > 0) await level(contracts, LEVELS[0], groups, WARMUP_SECONDS, false);
+        if (WARMUP_SECONDS > 0) await level(contracts, LEVELS[0], groups, WARMUP_SECONDS, true);
         for (const l of LEVELS) {
             const r = await level(contracts, l, groups);
             out.levels.push(r);
@@ -143,4 +143,10 @@ async function level(contracts, inflight, groups, seconds = SECONDS, profile = t
         networkDown(N);
     }
     if (process.env.BENCH_OUT) fs.writeFileSync(process.env.BENCH_OUT, JSON.stringify(out, null, 2));
+    // every transaction is a new asset: a failure is a bug, not load
+    const failed = out.levels.reduce((a, l) => a + l.failed, 0);
+    if (failed > 0) {
+        console.error(`bench/e2e: ${failed} transaction(s) failed: ${JSON.stringify(out.levels.map((l) => l.errors))}`);
+        process.exitCode = 1;
+    }
 })().catch((e) => { console.error(e); process.exit(1); });
