@@ -483,13 +483,12 @@ static void start_usage(const struct node_spec *spec, FILE *f)
             cmd_config_daemon_info(spec->daemon)->env_prefix);
 }
 
-
 /* Node threads run under SCHED_BATCH unless WEFT_SCHED_POLICY=normal: a
  * thread woken by another (a completion, a queued job) then waits for the
  * waker to block or for its next tick instead of preempting it at once, so a
- * hand-off costs one context switch, not two (bench/e2e on 2 CPUs: about a
- * third fewer context switches and 10% less CPU per transaction in the
- * peers and the orderer). Children (chaincode, builders) start with the
+ * hand-off costs one context switch, not two (bench/e2e on 2 CPUs: a third
+ * fewer context switches and 3-8% less CPU per transaction in the peers and
+ * the orderer). Children (chaincode, builders) start with the
  * normal policy. Set before any thread starts, so that all inherit it.
  * Returns a note for the log, or NULL. */
 static const char *set_sched_policy(void)
